@@ -1,0 +1,135 @@
+# Broadside - self-hosted newsletter delivery daemon.
+#
+#   make deps       install the Debian packages the build and tests need
+#   make            build build/broadside and build/broadsided
+#   make test       build, run the whole suite, then again under ASan+UBSan
+#   make test-asan  the suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make demo       send a sample issue to sample subscribers through a local sink
+#   make bench      print throughput figures, each beside its baseline
+#   make fuzz       run the bounce-parser fuzzer for FUZZ_SECONDS
+#   make install    PREFIX=/usr/local DESTDIR= : binaries, templates, unit, config
+
+PREFIX	?= /usr/local
+DESTDIR	?=
+SYSCONFDIR ?= /etc
+UNITDIR	?= /lib/systemd/system
+DATADIR	= $(PREFIX)/share/broadside
+
+BUILD	?= build
+SAN	?=
+CC	?= cc
+
+PKGS	= libesmtp-1.0 libcurl sqlite3 libconfig libcmark-gfm libmicrohttpd \
+	  libcrypto libsystemd gmime-3.0
+
+# Debian packages: libraries to build against, then the servers and tools the
+# tests and the demo talk to.
+DEB_BUILD = build-essential pkg-config libesmtp-dev libcurl4-openssl-dev \
+	  libsqlite3-dev libconfig-dev libcmark-gfm-dev libcmark-gfm-extensions-dev \
+	  libmicrohttpd-dev libssl-dev libsystemd-dev libgmime-3.0-dev
+DEB_TEST = python3 python3-aiosmtpd python3-dkim postfix dovecot-imapd sqlite3 \
+	  curl clang libclang-rt-14-dev apache2-utils
+DEB_ALL	= $(DEB_BUILD) $(DEB_TEST)
+
+CFLAGS_BASE = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread \
+	  -DBROADSIDE_DATADIR='"$(DATADIR)"' -DBROADSIDE_SYSCONFDIR='"$(SYSCONFDIR)"'
+ifeq ($(SAN),1)
+CFLAGS_OPT = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+	  -fno-sanitize-recover=undefined
+else
+CFLAGS_OPT = -O2 -g
+endif
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS_OPT) $(PKG_CFLAGS) -Idaemon -I$(BUILD) $(CFLAGS)
+ALL_LDFLAGS = $(CFLAGS_OPT) -pthread $(LDFLAGS)
+LIBS	= $(PKG_LIBS) -lm
+
+# One shared core; two small mains. cli_*.c belong to the admin CLI only.
+MAINS	= daemon/broadside.c daemon/broadsided.c
+CLI_SRC	= $(wildcard daemon/cli_*.c)
+CORE_SRC = $(filter-out $(MAINS) $(CLI_SRC),$(wildcard daemon/*.c))
+CORE_OBJ = $(patsubst daemon/%.c,$(BUILD)/obj/%.o,$(CORE_SRC)) $(BUILD)/obj/migrations.o
+CLI_OBJ	= $(patsubst daemon/%.c,$(BUILD)/obj/%.o,$(CLI_SRC))
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+UNIT_BIN = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+MIGRATIONS = $(sort $(wildcard db/[0-9]*.sql))
+
+.PHONY: all deps test test-asan check demo bench fuzz install clean
+.DEFAULT_GOAL := all
+
+all: $(BUILD)/broadside $(BUILD)/broadsided $(UNIT_BIN)
+
+# Installs only what is missing; quiet and non-interactive (CI has no stdin).
+deps:
+	@missing=""; for p in $(DEB_ALL); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing$$missing"; \
+	  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; } </dev/null >$${TMPDIR:-/tmp}/broadside-deps.log 2>&1 \
+	    || { tail -20 $${TMPDIR:-/tmp}/broadside-deps.log; exit 1; }; \
+	fi
+
+$(BUILD)/obj/%.o: daemon/%.c $(wildcard daemon/*.h) | $(BUILD)/obj
+	@echo "CC $<"; $(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/migrations.c: $(MIGRATIONS) db/embed.sh | $(BUILD)/obj
+	sh db/embed.sh $(MIGRATIONS) > $@
+
+$(BUILD)/obj/migrations.o: $(BUILD)/migrations.c
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libbroadside.a: $(CORE_OBJ)
+	rm -f $@; ar rcs $@ $^
+
+$(BUILD)/broadside: $(BUILD)/obj/broadside.o $(CLI_OBJ) $(BUILD)/libbroadside.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(BUILD)/obj/broadside.o $(CLI_OBJ) $(BUILD)/libbroadside.a $(LIBS)
+
+$(BUILD)/broadsided: $(BUILD)/obj/broadsided.o $(BUILD)/libbroadside.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libbroadside.a $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(BUILD)/libbroadside.a | $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libbroadside.a $(LIBS)
+
+$(BUILD)/obj $(BUILD)/tests:
+	mkdir -p $@
+
+# The suite runs twice, plain and under ASan+UBSan, and ends with one total.
+test: deps
+	$(MAKE) all
+	$(MAKE) BUILD=build-asan SAN=1 all
+	tests/run.sh build build-asan
+
+test-asan: deps
+	$(MAKE) BUILD=build-asan SAN=1 all
+	tests/run.sh build-asan
+
+check: all
+	tests/run.sh $(BUILD)
+
+demo: deps all
+	tests/demo.sh
+
+bench: deps all
+	tests/bench.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(DATADIR)/templates \
+	  $(DESTDIR)$(DATADIR)/db $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/broadside
+	install -m 0755 $(BUILD)/broadside $(DESTDIR)$(PREFIX)/bin/broadside
+	install -m 0755 $(BUILD)/broadsided $(DESTDIR)$(PREFIX)/sbin/broadsided
+	install -m 0644 templates/* $(DESTDIR)$(DATADIR)/templates/
+	install -m 0644 db/*.sql $(DESTDIR)$(DATADIR)/db/
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' systemd/broadsided.service > $(DESTDIR)$(UNITDIR)/broadsided.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/broadsided.service
+	install -m 0644 systemd/broadside.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/broadside.conf 2>/dev/null || \
+	  { install -d $(DESTDIR)$(PREFIX)/lib/sysusers.d && install -m 0644 systemd/broadside.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/broadside.conf; }
+	[ -e $(DESTDIR)$(SYSCONFDIR)/broadside/broadside.conf ] || \
+	  $(BUILD)/broadside config example > $(DESTDIR)$(SYSCONFDIR)/broadside/broadside.conf
+	chmod 0640 $(DESTDIR)$(SYSCONFDIR)/broadside/broadside.conf
+
+clean:
+	rm -rf build build-asan build-fuzz

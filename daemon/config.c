@@ -1,0 +1,489 @@
+/* config - the loaded configuration and how it is read (libconfig). */
+#include "config.h"
+
+#include <errno.h>
+#include <libconfig.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "clock.h"
+#include "settings.h"
+#include "xalloc.h"
+
+#ifndef BROADSIDE_SYSCONFDIR
+#define BROADSIDE_SYSCONFDIR "/etc"
+#endif
+
+struct reader {
+	const char	*file;
+	buf		*errors;
+	diag		*d;
+	int		 nerr;
+};
+
+static void
+problem(struct reader *r, int line, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+problem(struct reader *r, int line, const char *key, const char *fmt, ...)
+{
+	buf msg = BUF_INIT;
+	va_list ap;
+
+	if (line > 0)
+		buf_printf(&msg, "%s:%d: %s: ", r->file, line, key);
+	else
+		buf_printf(&msg, "%s: %s: ", r->file, key);
+	va_start(ap, fmt);
+	buf_vprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (r->nerr++ == 0)
+		diag_set(r->d, EX_CONFIG, "%s", buf_cstr(&msg));
+	if (r->errors) {
+		buf_append(r->errors, msg.data, msg.len);
+		buf_putc(r->errors, '\n');
+	}
+	buf_free(&msg);
+}
+
+const char *
+config_path(const char *cli_path)
+{
+	const char *env = getenv("BROADSIDE_CONFIG");
+
+	if (cli_path && *cli_path)
+		return cli_path;
+	if (env && *env)
+		return env;
+	return BROADSIDE_SYSCONFDIR "/broadside/broadside.conf";
+}
+
+static void *
+field(void *base, const struct setting *s)
+{
+	return (char *)base + s->offset;
+}
+
+/* Stores text `v` (a default, or a string from the file) into the field. */
+static int
+store_text(void *base, const struct setting *s, const char *v, const char **why)
+{
+	int64_t n;
+	char *end;
+
+	switch (s->type) {
+	case ST_STRING:
+		free(*(char **)field(base, s));
+		*(char **)field(base, s) = xstrdup(v);
+		return 0;
+	case ST_INT:
+		errno = 0;
+		n = strtoll(v, &end, 10);
+		if (errno || *end || end == v) {
+			*why = "not a whole number";
+			return -1;
+		}
+		break;
+	case ST_DURATION:
+		if (clock_parse_duration(v, &n) < 0) {
+			*why = "bad duration (write e.g. 90s, 5m, 1h, 5d, 1h30m)";
+			return -1;
+		}
+		break;
+	case ST_BOOL:
+		if (strcmp(v, "true") == 0)
+			n = 1;
+		else if (strcmp(v, "false") == 0)
+			n = 0;
+		else {
+			*why = "not true or false";
+			return -1;
+		}
+		break;
+	case ST_ENUM:
+		n = setting_choice(s, v);
+		if (n < 0) {
+			*why = "not one of the allowed values";
+			return -1;
+		}
+		break;
+	default:
+		*why = "unknown type";
+		return -1;
+	}
+	if ((s->type == ST_INT || s->type == ST_DURATION) && (s->min || s->max) &&
+	    (n < s->min || n > s->max)) {
+		*why = "out of range";
+		return -1;
+	}
+	*(int64_t *)field(base, s) = n;
+	return 0;
+}
+
+static void
+apply_defaults(void *base, enum setting_scope scope)
+{
+	const char *why;
+
+	for (size_t i = 0; i < settings_count; i++)
+		if (settings_table[i].scope == scope)
+			if (store_text(base, &settings_table[i], settings_table[i].def, &why) < 0)
+				abort();	/* a bad default in the table is a bug */
+}
+
+static void
+range_text(const struct setting *s, buf *b)
+{
+	char lo[32], hi[32];
+
+	if (s->type == ST_ENUM) {
+		buf_printf(b, "one of %s", s->choices);
+	} else if (s->type == ST_DURATION) {
+		clock_format_duration(s->min, lo, sizeof lo);
+		clock_format_duration(s->max, hi, sizeof hi);
+		buf_printf(b, "between %s and %s", lo, hi);
+	} else {
+		buf_printf(b, "between %lld and %lld", (long long)s->min, (long long)s->max);
+	}
+}
+
+static void
+read_value(struct reader *r, void *base, const struct setting *s,
+    config_setting_t *cs, const char *fullkey)
+{
+	int line = (int)config_setting_source_line(cs);
+	int t = config_setting_type(cs);
+	const char *why = NULL;
+	char num[32];
+	const char *text = NULL;
+
+	switch (s->type) {
+	case ST_STRING:
+	case ST_ENUM:
+		if (t != CONFIG_TYPE_STRING) {
+			problem(r, line, fullkey, "expected a string in double quotes");
+			return;
+		}
+		text = config_setting_get_string(cs);
+		break;
+	case ST_INT:
+		if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) {
+			problem(r, line, fullkey, "expected a whole number");
+			return;
+		}
+		snprintf(num, sizeof num, "%lld", config_setting_get_int64(cs));
+		text = num;
+		break;
+	case ST_DURATION:
+		if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
+			snprintf(num, sizeof num, "%llds", config_setting_get_int64(cs));
+			text = num;
+		} else if (t == CONFIG_TYPE_STRING) {
+			text = config_setting_get_string(cs);
+		} else {
+			problem(r, line, fullkey, "expected a duration such as \"5m\"");
+			return;
+		}
+		break;
+	case ST_BOOL:
+		if (t != CONFIG_TYPE_BOOL) {
+			problem(r, line, fullkey, "expected true or false");
+			return;
+		}
+		text = config_setting_get_bool(cs) ? "true" : "false";
+		break;
+	}
+	if (store_text(base, s, text, &why) < 0) {
+		buf lim = BUF_INIT;
+		if (s->type == ST_ENUM || ((s->type == ST_INT || s->type == ST_DURATION) &&
+		    strcmp(why, "out of range") == 0))
+			range_text(s, &lim);
+		problem(r, line, fullkey, "\"%s\": %s%s%s", text, why,
+		    lim.len ? "; must be " : "", buf_cstr(&lim));
+		buf_free(&lim);
+	}
+}
+
+static const struct setting *
+find_setting(enum setting_scope scope, const char *path)
+{
+	for (size_t i = 0; i < settings_count; i++)
+		if (settings_table[i].scope == scope &&
+		    strcmp(settings_table[i].path, path) == 0)
+			return &settings_table[i];
+	return NULL;
+}
+
+static int
+is_group_prefix(enum setting_scope scope, const char *path)
+{
+	size_t n = strlen(path);
+	for (size_t i = 0; i < settings_count; i++)
+		if (settings_table[i].scope == scope &&
+		    strncmp(settings_table[i].path, path, n) == 0 &&
+		    settings_table[i].path[n] == '.')
+			return 1;
+	return 0;
+}
+
+static const struct setting_list *
+find_list(const char *path)
+{
+	for (size_t i = 0; i < settings_nlists; i++)
+		if (strcmp(settings_lists[i].name, path) == 0)
+			return &settings_lists[i];
+	return NULL;
+}
+
+static void walk_group(struct reader *, void *, enum setting_scope,
+    config_setting_t *, const char *, const char *);
+
+static void
+read_list(struct reader *r, struct config *cfg, const struct setting_list *l,
+    config_setting_t *cs)
+{
+	int n = config_setting_length(cs);
+	int line = (int)config_setting_source_line(cs);
+	void **arr = (void **)((char *)cfg + l->array_offset);
+	size_t *count = (size_t *)((char *)cfg + l->count_offset);
+
+	if (!config_setting_is_list(cs) && !config_setting_is_array(cs)) {
+		problem(r, line, l->name, "expected a list of groups: %s = ( { ... } );", l->name);
+		return;
+	}
+	if (n < l->min_count) {
+		problem(r, line, l->name, "needs at least %d entr%s", l->min_count,
+		    l->min_count == 1 ? "y" : "ies");
+		return;
+	}
+	*arr = xcalloc((size_t)n, l->elem_size);
+	*count = (size_t)n;
+	for (int i = 0; i < n; i++) {
+		config_setting_t *g = config_setting_get_elem(cs, (unsigned)i);
+		void *elem = (char *)*arr + (size_t)i * l->elem_size;
+		char prefix[64];
+
+		apply_defaults(elem, l->scope);
+		snprintf(prefix, sizeof prefix, "%s[%d]", l->name, i);
+		if (!config_setting_is_group(g)) {
+			problem(r, (int)config_setting_source_line(g), prefix,
+			    "expected a group { ... }");
+			continue;
+		}
+		walk_group(r, elem, l->scope, g, "", prefix);
+	}
+}
+
+/* Checks every key in group `g` against the table and reads its value. */
+static void
+walk_group(struct reader *r, void *base, enum setting_scope scope,
+    config_setting_t *g, const char *path, const char *display)
+{
+	int n = config_setting_length(g);
+
+	for (int i = 0; i < n; i++) {
+		config_setting_t *cs = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(cs);
+		char full[256], shown[320];
+		const struct setting *s;
+		const struct setting_list *l;
+		int line = (int)config_setting_source_line(cs);
+
+		snprintf(full, sizeof full, "%s%s%s", path, *path ? "." : "", name);
+		snprintf(shown, sizeof shown, "%s%s%s", display, *display ? "." : "", name);
+		if (scope == SCOPE_MAIN && (l = find_list(full)) != NULL) {
+			read_list(r, base, l, cs);
+		} else if ((s = find_setting(scope, full)) != NULL) {
+			read_value(r, base, s, cs, shown);
+		} else if (is_group_prefix(scope, full)) {
+			if (!config_setting_is_group(cs))
+				problem(r, line, shown, "expected a group { ... }");
+			else
+				walk_group(r, base, scope, cs, full, shown);
+		} else {
+			problem(r, line, shown, "unknown key");
+		}
+	}
+}
+
+void
+config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	apply_defaults(cfg, SCOPE_MAIN);
+	for (size_t i = 0; i < settings_nlists; i++) {
+		const struct setting_list *l = &settings_lists[i];
+		void **arr = (void **)((char *)cfg + l->array_offset);
+		*arr = xcalloc(1, l->elem_size);
+		*(size_t *)((char *)cfg + l->count_offset) = 1;
+		apply_defaults(*arr, l->scope);
+	}
+	cfg->path = xstrdup("");
+}
+
+/* What no single value shows: relations between settings. */
+static void
+cross_check(struct reader *r, struct config *cfg)
+{
+	if (cfg->retry.min_backoff > cfg->retry.max_backoff)
+		problem(r, 0, "retry.min_backoff", "is longer than retry.max_backoff");
+	if (strchr(cfg->bounces.address, '@') == NULL)
+		problem(r, 0, "bounces.address", "\"%s\" is not an address", cfg->bounces.address);
+	if (strchr(cfg->list.from, '@') == NULL)
+		problem(r, 0, "list.from", "\"%s\" has no address", cfg->list.from);
+	if (strncmp(cfg->list.base_url, "http://", 7) != 0 &&
+	    strncmp(cfg->list.base_url, "https://", 8) != 0)
+		problem(r, 0, "list.base_url", "\"%s\" is not an http(s) URL", cfg->list.base_url);
+	if (strrchr(cfg->http.listen, ':') == NULL)
+		problem(r, 0, "http.listen", "\"%s\" is not address:port", cfg->http.listen);
+	if (*cfg->database == '\0')
+		problem(r, 0, "database", "is empty");
+}
+
+int
+config_load(const char *path, struct config *cfg, buf *errors, diag *d)
+{
+	config_t lc;
+	struct reader r = { path, errors, d, 0 };
+	FILE *fp;
+
+	config_defaults(cfg);
+	free(cfg->path);
+	cfg->path = xstrdup(path);
+	if ((fp = fopen(path, "r")) == NULL) {
+		int e = errno;
+		diag_set(d, e == ENOENT ? EX_NOINPUT : EX_NOPERM,
+		    "%s: cannot read config: %s", path, strerror(e));
+		if (errors)
+			buf_printf(errors, "%s\n", d ? d->msg : "");
+		return -1;
+	}
+	config_init(&lc);
+	if (config_read(&lc, fp) != CONFIG_TRUE) {
+		problem(&r, config_error_line(&lc), "syntax", "%s", config_error_text(&lc));
+		config_destroy(&lc);
+		fclose(fp);
+		return -1;
+	}
+	fclose(fp);
+	walk_group(&r, cfg, SCOPE_MAIN, config_root_setting(&lc), "", "");
+	config_destroy(&lc);
+	if (r.nerr == 0)
+		cross_check(&r, cfg);
+	if (*cfg->key_file == '\0') {
+		const char *slash = strrchr(cfg->database, '/');
+		buf k = BUF_INIT;
+		if (slash)
+			buf_append(&k, cfg->database, (size_t)(slash - cfg->database + 1));
+		buf_puts(&k, "broadside.key");
+		free(cfg->key_file);
+		cfg->key_file = buf_detach(&k);
+	}
+	return r.nerr ? -1 : 0;
+}
+
+static void
+free_strings(void *base, enum setting_scope scope)
+{
+	for (size_t i = 0; i < settings_count; i++)
+		if (settings_table[i].scope == scope && settings_table[i].type == ST_STRING) {
+			free(*(char **)field(base, &settings_table[i]));
+			*(char **)field(base, &settings_table[i]) = NULL;
+		}
+}
+
+void
+config_free(struct config *cfg)
+{
+	free_strings(cfg, SCOPE_MAIN);
+	for (size_t i = 0; i < settings_nlists; i++) {
+		const struct setting_list *l = &settings_lists[i];
+		void **arr = (void **)((char *)cfg + l->array_offset);
+		size_t n = *(size_t *)((char *)cfg + l->count_offset);
+		for (size_t j = 0; j < n; j++)
+			free_strings((char *)*arr + j * l->elem_size, l->scope);
+		free(*arr);
+		*arr = NULL;
+	}
+	free(cfg->path);
+	memset(cfg, 0, sizeof *cfg);
+}
+
+static void
+example_value(buf *out, const struct setting *s)
+{
+	if (s->type == ST_STRING || s->type == ST_ENUM || s->type == ST_DURATION)
+		buf_printf(out, "\"%s\"", s->def);
+	else
+		buf_puts(out, s->def);
+}
+
+static void
+example_comment(buf *out, const struct setting *s, const char *indent)
+{
+	buf_printf(out, "%s# %s", indent, s->help);
+	if (s->type == ST_ENUM)
+		buf_printf(out, " (%s)", s->choices);
+	else if ((s->type == ST_INT || s->type == ST_DURATION) && (s->min || s->max)) {
+		buf_puts(out, " [");
+		range_text(s, out);
+		buf_puts(out, "]");
+	}
+	buf_putc(out, '\n');
+}
+
+void
+config_example(buf *out)
+{
+	const char *group = "";
+	size_t glen = 0;
+
+	buf_puts(out,
+	    "# broadside.conf - Broadside's configuration (libconfig syntax).\n"
+	    "# Every setting is shown with its default; `broadside config check` validates.\n\n");
+	for (size_t i = 0; i < settings_count; i++) {
+		const struct setting *s = &settings_table[i];
+		const char *dot;
+
+		if (s->scope != SCOPE_MAIN)
+			continue;
+		dot = strchr(s->path, '.');
+		size_t plen = dot ? (size_t)(dot - s->path) : 0;
+		if (glen && (plen != glen || strncmp(group, s->path, glen) != 0)) {
+			buf_puts(out, "};\n\n");
+			glen = 0;
+		}
+		if (dot && glen == 0) {
+			group = s->path;
+			glen = plen;
+			buf_printf(out, "%.*s: {\n", (int)plen, s->path);
+		}
+		example_comment(out, s, glen ? "  " : "");
+		buf_printf(out, "%s%s = ", glen ? "  " : "", glen ? dot + 1 : s->path);
+		example_value(out, s);
+		buf_puts(out, ";\n");
+		if (!glen)
+			buf_putc(out, '\n');
+		/* The lists follow the top-level settings that precede list.*. */
+		if (!glen && strcmp(s->path, "log_level") == 0) {
+			for (size_t j = 0; j < settings_nlists; j++) {
+				const struct setting_list *l = &settings_lists[j];
+				buf_printf(out, "# %s\n%s = (\n  {\n", l->help, l->name);
+				for (size_t k = 0; k < settings_count; k++) {
+					const struct setting *e = &settings_table[k];
+					if (e->scope != l->scope)
+						continue;
+					example_comment(out, e, "    ");
+					buf_printf(out, "    %s = ", e->path);
+					example_value(out, e);
+					buf_puts(out, ";\n");
+				}
+				buf_puts(out, "  }\n);\n\n");
+			}
+		}
+	}
+	if (glen)
+		buf_puts(out, "};\n");
+}

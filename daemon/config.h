@@ -1,0 +1,65 @@
+/* config - the loaded configuration and how it is read (libconfig).
+ *
+ * What settings exist, their types, defaults and limits is in settings.c;
+ * this module reads a file against that table, reports every error with its
+ * line and key, and fills `struct config`.
+ */
+#ifndef BROADSIDE_CONFIG_H
+#define BROADSIDE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "diag.h"
+
+enum relay_tls { RELAY_TLS_NONE, RELAY_TLS_STARTTLS, RELAY_TLS_REQUIRED };
+
+struct relay_conf {
+	char	*host;
+	int64_t	 port;
+	int64_t	 connections;
+	int64_t	 rate;			/* messages per second, 0 = unlimited */
+	int64_t	 tls;			/* enum relay_tls */
+	char	*username;
+	char	*password;
+	int64_t	 per_session;		/* messages per SMTP session */
+};
+
+struct config {
+	char	*path;			/* the file read, or "" for defaults */
+	char	*database;
+	char	*key_file;		/* "" in the file: beside the database */
+	char	*templates;
+	int64_t	 log_level;		/* enum log_level */
+	struct {
+		char	*name, *id, *from, *base_url, *upgrade_url, *address;
+		char	*feedback_id;
+		int64_t	 allow_html;
+	} list;
+	struct relay_conf *relays;
+	size_t	 nrelays;
+	struct {
+		int64_t	 min_backoff, max_backoff, max_age;
+	} retry;
+	struct {
+		char	*listen;
+	} http;
+	struct {
+		char	*address;
+	} bounces;
+};
+
+/* The file to read: --config, else $BROADSIDE_CONFIG, else the system one. */
+const char *config_path(const char *cli_path);
+
+/* Reads and checks `path`. On failure every problem found is in `errors`
+ * (one "file:line: key: problem" per line) and `d` holds the first. */
+int	config_load(const char *path, struct config *cfg, buf *errors, diag *d);
+/* A config of defaults only (for tests and `config example`). */
+void	config_defaults(struct config *cfg);
+void	config_free(struct config *cfg);
+/* A complete, commented config file with every default. */
+void	config_example(buf *out);
+
+#endif

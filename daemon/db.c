@@ -1,0 +1,251 @@
+/* db - the SQLite database: open, migrate, transactions, cached statements. */
+#include "db.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+#include "xalloc.h"
+
+#define BUSY_TIMEOUT_MS	5000
+
+struct cached {
+	const char	*sql;
+	sqlite3_stmt	*st;
+};
+
+struct db {
+	sqlite3		*h;
+	char		*path;
+	struct cached	*stmts;
+	size_t		 nstmts, capstmts;
+};
+
+sqlite3 *
+db_handle(struct db *db)
+{
+	return db->h;
+}
+
+const char *
+db_path(struct db *db)
+{
+	return db->path;
+}
+
+int
+db_fail(struct db *db, diag *d, const char *what)
+{
+	int rc = sqlite3_errcode(db->h);
+	int code;
+
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return diag_set(d, EX_TEMPFAIL, "%s: database %s is busy (locked "
+		    "by another process); try again", what, db->path);
+	case SQLITE_CONSTRAINT:
+		code = EX_DATAERR;
+		break;
+	case SQLITE_IOERR:
+	case SQLITE_FULL:
+	case SQLITE_CANTOPEN:
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+		code = EX_IOERR;
+		break;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		code = EX_DATAERR;
+		break;
+	default:
+		code = EX_SOFTWARE;
+	}
+	return diag_set(d, code, "%s: %s: %s", what, db->path, sqlite3_errmsg(db->h));
+}
+
+int
+db_exec(struct db *db, const char *sql, diag *d)
+{
+	if (sqlite3_exec(db->h, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(db, d, "database");
+	return 0;
+}
+
+int
+db_begin(struct db *db, diag *d)
+{
+	return db_exec(db, "BEGIN IMMEDIATE", d);
+}
+
+int
+db_commit(struct db *db, diag *d)
+{
+	if (sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		db_fail(db, d, "commit");
+		db_rollback(db);
+		return -1;
+	}
+	return 0;
+}
+
+void
+db_rollback(struct db *db)
+{
+	if (!sqlite3_get_autocommit(db->h))
+		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+}
+
+sqlite3_stmt *
+db_stmt(struct db *db, const char *sql)
+{
+	sqlite3_stmt *st;
+
+	for (size_t i = 0; i < db->nstmts; i++) {
+		if (db->stmts[i].sql == sql) {
+			st = db->stmts[i].st;
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return st;
+		}
+	}
+	if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+	    NULL) != SQLITE_OK)
+		/* A statement of ours that does not compile is a bug. */
+		log_fatal(EX_SOFTWARE, "internal error: cannot prepare \"%s\": %s", sql, sqlite3_errmsg(db->h));
+	db->stmts = xgrow(db->stmts, &db->capstmts, db->nstmts + 1, sizeof *db->stmts);
+	db->stmts[db->nstmts].sql = sql;
+	db->stmts[db->nstmts].st = st;
+	db->nstmts++;
+	return st;
+}
+
+int
+db_step_done(struct db *db, sqlite3_stmt *st, diag *d, const char *what)
+{
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		db_fail(db, d, what);
+		sqlite3_reset(st);
+		return -1;
+	}
+	sqlite3_reset(st);
+	return 0;
+}
+
+int
+db_event(struct db *db, const char *kind, int64_t ref_id, const char *event,
+    const char *detail, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "INSERT INTO events (at, kind, ref_id, event, detail) VALUES (?,?,?,?,?)");
+	sqlite3_bind_int64(st, 1, clock_now());
+	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+	if (ref_id > 0)
+		sqlite3_bind_int64(st, 3, ref_id);
+	sqlite3_bind_text(st, 4, event, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, detail ? detail : "", -1, SQLITE_STATIC);
+	return db_step_done(db, st, d, "recording event");
+}
+
+int
+db_schema_version(struct db *db)
+{
+	sqlite3_stmt *st;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static int
+migrate(struct db *db, diag *d)
+{
+	int have = db_schema_version(db);
+	int latest = db_nmigrations ? db_migrations[db_nmigrations - 1].version : 0;
+
+	if (have < 0)
+		return db_fail(db, d, "reading schema version");
+	if (have > latest)
+		return diag_set(d, EX_CONFIG, "%s: database schema version %d is "
+		    "newer than this broadside (knows up to %d); upgrade broadside",
+		    db->path, have, latest);
+	for (int i = 0; i < db_nmigrations; i++) {
+		const struct migration *m = &db_migrations[i];
+		char pragma[64];
+
+		if (m->version <= have)
+			continue;
+		if (db_begin(db, d) < 0)
+			return -1;
+		if (sqlite3_exec(db->h, m->sql, NULL, NULL, NULL) != SQLITE_OK) {
+			db_fail(db, d, m->name);
+			db_rollback(db);
+			return -1;
+		}
+		snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", m->version);
+		if (db_exec(db, pragma, d) < 0 || db_commit(db, d) < 0) {
+			db_rollback(db);
+			return diag_prefix(d, "migration %s: ", m->name);
+		}
+	}
+	return 0;
+}
+
+int
+db_open(const char *path, enum db_open_mode mode, struct db **out, diag *d)
+{
+	struct db *db;
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+	struct stat sb;
+
+	if (mode == DB_OPEN_EXISTING && stat(path, &sb) < 0)
+		return diag_set(d, errno == ENOENT ? EX_NOINPUT : EX_IOERR,
+		    "%s: %s%s", path, strerror(errno),
+		    errno == ENOENT ? " (run 'broadside init' first)" : "");
+	if (mode == DB_OPEN_CREATE)
+		flags |= SQLITE_OPEN_CREATE;
+
+	db = xcalloc(1, sizeof *db);
+	db->path = xstrdup(path);
+	if (sqlite3_open_v2(path, &db->h, flags, NULL) != SQLITE_OK) {
+		diag_set(d, EX_CANTCREAT, "%s: cannot open database: %s", path,
+		    db->h ? sqlite3_errmsg(db->h) : "out of memory");
+		db_close(db);
+		return -1;
+	}
+	sqlite3_extended_result_codes(db->h, 1);
+	sqlite3_busy_timeout(db->h, BUSY_TIMEOUT_MS);
+	if (db_exec(db, "PRAGMA journal_mode = WAL", d) < 0 ||
+	    db_exec(db, "PRAGMA synchronous = NORMAL", d) < 0 ||
+	    db_exec(db, "PRAGMA foreign_keys = ON", d) < 0 ||
+	    migrate(db, d) < 0) {
+		db_close(db);
+		return -1;
+	}
+	*out = db;
+	return 0;
+}
+
+void
+db_close(struct db *db)
+{
+	if (db == NULL)
+		return;
+	for (size_t i = 0; i < db->nstmts; i++)
+		sqlite3_finalize(db->stmts[i].st);
+	free(db->stmts);
+	sqlite3_close(db->h);
+	free(db->path);
+	free(db);
+}

@@ -1,0 +1,61 @@
+/* db - the SQLite database: open, migrate, transactions, cached statements.
+ *
+ * One `struct db` per thread (SQLite connections are not shared). Opening
+ * applies the numbered migrations of db/ (embedded at build time) in order,
+ * each in its own transaction, and records the version in PRAGMA
+ * user_version; a database newer than this binary is refused. WAL mode,
+ * busy_timeout and foreign keys are always on.
+ */
+#ifndef BROADSIDE_DB_H
+#define BROADSIDE_DB_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "diag.h"
+
+struct migration {
+	int		 version;
+	const char	*name;
+	const char	*sql;
+};
+extern const struct migration db_migrations[];
+extern const int db_nmigrations;
+
+struct db;
+
+enum db_open_mode {
+	DB_OPEN_EXISTING,	/* missing file: "run 'broadside init'" */
+	DB_OPEN_CREATE,		/* create the file and its directory's entry */
+};
+
+int	 db_open(const char *path, enum db_open_mode mode, struct db **out, diag *d);
+void	 db_close(struct db *db);
+sqlite3	*db_handle(struct db *db);
+const char *db_path(struct db *db);
+int	 db_schema_version(struct db *db);
+
+/* A statement prepared once per connection and kept; `sql` must be a string
+ * literal (the cache is keyed by its address). Returned reset and unbound. */
+sqlite3_stmt *db_stmt(struct db *db, const char *sql);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Busy beyond busy_timeout gives
+ * EX_TEMPFAIL ("database is locked"). */
+int	 db_begin(struct db *db, diag *d);
+int	 db_commit(struct db *db, diag *d);
+void	 db_rollback(struct db *db);
+int	 db_exec(struct db *db, const char *sql, diag *d);
+
+/* Turns the connection's last error into a diag: busy/locked ->
+ * EX_TEMPFAIL, constraint -> EX_DATAERR, I/O and the rest -> EX_IOERR /
+ * EX_SOFTWARE. `what` names the operation. Returns -1. */
+int	 db_fail(struct db *db, diag *d, const char *what);
+
+/* Steps a statement expected to finish (INSERT/UPDATE/DELETE). */
+int	 db_step_done(struct db *db, sqlite3_stmt *st, diag *d, const char *what);
+
+/* Appends to the events log. kind: "subscriber", "issue", "system". */
+int	 db_event(struct db *db, const char *kind, int64_t ref_id,
+	    const char *event, const char *detail, diag *d);
+
+#endif

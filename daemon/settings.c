@@ -1,0 +1,117 @@
+/* settings - the one table of every setting: name, type, default, limits, help. */
+#include "settings.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+
+#ifndef BROADSIDE_DATADIR
+#define BROADSIDE_DATADIR "/usr/local/share/broadside"
+#endif
+
+#define M(f)	offsetof(struct config, f)
+#define R(f)	offsetof(struct relay_conf, f)
+#define DAY	86400LL
+#define NOLIMIT	0, 0
+
+const struct setting settings_table[] = {
+	{ SCOPE_MAIN, "database", ST_STRING, "/var/lib/broadside/broadside.db", NOLIMIT, NULL,
+	  M(database), "SQLite database file: the queue and all state." },
+	{ SCOPE_MAIN, "key_file", ST_STRING, "", NOLIMIT, NULL, M(key_file),
+	  "Secret key for unsubscribe and VERP tokens (made by 'broadside init', mode 0600); "
+	  "empty: broadside.key beside the database." },
+	{ SCOPE_MAIN, "templates", ST_STRING, BROADSIDE_DATADIR "/templates", NOLIMIT, NULL,
+	  M(templates), "Folder of layout.html, layout.txt, paywall.html, paywall.txt." },
+	{ SCOPE_MAIN, "log_level", ST_ENUM, "info", NOLIMIT,
+	  "emerg|alert|crit|error|warning|notice|info|debug", M(log_level),
+	  "Least important log messages written." },
+
+	{ SCOPE_MAIN, "list.name", ST_STRING, "Growth Dragons", NOLIMIT, NULL, M(list.name),
+	  "The newsletter's name, shown in the footer and the call to action." },
+	{ SCOPE_MAIN, "list.id", ST_STRING, "growth-dragons.example.com", NOLIMIT, NULL, M(list.id),
+	  "List-Id (RFC 2919): a domain-like name unique to this newsletter." },
+	{ SCOPE_MAIN, "list.from", ST_STRING, "Growth Dragons <news@example.com>", NOLIMIT, NULL,
+	  M(list.from), "From: of every issue, \"Name <address>\"." },
+	{ SCOPE_MAIN, "list.base_url", ST_STRING, "https://news.example.com", NOLIMIT, NULL,
+	  M(list.base_url), "Public URL of the HTTP endpoint (behind your TLS proxy): unsubscribe links." },
+	{ SCOPE_MAIN, "list.upgrade_url", ST_STRING, "https://news.example.com/subscribe", NOLIMIT,
+	  NULL, M(list.upgrade_url), "Where the paywall's call to action sends free readers." },
+	{ SCOPE_MAIN, "list.address", ST_STRING, "", NOLIMIT, NULL, M(list.address),
+	  "Postal address line in the footer (CAN-SPAM asks for one)." },
+	{ SCOPE_MAIN, "list.feedback_id", ST_STRING, "", NOLIMIT, NULL, M(list.feedback_id),
+	  "Feedback-ID header (Gmail FBL); empty: derived from list.id." },
+	{ SCOPE_MAIN, "list.allow_html", ST_BOOL, "false", NOLIMIT, NULL, M(list.allow_html),
+	  "Pass raw HTML in issues through; otherwise it is escaped." },
+
+	{ SCOPE_RELAY, "host", ST_STRING, "127.0.0.1", NOLIMIT, NULL, R(host),
+	  "SMTP relay host name or address." },
+	{ SCOPE_RELAY, "port", ST_INT, "25", 1, 65535, NULL, R(port), "SMTP port." },
+	{ SCOPE_RELAY, "connections", ST_INT, "4", 1, 256, NULL, R(connections),
+	  "Simultaneous SMTP sessions to this relay." },
+	{ SCOPE_RELAY, "rate", ST_INT, "0", 0, 1000000, NULL, R(rate),
+	  "Messages per second to this relay; 0 = unlimited." },
+	{ SCOPE_RELAY, "tls", ST_ENUM, "none", NOLIMIT, "none|starttls|required", R(tls),
+	  "none; starttls = use it when offered; required = refuse to send without it." },
+	{ SCOPE_RELAY, "username", ST_STRING, "", NOLIMIT, NULL, R(username),
+	  "SMTP AUTH user; empty: no AUTH." },
+	{ SCOPE_RELAY, "password", ST_STRING, "", NOLIMIT, NULL, R(password),
+	  "SMTP AUTH password." },
+	{ SCOPE_RELAY, "messages_per_session", ST_INT, "100", 1, 100000, NULL, R(per_session),
+	  "Messages sent over one SMTP session before it is closed." },
+
+	{ SCOPE_MAIN, "retry.min_backoff", ST_DURATION, "5m", 1, 30 * DAY, NULL,
+	  M(retry.min_backoff), "First retry of a deferred message after this long." },
+	{ SCOPE_MAIN, "retry.max_backoff", ST_DURATION, "1h", 1, 30 * DAY, NULL,
+	  M(retry.max_backoff), "Retries back off exponentially up to this interval." },
+	{ SCOPE_MAIN, "retry.max_age", ST_DURATION, "5d", 1, 60 * DAY, NULL,
+	  M(retry.max_age), "A message still deferred this long after its first try fails." },
+
+	{ SCOPE_MAIN, "http.listen", ST_STRING, "127.0.0.1:8025", NOLIMIT, NULL, M(http.listen),
+	  "Address:port of the unsubscribe, health and metrics endpoint." },
+
+	{ SCOPE_MAIN, "bounces.address", ST_STRING, "bounces@example.com", NOLIMIT, NULL,
+	  M(bounces.address), "Envelope sender base: VERP addresses are bounces+ID.MAC@ its domain." },
+};
+const size_t settings_count = sizeof settings_table / sizeof settings_table[0];
+
+const struct setting_list settings_lists[] = {
+	{ "relays", SCOPE_RELAY, sizeof(struct relay_conf), M(relays), M(nrelays), 1,
+	  "SMTP relays the mail goes out through; each one a group." },
+};
+const size_t settings_nlists = sizeof settings_lists / sizeof settings_lists[0];
+
+int
+setting_choice(const struct setting *s, const char *value)
+{
+	const char *p = s->choices;
+	size_t vlen = strlen(value);
+
+	for (int i = 0; p && *p; i++) {
+		const char *bar = strchr(p, '|');
+		size_t n = bar ? (size_t)(bar - p) : strlen(p);
+		if (n == vlen && strncmp(p, value, n) == 0)
+			return i;
+		if (!bar)
+			break;
+		p = bar + 1;
+	}
+	return -1;
+}
+
+void
+setting_choice_name(const struct setting *s, int64_t idx, char *out, size_t n)
+{
+	const char *p = s->choices;
+
+	for (int64_t i = 0; p; i++) {
+		const char *bar = strchr(p, '|');
+		size_t len = bar ? (size_t)(bar - p) : strlen(p);
+		if (i == idx) {
+			snprintf(out, n, "%.*s", (int)len, p);
+			return;
+		}
+		p = bar ? bar + 1 : NULL;
+	}
+	snprintf(out, n, "?");
+}

@@ -1,0 +1,61 @@
+# lib.sh - helpers for Broadside's shell tests. Source it; it sets:
+#   $BS   the broadside binary of the build under test ($BROADSIDE_BUILD)
+#   $BSD  the broadsided binary
+#   $T    a fresh temporary directory, removed on exit
+#   $CONF a config in $T with its database in $T (not yet initialised)
+set -u
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BROADSIDE_BUILD:-$TOP/build}
+BS=$BUILD/broadside
+BSD=$BUILD/broadsided
+PY=/usr/bin/python3
+T=$(mktemp -d /tmp/broadside-test.XXXXXX)
+CONF=$T/broadside.conf
+_cleanup_hooks=()
+_cleanup() {
+	for h in "${_cleanup_hooks[@]}"; do eval "$h"; done
+	rm -rf "$T"
+}
+trap _cleanup EXIT
+on_exit() { _cleanup_hooks+=("$1"); }
+
+write_config() {	# extra libconfig text may follow on stdin
+	cat >"$CONF" <<CONF
+database = "$T/broadside.db";
+templates = "$TOP/templates";
+list: { name = "Growth Dragons"; id = "growth-dragons.example.com";
+        from = "Growth Dragons <news@example.com>"; base_url = "http://127.0.0.1:8025";
+        upgrade_url = "https://news.example.com/subscribe";
+        address = "1 Example Street, Springfield"; };
+bounces: { address = "bounces@example.com"; };
+CONF
+	if [ ! -t 0 ]; then cat >>"$CONF"; fi
+	export BROADSIDE_CONFIG=$CONF
+}
+
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; }
+
+# expect NAME RC CMD...: the command exits RC; its output is in $OUT.
+expect() {
+	local name=$1 want=$2; shift 2
+	OUT=$("$@" 2>&1); local rc=$?
+	if [ "$rc" -eq "$want" ]; then ok "$name"; else
+		not_ok "$name (exit $rc, wanted $want)"; echo "$OUT" | head -5 | sed 's/^/#   /'; fi
+}
+# expect_out NAME RC PATTERN CMD...: as expect, and the output matches PATTERN (grep -E).
+expect_out() {
+	local name=$1 want=$2 pat=$3; shift 3
+	OUT=$("$@" 2>&1); local rc=$?
+	if [ "$rc" -eq "$want" ] && grep -qE -- "$pat" <<<"$OUT"; then ok "$name"; else
+		not_ok "$name (exit $rc, wanted $want; output must match /$pat/)"
+		echo "$OUT" | head -5 | sed 's/^/#   /'; fi
+}
+# is NAME GOT WANT
+is() {
+	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1"; echo "#   got:  '$2'"; echo "#   want: '$3'"; fi
+}
+sql() { sqlite3 -batch "$T/broadside.db" "$@"; }
+
+# A free TCP port on 127.0.0.1.
+free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
