@@ -1,0 +1,51 @@
+/* subscribers - the people an issue goes to: lookup, status, suppression.
+ *
+ * The one place that changes a subscriber's status. Setting a status other
+ * than active also drops every queued or deferred delivery of an issue not
+ * yet sent to that subscriber, so an unsubscribe, hard bounce or complaint
+ * takes effect for mail already in the queue. Callers own the transaction.
+ */
+#ifndef BROADSIDE_SUBSCRIBERS_H
+#define BROADSIDE_SUBSCRIBERS_H
+
+#include <stdint.h>
+
+#include "db.h"
+#include "diag.h"
+
+enum sub_tier { TIER_FREE, TIER_PAID };
+enum sub_status { SUB_ACTIVE, SUB_UNSUBSCRIBED, SUB_BOUNCED, SUB_COMPLAINED };
+
+struct subscriber {
+	int64_t		 id;
+	char		*email;
+	char		*name;
+	enum sub_tier	 tier;
+	enum sub_status	 status;
+	int64_t		 bounce_score;
+	int64_t		 last_bounce_at;	/* 0: never */
+	int64_t		 created_at, updated_at;
+};
+
+const char *sub_tier_name(enum sub_tier t);
+int	 sub_tier_parse(const char *s, enum sub_tier *out);
+const char *sub_status_name(enum sub_status s);
+int	 sub_status_parse(const char *s, enum sub_status *out);
+
+/* Not found: -1 with EX_NOUSER. */
+int	 subscriber_get(struct db *db, int64_t id, struct subscriber *out, diag *d);
+int	 subscriber_find(struct db *db, const char *email, struct subscriber *out, diag *d);
+void	 subscriber_free(struct subscriber *s);
+
+/* Sets the status (and records an event with `why`); a status other than
+ * active drops pending deliveries (see above). */
+int	 subscriber_set_status(struct db *db, int64_t id, enum sub_status st,
+	    const char *why, diag *d);
+/* Marks queued/deferred deliveries of the subscriber 'dropped'; returns the
+ * count in *n (may be NULL). */
+int	 subscriber_drop_pending(struct db *db, int64_t id, int64_t *n, diag *d);
+/* Records a bounce score change (bounce_apply owns the scoring rules). */
+int	 subscriber_set_bounce_score(struct db *db, int64_t id, int64_t score,
+	    int64_t at, diag *d);
+
+#endif

@@ -1,0 +1,221 @@
+/* token - HMAC-SHA256 tokens: unsubscribe links and VERP envelope senders. */
+#include "token.h"
+
+#include <ctype.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define UNSUB_MAC_BYTES	16
+#define VERP_MAC_HEX	10
+
+static void
+mac(const unsigned char *key, const char *label, const char *a, const char *b,
+    unsigned char out[32])
+{
+	buf msg = BUF_INIT;
+	unsigned int len = 32;
+
+	buf_puts(&msg, label);
+	buf_putc(&msg, '\0');
+	buf_puts(&msg, a);
+	if (b) {
+		buf_putc(&msg, '\0');
+		buf_puts(&msg, b);
+	}
+	HMAC(EVP_sha256(), key, SECRET_KEY_LEN, (const unsigned char *)msg.data,
+	    msg.len, out, &len);
+	buf_free(&msg);
+}
+
+void
+token_b64url(const unsigned char *p, size_t n, buf *out)
+{
+	static const char al[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	size_t i;
+
+	for (i = 0; i + 2 < n; i += 3) {
+		unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
+		buf_putc(out, al[v >> 18 & 63]);
+		buf_putc(out, al[v >> 12 & 63]);
+		buf_putc(out, al[v >> 6 & 63]);
+		buf_putc(out, al[v & 63]);
+	}
+	if (n - i == 1) {
+		unsigned v = (unsigned)p[i] << 16;
+		buf_putc(out, al[v >> 18 & 63]);
+		buf_putc(out, al[v >> 12 & 63]);
+	} else if (n - i == 2) {
+		unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8;
+		buf_putc(out, al[v >> 18 & 63]);
+		buf_putc(out, al[v >> 12 & 63]);
+		buf_putc(out, al[v >> 6 & 63]);
+	}
+}
+
+static void
+base36(int64_t v, char *out, size_t n)
+{
+	char tmp[32];
+	size_t i = 0, j = 0;
+
+	do {
+		int dgt = (int)(v % 36);
+		tmp[i++] = (char)(dgt < 10 ? '0' + dgt : 'a' + dgt - 10);
+		v /= 36;
+	} while (v > 0 && i < sizeof tmp);
+	while (i > 0 && j + 1 < n)
+		out[j++] = tmp[--i];
+	out[j] = '\0';
+}
+
+static int
+parse_base(const char *s, size_t len, int base, int64_t *out)
+{
+	int64_t v = 0;
+
+	if (len == 0 || len > 12)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		int c = tolower((unsigned char)s[i]), dgt;
+		if (c >= '0' && c <= '9')
+			dgt = c - '0';
+		else if (c >= 'a' && c <= 'z')
+			dgt = c - 'a' + 10;
+		else
+			return -1;
+		if (dgt >= base)
+			return -1;
+		v = v * base + dgt;
+	}
+	*out = v;
+	return 0;
+}
+
+static void
+unsub_mac(const unsigned char *key, const char *list_id, const char *id36, buf *out)
+{
+	unsigned char m[32];
+	mac(key, "unsub", list_id, id36, m);
+	token_b64url(m, UNSUB_MAC_BYTES, out);
+}
+
+void
+token_unsub_make(const struct secret *s, const char *list_id, int64_t id,
+    char out[TOKEN_MAX])
+{
+	char id36[16];
+	buf b = BUF_INIT;
+
+	base36(id, id36, sizeof id36);
+	buf_puts(&b, id36);
+	buf_putc(&b, '.');
+	unsub_mac(s->keys[0].key, list_id, id36, &b);
+	snprintf(out, TOKEN_MAX, "%s", buf_cstr(&b));
+	buf_free(&b);
+}
+
+/* Is key i still accepted? The current one always; a previous one until
+ * `grace` seconds after its successor was made. */
+static int
+key_live(const struct secret *s, size_t i, int64_t grace, int64_t now)
+{
+	return i == 0 || now - s->keys[i - 1].created <= grace;
+}
+
+int
+token_unsub_verify(const struct secret *s, int64_t grace, int64_t now,
+    const char *list_id, const char *token, int64_t *id)
+{
+	const char *dot = strchr(token, '.');
+	char id36[16];
+	int found = 0;
+
+	if (dot == NULL || dot == token || (size_t)(dot - token) >= sizeof id36 ||
+	    strlen(dot + 1) != 22 /* 16 bytes in base64url */)
+		return -1;
+	memcpy(id36, token, (size_t)(dot - token));
+	id36[dot - token] = '\0';
+	for (const char *p = id36; *p; p++)
+		if (!(isdigit((unsigned char)*p) || (*p >= 'a' && *p <= 'z')))
+			return -1;
+	for (size_t i = 0; i < s->nkeys; i++) {
+		buf m = BUF_INIT;
+		if (key_live(s, i, grace, now)) {
+			unsub_mac(s->keys[i].key, list_id, id36, &m);
+			/* Every live key is tried: time does not tell which matched. */
+			found |= CRYPTO_memcmp(m.data, dot + 1, 22) == 0;
+		}
+		buf_free(&m);
+	}
+	if (!found)
+		return -1;
+	return parse_base(id36, strlen(id36), 36, id);
+}
+
+static void
+verp_mac(const unsigned char *key, const char *idtext, char out[VERP_MAC_HEX + 1])
+{
+	unsigned char m[32];
+
+	mac(key, "verp", idtext, NULL, m);
+	for (int i = 0; i < VERP_MAC_HEX / 2; i++)
+		snprintf(out + 2 * i, 3, "%02x", m[i]);
+}
+
+void
+token_verp_make(const struct secret *s, const char *bounce_address, int64_t id,
+    buf *out)
+{
+	const char *at = strrchr(bounce_address, '@');
+	char idtext[24], m[VERP_MAC_HEX + 1];
+
+	snprintf(idtext, sizeof idtext, "%lld", (long long)id);
+	verp_mac(s->keys[0].key, idtext, m);
+	if (at == NULL)
+		at = bounce_address + strlen(bounce_address);
+	buf_append(out, bounce_address, (size_t)(at - bounce_address));
+	buf_printf(out, "+%s.%s%s", idtext, m, at);
+}
+
+int
+token_verp_verify(const struct secret *s, int64_t grace, int64_t now,
+    const char *bounce_address, const char *address, int64_t *id)
+{
+	const char *bat = strrchr(bounce_address, '@');
+	size_t blocal = bat ? (size_t)(bat - bounce_address) : strlen(bounce_address);
+	const char *plus, *dot, *at;
+	char idtext[24];
+	int found = 0;
+
+	if (strncasecmp(address, bounce_address, blocal) != 0 || address[blocal] != '+')
+		return -1;
+	plus = address + blocal;
+	dot = strchr(plus, '.');
+	at = strchr(plus, '@');
+	if (dot == NULL || (at && dot > at) || dot - plus - 1 <= 0 ||
+	    (size_t)(dot - plus - 1) >= sizeof idtext)
+		return -1;
+	if ((at ? (size_t)(at - dot - 1) : strlen(dot + 1)) != VERP_MAC_HEX)
+		return -1;
+	memcpy(idtext, plus + 1, (size_t)(dot - plus - 1));
+	idtext[dot - plus - 1] = '\0';
+	if (parse_base(idtext, strlen(idtext), 10, id) < 0)
+		return -1;
+	char given[VERP_MAC_HEX + 1];
+	for (int i = 0; i < VERP_MAC_HEX; i++)
+		given[i] = (char)tolower((unsigned char)dot[1 + i]);
+	given[VERP_MAC_HEX] = '\0';
+	for (size_t i = 0; i < s->nkeys; i++) {
+		char m[VERP_MAC_HEX + 1];
+		if (!key_live(s, i, grace, now))
+			continue;
+		verp_mac(s->keys[i].key, idtext, m);
+		found |= CRYPTO_memcmp(m, given, VERP_MAC_HEX) == 0;
+	}
+	return found ? 0 : -1;
+}

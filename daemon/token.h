@@ -1,0 +1,41 @@
+/* token - HMAC-SHA256 tokens: unsubscribe links and VERP envelope senders.
+ *
+ * Unsubscribe token: "<subscriber id, base 36>.<MAC>", MAC = base64url of the
+ * first 16 bytes of HMAC-SHA256(key, "unsub\0" list_id "\0" id). It goes in
+ * https://host/u/TOKEN and mailto:unsubscribe+TOKEN@domain.
+ * VERP address: "bounces+<delivery id>.<MAC>@domain", MAC = 10 lowercase hex
+ * digits of HMAC-SHA256(key, "verp\0" id): lowercase because MTAs may fold
+ * the case of a local part in a bounce.
+ * Verification is constant time and accepts the current key, and previous
+ * keys of the key file until `grace` seconds after they were replaced.
+ */
+#ifndef BROADSIDE_TOKEN_H
+#define BROADSIDE_TOKEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "secret.h"
+
+#define TOKEN_MAX	64
+
+void	token_unsub_make(const struct secret *s, const char *list_id,
+	    int64_t subscriber_id, char out[TOKEN_MAX]);
+/* 0 and *subscriber_id when genuine; -1 when forged, truncated or stale. */
+int	token_unsub_verify(const struct secret *s, int64_t grace, int64_t now,
+	    const char *list_id, const char *token, int64_t *subscriber_id);
+
+/* Appends "bounces+ID.MAC@domain" for bounce address "bounces@domain". */
+void	token_verp_make(const struct secret *s, const char *bounce_address,
+	    int64_t delivery_id, buf *out);
+/* For an address "local+ID.MAC@domain" whose local part (before '+')
+ * matches bounce_address's: 0 and *delivery_id when the MAC is genuine;
+ * -1 otherwise (not a VERP address of ours, or forged). */
+int	token_verp_verify(const struct secret *s, int64_t grace, int64_t now,
+	    const char *bounce_address, const char *address, int64_t *delivery_id);
+
+/* base64url without padding of n bytes; appends to out. */
+void	token_b64url(const unsigned char *p, size_t n, buf *out);
+
+#endif
