@@ -20,6 +20,7 @@ static const struct cli_command *const tables[] = {
 	cli_base_commands,
 	cli_subscriber_commands,
 	cli_issue_commands,
+	cli_stats_commands,
 };
 
 static const char *current_usage = "";
@@ -51,8 +52,12 @@ cli_usage(diag *d, const char *fmt, ...)
 void
 cli_json_string(buf *out, const char *s)
 {
+	if (s == NULL) {
+		buf_puts(out, "null");
+		return;
+	}
 	buf_putc(out, '"');
-	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		switch (*p) {
 		case '"': buf_puts(out, "\\\""); break;
 		case '\\': buf_puts(out, "\\\\"); break;

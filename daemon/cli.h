@@ -11,6 +11,7 @@
 #include "config.h"
 #include "db.h"
 #include "diag.h"
+#include <stdint.h>
 
 struct cli_ctx {
 	const char	*config_path;	/* resolved: --config, env, system */
@@ -37,10 +38,14 @@ struct cli_command {
 extern const struct cli_command cli_base_commands[];	/* init, config, stats */
 extern const struct cli_command cli_subscriber_commands[];
 extern const struct cli_command cli_issue_commands[];
+extern const struct cli_command cli_stats_commands[];
 
 /* Usage error for the running command: EX_USAGE with its usage line. */
+/* Parses a positive issue id (EX_USAGE otherwise). */
+int	cli_issue_id(const char *s, int64_t *id, diag *d);
+
 int	cli_usage(diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Writes a JSON string literal (quoted, escaped) to stdout's buffer. */
+/* Appends a JSON string literal (quoted, escaped); null for NULL. */
 struct buf;
 void	cli_json_string(struct buf *out, const char *s);
 /* Prints the buffer to stdout in one write; -1 with EX_IOERR on failure. */

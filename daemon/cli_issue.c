@@ -1,3 +1,342 @@
 /* cli_issue - broadside issue create|list|show|schedule|pause|resume|cancel. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "buf.h"
 #include "cli.h"
-const struct cli_command cli_issue_commands[] = { { NULL, NULL, NULL, NULL, 0, NULL } };
+#include "clock.h"
+#include "issue_file.h"
+#include "issues.h"
+
+/* Seconds of slack for "--at" times that are just now. */
+#define PAST_SLACK 60
+
+int
+cli_issue_id(const char *s, int64_t *id, diag *d)
+{
+	char *end;
+	long long v = strtoll(s, &end, 10);
+
+	if (*s == '\0' || *end != '\0' || v <= 0)
+		return cli_usage(d, "'%s' is not an issue id (a positive number)", s);
+	*id = v;
+	return 0;
+}
+
+static int
+cmd_create(struct cli_ctx *ctx, int argc, char **argv, diag *d)
+{
+	buf text = BUF_INIT;
+	struct issue is;
+	const char *name;
+
+	if (argc != 2)
+		return cli_usage(d, "one FILE.md is needed");
+	name = strcmp(argv[1], "-") == 0 ? "<stdin>" : argv[1];
+	if (issue_file_read(argv[1], &text, d) < 0)
+		return -1;
+	if (issue_file_parse(name, buf_cstr(&text), text.len, &is, d) < 0) {
+		buf_free(&text);
+		return -1;
+	}
+	buf_free(&text);
+	if (db_begin(ctx->db, d) < 0 || issue_insert(ctx->db, &is, d) < 0 ||
+	    db_commit(ctx->db, d) < 0) {
+		db_rollback(ctx->db);
+		issue_free(&is);
+		return -1;
+	}
+	printf("%lld\n", (long long)is.id);
+	issue_free(&is);
+	return 0;
+}
+
+static void
+time_or_dash(int64_t t, char *out, size_t n)
+{
+	if (t > 0)
+		clock_format_rfc3339(t, out, n);
+	else
+		snprintf(out, n, "-");
+}
+
+/* One issue as a JSON object (without the Markdown source). */
+static void
+issue_json(buf *out, const struct issue *is)
+{
+	char sa[32], st[32], fi[32], cr[32];
+
+	time_or_dash(is->send_at, sa, sizeof sa);
+	time_or_dash(is->started_at, st, sizeof st);
+	time_or_dash(is->finished_at, fi, sizeof fi);
+	time_or_dash(is->created_at, cr, sizeof cr);
+	buf_printf(out, "{\"id\": %lld, \"subject\": ", (long long)is->id);
+	cli_json_string(out, is->subject);
+	buf_puts(out, ", \"preheader\": ");
+	cli_json_string(out, is->preheader);
+	buf_printf(out, ", \"audience\": \"%s\", \"status\": \"%s\", \"send_at\": ",
+	    issue_audience_name(is->audience), issue_status_name(is->status));
+	cli_json_string(out, is->send_at ? sa : NULL);
+	buf_puts(out, ", \"started_at\": ");
+	cli_json_string(out, is->started_at ? st : NULL);
+	buf_puts(out, ", \"finished_at\": ");
+	cli_json_string(out, is->finished_at ? fi : NULL);
+	buf_printf(out, ", \"created_at\": \"%s\", \"paywall\": %s}", cr,
+	    strstr(is->source, ISSUE_PAYWALL_MARK) ? "true" : "false");
+}
+
+static int
+parse_json_flag(int argc, char **argv, int *json, diag *d)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	*json = 0;
+	while ((ch = getopt_long(argc, argv, "j", opts, NULL)) != -1) {
+		if (ch != 'j')
+			return cli_usage(d, "unknown option");
+		*json = 1;
+	}
+	return 0;
+}
+
+static int
+cmd_list(struct cli_ctx *ctx, int argc, char **argv, diag *d)
+{
+	sqlite3_stmt *st;
+	buf out = BUF_INIT;
+	int json, rc, n = 0;
+
+	if (parse_json_flag(argc, argv, &json, d) < 0)
+		return -1;
+	if (optind != argc)
+		return cli_usage(d, "unexpected argument '%s'", argv[optind]);
+	st = db_stmt(ctx->db, "SELECT id FROM issues ORDER BY id");
+	if (json)
+		buf_putc(&out, '[');
+	else
+		buf_printf(&out, "%-5s %-10s %-8s %-20s %s\n", "ID", "STATUS", "AUDIENCE",
+		    "SEND AT", "SUBJECT");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct issue is;
+		char sa[32];
+		if (issue_get(ctx->db, sqlite3_column_int64(st, 0), &is, d) < 0) {
+			sqlite3_reset(st);
+			buf_free(&out);
+			return -1;
+		}
+		if (json) {
+			buf_puts(&out, n ? ",\n " : "\n ");
+			issue_json(&out, &is);
+		} else {
+			time_or_dash(is.send_at, sa, sizeof sa);
+			buf_printf(&out, "%-5lld %-10s %-8s %-20s %s\n", (long long)is.id,
+			    issue_status_name(is.status), issue_audience_name(is.audience),
+			    sa, is.subject);
+		}
+		issue_free(&is);
+		n++;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		buf_free(&out);
+		return db_fail(ctx->db, d, "listing issues");
+	}
+	if (json)
+		buf_puts(&out, n ? "\n]\n" : "]\n");
+	rc = cli_write_stdout(&out, d);
+	buf_free(&out);
+	return rc;
+}
+
+/* Delivery counts by state for one issue, in the fixed order of the schema. */
+static const char *const delivery_states[] = {
+	"queued", "sending", "sent", "deferred", "failed", "bounced", "dropped"
+};
+
+static int
+delivery_counts(struct db *db, int64_t id, int64_t counts[7], diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "SELECT state, count(*) FROM deliveries WHERE issue_id = ? GROUP BY state");
+	int rc;
+
+	memset(counts, 0, 7 * sizeof counts[0]);
+	sqlite3_bind_int64(st, 1, id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		for (int i = 0; i < 7; i++)
+			if (strcmp((const char *)sqlite3_column_text(st, 0), delivery_states[i]) == 0)
+				counts[i] = sqlite3_column_int64(st, 1);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : db_fail(db, d, "counting deliveries");
+}
+
+static int
+cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
+{
+	struct issue is;
+	buf out = BUF_INIT;
+	int json, rc;
+	int64_t id = 0, counts[7], total = 0;
+
+	if (parse_json_flag(argc, argv, &json, d) < 0)
+		return -1;
+	if (optind != argc - 1)
+		return cli_usage(d, "one issue ID is needed");
+	if (cli_issue_id(argv[optind], &id, d) < 0 || issue_get(ctx->db, id, &is, d) < 0)
+		return -1;
+	if (delivery_counts(ctx->db, id, counts, d) < 0) {
+		issue_free(&is);
+		return -1;
+	}
+	for (int i = 0; i < 7; i++)
+		total += counts[i];
+	if (json) {
+		issue_json(&out, &is);
+		buf_truncate(&out, out.len - 1);	/* reopen the object */
+		buf_puts(&out, ", \"deliveries\": {");
+		for (int i = 0; i < 7; i++)
+			buf_printf(&out, "%s\"%s\": %lld", i ? ", " : "", delivery_states[i],
+			    (long long)counts[i]);
+		buf_printf(&out, ", \"total\": %lld}}\n", (long long)total);
+	} else {
+		char sa[32], st[32], fi[32];
+		time_or_dash(is.send_at, sa, sizeof sa);
+		time_or_dash(is.started_at, st, sizeof st);
+		time_or_dash(is.finished_at, fi, sizeof fi);
+		buf_printf(&out, "issue %lld: %s\n  preheader: %s\n  audience:  %s\n"
+		    "  status:    %s\n  send at:   %s\n  started:   %s\n  finished:  %s\n"
+		    "  paywall:   %s\n  deliveries: %lld",
+		    (long long)is.id, is.subject, is.preheader, issue_audience_name(is.audience),
+		    issue_status_name(is.status), sa, st, fi,
+		    strstr(is.source, ISSUE_PAYWALL_MARK) ? "yes" : "no (everyone gets all of it)",
+		    (long long)total);
+		for (int i = 0; i < 7; i++)
+			if (counts[i])
+				buf_printf(&out, ", %s %lld", delivery_states[i], (long long)counts[i]);
+		buf_putc(&out, '\n');
+	}
+	issue_free(&is);
+	rc = cli_write_stdout(&out, d);
+	buf_free(&out);
+	return rc;
+}
+
+static int
+cmd_schedule(struct cli_ctx *ctx, int argc, char **argv, diag *d)
+{
+	static const struct option opts[] = {
+		{ "at", required_argument, NULL, 'a' },
+		{ "now", no_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *at = NULL;
+	int now = 0, ch;
+	int64_t id = 0, when, t = clock_now();
+	char shown[32];
+
+	while ((ch = getopt_long(argc, argv, "a:n", opts, NULL)) != -1) {
+		if (ch == 'a')
+			at = optarg;
+		else if (ch == 'n')
+			now = 1;
+		else
+			return cli_usage(d, "unknown option");
+	}
+	if (optind != argc - 1)
+		return cli_usage(d, "one issue ID is needed");
+	if (!!at == now)
+		return cli_usage(d, "give exactly one of --at TIME or --now");
+	if (cli_issue_id(argv[optind], &id, d) < 0)
+		return -1;
+	if (now) {
+		when = t;
+	} else if (clock_parse_time(at, &when) < 0) {
+		return diag_set(d, EX_DATAERR, "--at '%s': not a time; write RFC 3339 "
+		    "(2026-12-01T09:00:00Z, 2026-12-01T10:00:00+01:00) or local "
+		    "\"YYYY-MM-DD HH:MM\"", at);
+	} else if (when < t - PAST_SLACK) {
+		return diag_set(d, EX_DATAERR, "--at '%s': that is in the past", at);
+	}
+	if (db_begin(ctx->db, d) < 0)
+		return -1;
+	if (issue_transition(ctx->db, id, ISSUE_SCHEDULED, d) < 0 ||
+	    issue_set_send_at(ctx->db, id, when, d) < 0 || db_commit(ctx->db, d) < 0) {
+		db_rollback(ctx->db);
+		return -1;
+	}
+	clock_format_rfc3339(when, shown, sizeof shown);
+	printf("issue %lld scheduled for %s\n", (long long)id, shown);
+	return 0;
+}
+
+/* pause, resume and cancel: one status move each. */
+static int
+move(struct cli_ctx *ctx, int argc, char **argv, const char *verb, diag *d)
+{
+	struct issue is;
+	enum issue_status to;
+	int64_t id = 0;
+
+	if (argc != 2)
+		return cli_usage(d, "one issue ID is needed");
+	if (cli_issue_id(argv[1], &id, d) < 0 || db_begin(ctx->db, d) < 0)
+		return -1;
+	if (issue_get(ctx->db, id, &is, d) < 0)
+		goto fail;
+	issue_free(&is);
+	if (strcmp(verb, "pause") == 0)
+		to = ISSUE_PAUSED;
+	else if (strcmp(verb, "cancel") == 0)
+		to = ISSUE_CANCELLED;
+	else if (is.status != ISSUE_PAUSED) {
+		diag_set(d, EX_DATAERR, "issue %lld is %s, not paused", (long long)id,
+		    issue_status_name(is.status));
+		goto fail;
+	} else
+		/* Back to where it was: sending if it had started, else waiting. */
+		to = is.started_at ? ISSUE_SENDING : ISSUE_SCHEDULED;
+	if (issue_transition(ctx->db, id, to, d) < 0)
+		goto fail;
+	if (to == ISSUE_CANCELLED) {
+		sqlite3_stmt *st = db_stmt(ctx->db,
+		    "UPDATE deliveries SET state = 'dropped', updated_at = ?, lease_owner = NULL, "
+		    "lease_expires = NULL WHERE issue_id = ? AND state IN ('queued', 'deferred')");
+		sqlite3_bind_int64(st, 1, clock_now());
+		sqlite3_bind_int64(st, 2, id);
+		if (db_step_done(ctx->db, st, d, "dropping queued deliveries") < 0)
+			goto fail;
+	}
+	if (db_commit(ctx->db, d) < 0)
+		goto fail;
+	printf("issue %lld %s\n", (long long)id, issue_status_name(to));
+	return 0;
+fail:
+	db_rollback(ctx->db);
+	return -1;
+}
+
+static int cmd_pause(struct cli_ctx *c, int n, char **v, diag *d) { return move(c, n, v, "pause", d); }
+static int cmd_resume(struct cli_ctx *c, int n, char **v, diag *d) { return move(c, n, v, "resume", d); }
+static int cmd_cancel(struct cli_ctx *c, int n, char **v, diag *d) { return move(c, n, v, "cancel", d); }
+
+const struct cli_command cli_issue_commands[] = {
+	{ "issue", "create", "FILE.md", "store an issue (front matter + Markdown); prints its id",
+	  CLI_NEEDS_DB, cmd_create },
+	{ "issue", "list", "[--json]", "list issues", CLI_NEEDS_DB, cmd_list },
+	{ "issue", "show", "ID [--json]", "show an issue and its deliveries by state",
+	  CLI_NEEDS_DB, cmd_show },
+	{ "issue", "schedule", "ID (--at TIME | --now)",
+	  "send at TIME (RFC 3339 or local \"YYYY-MM-DD HH:MM\"), or now", CLI_NEEDS_DB, cmd_schedule },
+	{ "issue", "pause", "ID", "stop sending an issue for now", CLI_NEEDS_DB, cmd_pause },
+	{ "issue", "resume", "ID", "go on sending a paused issue", CLI_NEEDS_DB, cmd_resume },
+	{ "issue", "cancel", "ID", "stop an issue for good; queued copies are dropped",
+	  CLI_NEEDS_DB, cmd_cancel },
+	{ NULL, NULL, NULL, NULL, 0, NULL },
+};

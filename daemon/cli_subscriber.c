@@ -1,3 +1,475 @@
 /* cli_subscriber - broadside subscriber add|import|list|export|set|remove. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "address.h"
+#include "buf.h"
 #include "cli.h"
-const struct cli_command cli_subscriber_commands[] = { { NULL, NULL, NULL, NULL, 0, NULL } };
+#include "clock.h"
+#include "csv.h"
+#include "issue_file.h"
+#include "subscribers.h"
+
+#define MAX_NAME 200
+
+/* A display name goes into mail headers: one line, valid UTF-8, bounded. */
+static int
+check_name(const char *name, const char **why)
+{
+	if (strlen(name) > MAX_NAME) {
+		*why = "name is longer than 200 bytes";
+		return -1;
+	}
+	if (!utf8_valid(name, strlen(name))) {
+		*why = "name is not valid UTF-8";
+		return -1;
+	}
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		if (*p < 0x20 || *p == 0x7f) {
+			*why = "name contains a line break or control character";
+			return -1;
+		}
+	return 0;
+}
+
+/* Validates one subscriber's fields; on error *why says what. */
+static int
+check_fields(const char *email, const char *name, char key[ADDRESS_MAX + 1],
+    const char **why)
+{
+	static char msg[320];
+	const char *r;
+
+	if (address_normalize(email, key, &r) < 0) {
+		snprintf(msg, sizeof msg, "address '%.250s' %s", email, r);
+		*why = msg;
+		return -1;
+	}
+	if (name && check_name(name, why) < 0)
+		return -1;
+	return 0;
+}
+
+static int
+add_one(struct db *db, struct subscriber *s, const char *key, int64_t *id, diag *d)
+{
+	int suppressed;
+
+	if (subscriber_suppressed(db, key, &suppressed, d) < 0)
+		return -1;
+	if (suppressed)
+		return diag_set(d, EX_DATAERR, "%s: was removed from the list on request "
+		    "and stays suppressed", s->email);
+	return subscriber_insert(db, s, key, id, d);
+}
+
+static int
+cmd_add(struct cli_ctx *ctx, int argc, char **argv, diag *d)
+{
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "tier", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct subscriber s = { 0 };
+	char key[ADDRESS_MAX + 1];
+	const char *why;
+	int64_t id;
+	int ch;
+
+	s.name = "";
+	while ((ch = getopt_long(argc, argv, "n:t:", opts, NULL)) != -1) {
+		if (ch == 'n')
+			s.name = optarg;
+		else if (ch == 't') {
+			if (sub_tier_parse(optarg, &s.tier) < 0)
+				return cli_usage(d, "unknown tier '%s' (free or paid)", optarg);
+		} else
+			return cli_usage(d, "unknown option");
+	}
+	if (optind != argc - 1)
+		return cli_usage(d, "one EMAIL is needed");
+	s.email = argv[optind];
+	if (check_fields(s.email, s.name, key, &why) < 0)
+		return diag_set(d, EX_DATAERR, "%s", why);
+	if (db_begin(ctx->db, d) < 0)
+		return -1;
+	if (add_one(ctx->db, &s, key, &id, d) < 0 || db_commit(ctx->db, d) < 0) {
+		db_rollback(ctx->db);
+		return -1;
+	}
+	printf("added %s (id %lld, %s)\n", s.email, (long long)id, sub_tier_name(s.tier));
+	return 0;
+}
+
+enum { COL_EMAIL, COL_NAME, COL_TIER, COL_STATUS, NCOLS };
+
+static int
+cmd_import(struct cli_ctx *ctx, int argc, char **argv, diag *d)
+{
+	static const char *names[NCOLS] = { "email", "name", "tier", "status" };
+	int col[NCOLS] = { -1, -1, -1, -1 };
+	buf data = BUF_INIT;
+	struct csv c;
+	struct csv_record r;
+	const char *file, *why;
+	int rc, added = 0, existing = 0, suppressed = 0;
+	size_t ncols;
+	sqlite3_stmt *st;
+	int64_t t0 = clock_mono_ms();
+
+	if (argc != 2)
+		return cli_usage(d, "one FILE (or - for standard input) is needed");
+	file = strcmp(argv[1], "-") == 0 ? "<stdin>" : argv[1];
+	if (issue_file_read(argv[1], &data, d) < 0)
+		return -1;
+	csv_open(&c, data.data ? data.data : "", data.len);
+	rc = csv_next(&c, &r, &why);
+	if (rc <= 0) {
+		diag_set(d, EX_DATAERR, "%s:1: %s", file, rc == 0 ? "empty file; expected a "
+		    "header line: email[,name][,tier][,status]" : why);
+		goto fail_nodb;
+	}
+	for (size_t i = 0; i < r.nfields; i++) {
+		int k;
+		for (k = 0; k < NCOLS; k++)
+			if (strcasecmp(r.fields[i], names[k]) == 0)
+				break;
+		if (k == NCOLS) {
+			diag_set(d, EX_DATAERR, "%s:%d: unknown column '%s' (known: email, name, "
+			    "tier, status)", file, r.line, r.fields[i]);
+			goto fail_nodb;
+		}
+		if (col[k] >= 0) {
+			diag_set(d, EX_DATAERR, "%s:%d: column '%s' given twice", file, r.line, names[k]);
+			goto fail_nodb;
+		}
+		col[k] = (int)i;
+	}
+	if (col[COL_EMAIL] < 0) {
+		diag_set(d, EX_DATAERR, "%s:%d: header has no 'email' column", file, r.line);
+		goto fail_nodb;
+	}
+	/* One transaction: a file with one bad row imports nothing. */
+	ncols = r.nfields;
+	if (db_exec(ctx->db, "CREATE TEMP TABLE IF NOT EXISTS import_seen "
+	    "(k TEXT PRIMARY KEY)", d) < 0 || db_begin(ctx->db, d) < 0)
+		goto fail_nodb;
+	while ((rc = csv_next(&c, &r, &why)) != 0) {
+		struct subscriber s = { 0 };
+		struct subscriber old;
+		char key[ADDRESS_MAX + 1];
+		int64_t id;
+		int supp;
+
+		if (rc < 0) {
+			diag_set(d, EX_DATAERR, "%s:%d: %s", file, r.line, why);
+			goto fail;
+		}
+		if (r.nfields == 1 && r.fields[0][0] == '\0')
+			continue;
+		if (r.nfields != ncols) {
+			diag_set(d, EX_DATAERR, "%s:%d: %zu field%s, the header has %zu",
+			    file, r.line, r.nfields, r.nfields == 1 ? "" : "s", ncols);
+			goto fail;
+		}
+#define FIELD(k) (col[k] >= 0 && (size_t)col[k] < r.nfields ? r.fields[col[k]] : "")
+		s.email = (char *)FIELD(COL_EMAIL);
+		s.name = (char *)FIELD(COL_NAME);
+		if (check_fields(s.email, s.name, key, &why) < 0) {
+			diag_set(d, EX_DATAERR, "%s:%d: %s", file, r.line, why);
+			goto fail;
+		}
+		if (*FIELD(COL_TIER) && sub_tier_parse(FIELD(COL_TIER), &s.tier) < 0) {
+			diag_set(d, EX_DATAERR, "%s:%d: unknown tier '%s' (free or paid)",
+			    file, r.line, FIELD(COL_TIER));
+			goto fail;
+		}
+		if (*FIELD(COL_STATUS) && sub_status_parse(FIELD(COL_STATUS), &s.status) < 0) {
+			diag_set(d, EX_DATAERR, "%s:%d: unknown status '%s' (active, unsubscribed, "
+			    "bounced or complained)", file, r.line, FIELD(COL_STATUS));
+			goto fail;
+		}
+#undef FIELD
+		st = db_stmt(ctx->db, "INSERT INTO temp.import_seen (k) VALUES (?)");
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			sqlite3_reset(st);
+			diag_set(d, EX_DATAERR, "%s:%d: %s: duplicate address in the file",
+			    file, r.line, s.email);
+			goto fail;
+		}
+		sqlite3_reset(st);
+		if (subscriber_suppressed(ctx->db, key, &supp, d) < 0)
+			goto fail;
+		if (supp) {
+			suppressed++;
+			continue;
+		}
+		/* Someone already on the list keeps their state: an import never
+		 * resubscribes a person who left. */
+		if (subscriber_find(ctx->db, key, &old, NULL) == 0) {
+			subscriber_free(&old);
+			existing++;
+			continue;
+		}
+		if (subscriber_insert(ctx->db, &s, key, &id, d) < 0) {
+			diag_prefix(d, "%s:%d: ", file, r.line);
+			goto fail;
+		}
+		added++;
+	}
+	if (db_commit(ctx->db, d) < 0)
+		goto fail;
+	csv_close(&c);
+	buf_free(&data);
+	printf("imported %d subscriber%s from %s; %d already on the list (unchanged), "
+	    "%d suppressed (skipped); %.2f s\n", added, added == 1 ? "" : "s", file,
+	    existing, suppressed, (double)(clock_mono_ms() - t0) / 1000.0);
+	return 0;
+fail:
+	db_rollback(ctx->db);
+	diag_prefix(d, "nothing imported: ");
+fail_nodb:
+	csv_close(&c);
+	buf_free(&data);
+	return -1;
+}
+
+static int
+cmd_list(struct cli_ctx *ctx, int argc, char **argv, diag *d)
+{
+	static const struct option opts[] = {
+		{ "tier", required_argument, NULL, 't' },
+		{ "status", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *tier = NULL, *status = NULL;
+	enum sub_tier t;
+	enum sub_status s;
+	int json = 0, ch, rc, n = 0;
+	sqlite3_stmt *st;
+	buf out = BUF_INIT;
+
+	while ((ch = getopt_long(argc, argv, "t:s:j", opts, NULL)) != -1) {
+		if (ch == 't') {
+			if (sub_tier_parse(optarg, &t) < 0)
+				return cli_usage(d, "unknown tier '%s' (free or paid)", optarg);
+			tier = optarg;
+		} else if (ch == 's') {
+			if (sub_status_parse(optarg, &s) < 0)
+				return cli_usage(d, "unknown status '%s' (active, unsubscribed, "
+				    "bounced or complained)", optarg);
+			status = optarg;
+		} else if (ch == 'j')
+			json = 1;
+		else
+			return cli_usage(d, "unknown option");
+	}
+	if (optind != argc)
+		return cli_usage(d, "unexpected argument '%s'", argv[optind]);
+	st = db_stmt(ctx->db,
+	    "SELECT id, email, name, tier, status, bounce_score, created_at FROM subscribers "
+	    "WHERE (?1 IS NULL OR tier = ?1) AND (?2 IS NULL OR status = ?2) ORDER BY id");
+	if (tier)
+		sqlite3_bind_text(st, 1, tier, -1, SQLITE_STATIC);
+	if (status)
+		sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
+	if (json)
+		buf_putc(&out, '[');
+	else
+		buf_printf(&out, "%-8s %-36s %-24s %-5s %-12s %s\n", "ID", "EMAIL", "NAME",
+		    "TIER", "STATUS", "SINCE");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char since[32];
+		clock_format_rfc3339(sqlite3_column_int64(st, 6), since, sizeof since);
+		if (json) {
+			buf_printf(&out, "%s\n {\"id\": %lld, \"email\": ", n ? "," : "",
+			    (long long)sqlite3_column_int64(st, 0));
+			cli_json_string(&out, (const char *)sqlite3_column_text(st, 1));
+			buf_puts(&out, ", \"name\": ");
+			cli_json_string(&out, (const char *)sqlite3_column_text(st, 2));
+			buf_printf(&out, ", \"tier\": \"%s\", \"status\": \"%s\", "
+			    "\"bounce_score\": %lld, \"created_at\": \"%s\"}",
+			    sqlite3_column_text(st, 3), sqlite3_column_text(st, 4),
+			    (long long)sqlite3_column_int64(st, 5), since);
+		} else {
+			buf_printf(&out, "%-8lld %-36s %-24s %-5s %-12s %s\n",
+			    (long long)sqlite3_column_int64(st, 0), sqlite3_column_text(st, 1),
+			    sqlite3_column_text(st, 2), sqlite3_column_text(st, 3),
+			    sqlite3_column_text(st, 4), since);
+		}
+		n++;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		buf_free(&out);
+		return db_fail(ctx->db, d, "listing subscribers");
+	}
+	if (json)
+		buf_puts(&out, n ? "\n]\n" : "]\n");
+	rc = cli_write_stdout(&out, d);
+	buf_free(&out);
+	return rc;
+}
+
+static int
+cmd_export(struct cli_ctx *ctx, int argc, char **argv, diag *d)
+{
+	sqlite3_stmt *st;
+	buf out = BUF_INIT;
+	FILE *fp = stdout;
+	int rc;
+
+	if (argc > 2)
+		return cli_usage(d, "at most one FILE");
+	st = db_stmt(ctx->db, "SELECT email, name, tier, status FROM subscribers ORDER BY id");
+	buf_puts(&out, "email,name,tier,status\r\n");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (int i = 0; i < 4; i++) {
+			if (i)
+				buf_putc(&out, ',');
+			csv_field(&out, (const char *)sqlite3_column_text(st, i));
+		}
+		buf_puts(&out, "\r\n");
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		buf_free(&out);
+		return db_fail(ctx->db, d, "exporting subscribers");
+	}
+	if (argc == 2 && strcmp(argv[1], "-") != 0) {
+		if ((fp = fopen(argv[1], "wx")) == NULL) {
+			diag_set(d, errno == EEXIST ? EX_CANTCREAT : EX_IOERR, "%s: %s%s", argv[1],
+			    strerror(errno), errno == EEXIST ? " (not overwritten)" : "");
+			buf_free(&out);
+			return -1;
+		}
+		rc = fwrite(out.data, 1, out.len, fp) == out.len ? 0 : -1;
+		if (fclose(fp) != 0 || rc < 0) {
+			buf_free(&out);
+			return diag_set(d, EX_IOERR, "%s: write failed", argv[1]);
+		}
+		buf_free(&out);
+		return 0;
+	}
+	rc = cli_write_stdout(&out, d);
+	buf_free(&out);
+	return rc;
+}
+
+/* The subscriber named by EMAIL (any case of its domain). */
+static int
+lookup(struct cli_ctx *ctx, const char *email, struct subscriber *s, char *key, diag *d)
+{
+	const char *why;
+
+	if (address_normalize(email, key, &why) < 0)
+		return diag_set(d, EX_DATAERR, "address '%s' %s", email, why);
+	return subscriber_find(ctx->db, key, s, d);
+}
+
+static int
+cmd_set(struct cli_ctx *ctx, int argc, char **argv, diag *d)
+{
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "tier", required_argument, NULL, 't' },
+		{ "status", required_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *name = NULL, *why;
+	enum sub_tier tier;
+	enum sub_status status;
+	int have_tier = 0, have_status = 0, ch;
+	struct subscriber s;
+	char key[ADDRESS_MAX + 1];
+
+	while ((ch = getopt_long(argc, argv, "n:t:s:", opts, NULL)) != -1) {
+		if (ch == 'n') {
+			if (check_name(optarg, &why) < 0)
+				return diag_set(d, EX_DATAERR, "%s", why);
+			name = optarg;
+		} else if (ch == 't') {
+			if (sub_tier_parse(optarg, &tier) < 0)
+				return cli_usage(d, "unknown tier '%s' (free or paid)", optarg);
+			have_tier = 1;
+		} else if (ch == 's') {
+			if (sub_status_parse(optarg, &status) < 0 ||
+			    (status != SUB_ACTIVE && status != SUB_UNSUBSCRIBED))
+				return cli_usage(d, "status '%s': set takes active or unsubscribed",
+				    optarg);
+			have_status = 1;
+		} else
+			return cli_usage(d, "unknown option");
+	}
+	if (optind != argc - 1)
+		return cli_usage(d, "one EMAIL is needed");
+	if (!name && !have_tier && !have_status)
+		return cli_usage(d, "nothing to change: give --name, --tier or --status");
+	if (db_begin(ctx->db, d) < 0)
+		return -1;
+	if (lookup(ctx, argv[optind], &s, key, d) < 0)
+		goto fail;
+	if ((name || have_tier) &&
+	    subscriber_update(ctx->db, s.id, name, have_tier ? &tier : NULL, d) < 0)
+		goto fail_s;
+	if (have_status && subscriber_set_status(ctx->db, s.id, status,
+	    "set by operator", d) < 0)
+		goto fail_s;
+	if (db_commit(ctx->db, d) < 0)
+		goto fail_s;
+	printf("%s: updated\n", s.email);
+	subscriber_free(&s);
+	return 0;
+fail_s:
+	subscriber_free(&s);
+fail:
+	db_rollback(ctx->db);
+	return -1;
+}
+
+static int
+cmd_remove(struct cli_ctx *ctx, int argc, char **argv, diag *d)
+{
+	struct subscriber s;
+	char key[ADDRESS_MAX + 1];
+
+	if (argc != 2)
+		return cli_usage(d, "one EMAIL is needed");
+	if (db_begin(ctx->db, d) < 0)
+		return -1;
+	if (lookup(ctx, argv[1], &s, key, d) < 0) {
+		db_rollback(ctx->db);
+		return -1;
+	}
+	if (subscriber_remove(ctx->db, s.id, key, d) < 0 || db_commit(ctx->db, d) < 0) {
+		subscriber_free(&s);
+		db_rollback(ctx->db);
+		return -1;
+	}
+	printf("%s: removed; the address stays suppressed\n", s.email);
+	subscriber_free(&s);
+	return 0;
+}
+
+const struct cli_command cli_subscriber_commands[] = {
+	{ "subscriber", "add", "EMAIL [--name N] [--tier free|paid]", "add one subscriber",
+	  CLI_NEEDS_DB, cmd_add },
+	{ "subscriber", "import", "FILE|-", "import a CSV with a header email[,name][,tier][,status]; "
+	  "all rows or none", CLI_NEEDS_DB, cmd_import },
+	{ "subscriber", "list", "[--tier T] [--status S] [--json]", "list subscribers",
+	  CLI_NEEDS_DB, cmd_list },
+	{ "subscriber", "export", "[FILE|-]", "write all subscribers as CSV (the import format)",
+	  CLI_NEEDS_DB, cmd_export },
+	{ "subscriber", "set", "EMAIL [--tier T] [--status active|unsubscribed] [--name N]",
+	  "change a subscriber", CLI_NEEDS_DB, cmd_set },
+	{ "subscriber", "remove", "EMAIL", "forget the person; keep a hash so they stay suppressed",
+	  CLI_NEEDS_DB, cmd_remove },
+	{ NULL, NULL, NULL, NULL, 0, NULL },
+};

@@ -355,7 +355,8 @@ config_load(const char *path, struct config *cfg, buf *errors, diag *d)
 	if ((fp = fopen(path, "r")) == NULL) {
 		int e = errno;
 		diag_set(d, e == ENOENT ? EX_NOINPUT : EX_NOPERM,
-		    "%s: cannot read config: %s", path, strerror(e));
+		    "%s: cannot read config: %s%s", path, strerror(e), e == ENOENT ?
+		    " (write one with 'broadside config example', or give --config FILE)" : "");
 		if (errors)
 			buf_printf(errors, "%s\n", d ? d->msg : "");
 		return -1;

@@ -34,7 +34,8 @@ int	 sub_status_parse(const char *s, enum sub_status *out);
 
 /* Not found: -1 with EX_NOUSER. */
 int	 subscriber_get(struct db *db, int64_t id, struct subscriber *out, diag *d);
-int	 subscriber_find(struct db *db, const char *email, struct subscriber *out, diag *d);
+/* By normal form (address_normalize). */
+int	 subscriber_find(struct db *db, const char *email_key, struct subscriber *out, diag *d);
 void	 subscriber_free(struct subscriber *s);
 
 /* Sets the status (and records an event with `why`); a status other than
@@ -47,5 +48,19 @@ int	 subscriber_drop_pending(struct db *db, int64_t id, int64_t *n, diag *d);
 /* Records a bounce score change (bounce_apply owns the scoring rules). */
 int	 subscriber_set_bounce_score(struct db *db, int64_t id, int64_t score,
 	    int64_t at, diag *d);
+
+/* Adds s (email as given, already validated; email_key its normal form).
+ * An address already present: -1 with EX_DATAERR. Sets *id. */
+int	 subscriber_insert(struct db *db, const struct subscriber *s,
+	    const char *email_key, int64_t *id, diag *d);
+/* NULL name / tier: unchanged. */
+int	 subscriber_update(struct db *db, int64_t id, const char *name,
+	    const enum sub_tier *tier, diag *d);
+/* Forgets the person: deletes the row (deliveries and bounces keep their
+ * counts, not the person) and keeps a hash of the address so that the
+ * address stays suppressed. */
+int	 subscriber_remove(struct db *db, int64_t id, const char *email_key, diag *d);
+/* *yes = 1 when the address (normal form) was removed before. */
+int	 subscriber_suppressed(struct db *db, const char *email_key, int *yes, diag *d);
 
 #endif

@@ -1,0 +1,126 @@
+/* cli_stats - broadside stats: the list, the queue and each issue at a glance. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "buf.h"
+#include "cli.h"
+
+/* Runs a "SELECT label, count" query into parallel arrays. */
+static int
+counts(struct db *db, sqlite3_stmt *st, buf *out, int json, const char *title, diag *d)
+{
+	int rc, n = 0;
+
+	if (json)
+		buf_printf(out, "\"%s\": {", title);
+	else
+		buf_printf(out, "%-12s", title);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *k = (const char *)sqlite3_column_text(st, 0);
+		long long v = sqlite3_column_int64(st, 1);
+		if (json)
+			buf_printf(out, "%s\"%s\": %lld", n ? ", " : "", k, v);
+		else
+			buf_printf(out, "%s%s %lld", n ? ", " : " ", k, v);
+		n++;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(db, d, "reading statistics");
+	if (json)
+		buf_puts(out, "}");
+	else
+		buf_puts(out, n ? "\n" : " none\n");
+	return 0;
+}
+
+static int
+cmd_stats(struct cli_ctx *ctx, int argc, char **argv, diag *d)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct db *db = ctx->db;
+	buf out = BUF_INIT;
+	int json = 0, ch, rc, n = 0;
+	sqlite3_stmt *st;
+
+	while ((ch = getopt_long(argc, argv, "j", opts, NULL)) != -1) {
+		if (ch != 'j')
+			return cli_usage(d, "unknown option");
+		json = 1;
+	}
+	if (optind != argc)
+		return cli_usage(d, "unexpected argument '%s'", argv[optind]);
+	if (json)
+		buf_putc(&out, '{');
+	if (counts(db, db_stmt(db, "SELECT status, count(*) FROM subscribers GROUP BY status "
+	    "ORDER BY status"), &out, json, "subscribers", d) < 0)
+		goto fail;
+	if (json)
+		buf_puts(&out, ", ");
+	if (counts(db, db_stmt(db, "SELECT tier, count(*) FROM subscribers WHERE status = "
+	    "'active' GROUP BY tier ORDER BY tier"), &out, json, "active", d) < 0)
+		goto fail;
+	if (json)
+		buf_puts(&out, ", ");
+	if (counts(db, db_stmt(db, "SELECT state, count(*) FROM deliveries GROUP BY state "
+	    "ORDER BY state"), &out, json, "deliveries", d) < 0)
+		goto fail;
+	if (json)
+		buf_puts(&out, ", ");
+	if (counts(db, db_stmt(db, "SELECT kind, count(*) FROM bounces GROUP BY kind "
+	    "ORDER BY kind"), &out, json, "bounces", d) < 0)
+		goto fail;
+	buf_puts(&out, json ? ", \"issues\": [" : "issues:\n");
+	st = db_stmt(db,
+	    "SELECT i.id, i.status, i.subject, count(d.id), "
+	    "coalesce(sum(d.state = 'sent'), 0), coalesce(sum(d.state IN ('queued','sending','deferred')), 0), "
+	    "coalesce(sum(d.state IN ('failed','bounced')), 0), coalesce(sum(d.state = 'dropped'), 0), "
+	    "min(d.sent_at), max(d.sent_at) "
+	    "FROM issues i LEFT JOIN deliveries d ON d.issue_id = i.id GROUP BY i.id ORDER BY i.id");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		long long id = sqlite3_column_int64(st, 0), total = sqlite3_column_int64(st, 3);
+		long long sent = sqlite3_column_int64(st, 4), pending = sqlite3_column_int64(st, 5);
+		long long failed = sqlite3_column_int64(st, 6), dropped = sqlite3_column_int64(st, 7);
+		long long first = sqlite3_column_int64(st, 8), last = sqlite3_column_int64(st, 9);
+		double rate = last > first ? (double)sent / (double)(last - first) : 0;
+		if (json) {
+			buf_printf(&out, "%s\n {\"id\": %lld, \"status\": \"%s\", \"subject\": ",
+			    n ? "," : "", id, sqlite3_column_text(st, 1));
+			cli_json_string(&out, (const char *)sqlite3_column_text(st, 2));
+			buf_printf(&out, ", \"deliveries\": %lld, \"sent\": %lld, \"pending\": %lld, "
+			    "\"failed\": %lld, \"dropped\": %lld, \"rate_per_s\": %.1f}",
+			    total, sent, pending, failed, dropped, rate);
+		} else {
+			buf_printf(&out, "  %-4lld %-10s %lld deliveries: %lld sent, %lld pending, "
+			    "%lld failed, %lld dropped", id, sqlite3_column_text(st, 1), total, sent,
+			    pending, failed, dropped);
+			if (rate > 0)
+				buf_printf(&out, "; %.1f msg/s", rate);
+			buf_printf(&out, "\n       %s\n", sqlite3_column_text(st, 2));
+		}
+		n++;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		db_fail(db, d, "reading statistics");
+		goto fail;
+	}
+	buf_puts(&out, json ? (n ? "\n]}\n" : "]}\n") : (n ? "" : "  none\n"));
+	rc = cli_write_stdout(&out, d);
+	buf_free(&out);
+	return rc;
+fail:
+	buf_free(&out);
+	return -1;
+}
+
+const struct cli_command cli_stats_commands[] = {
+	{ NULL, "stats", "[--json]", "subscribers, deliveries, bounces and each issue's progress",
+	  CLI_NEEDS_DB, cmd_stats },
+	{ NULL, NULL, NULL, NULL, 0, NULL },
+};

@@ -1,0 +1,173 @@
+/* issues - the newsletter issues: stored source, audience, status, schedule. */
+#include "issues.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "clock.h"
+#include "xalloc.h"
+
+static const char *audiences[] = { "all", "free", "paid" };
+static const char *statuses[] = {
+	"draft", "scheduled", "sending", "paused", "sent", "cancelled"
+};
+
+const char *
+issue_audience_name(enum issue_audience a)
+{
+	return (unsigned)a < 3 ? audiences[a] : "?";
+}
+
+int
+issue_audience_parse(const char *s, enum issue_audience *out)
+{
+	for (int i = 0; i < 3; i++)
+		if (strcmp(s, audiences[i]) == 0) {
+			*out = (enum issue_audience)i;
+			return 0;
+		}
+	return -1;
+}
+
+const char *
+issue_status_name(enum issue_status s)
+{
+	return (unsigned)s < 6 ? statuses[s] : "?";
+}
+
+int
+issue_status_parse(const char *s, enum issue_status *out)
+{
+	for (int i = 0; i < 6; i++)
+		if (strcmp(s, statuses[i]) == 0) {
+			*out = (enum issue_status)i;
+			return 0;
+		}
+	return -1;
+}
+
+int
+issue_get(struct db *db, int64_t id, struct issue *out, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "SELECT id, subject, preheader, source, audience, status, coalesce(send_at, 0), "
+	    "coalesce(started_at, 0), coalesce(finished_at, 0), created_at, updated_at "
+	    "FROM issues WHERE id = ?");
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return db_fail(db, d, "reading issue");
+		return diag_set(d, EX_NOINPUT, "issue %lld: no such issue", (long long)id);
+	}
+	out->id = sqlite3_column_int64(st, 0);
+	out->subject = xstrdup((const char *)sqlite3_column_text(st, 1));
+	out->preheader = xstrdup((const char *)sqlite3_column_text(st, 2));
+	out->source = xstrdup((const char *)sqlite3_column_text(st, 3));
+	rc = issue_audience_parse((const char *)sqlite3_column_text(st, 4), &out->audience) |
+	    issue_status_parse((const char *)sqlite3_column_text(st, 5), &out->status);
+	out->send_at = sqlite3_column_int64(st, 6);
+	out->started_at = sqlite3_column_int64(st, 7);
+	out->finished_at = sqlite3_column_int64(st, 8);
+	out->created_at = sqlite3_column_int64(st, 9);
+	out->updated_at = sqlite3_column_int64(st, 10);
+	sqlite3_reset(st);
+	if (rc != 0) {
+		issue_free(out);
+		return diag_set(d, EX_DATAERR, "issue %lld: bad audience or status in database",
+		    (long long)id);
+	}
+	return 0;
+}
+
+void
+issue_free(struct issue *is)
+{
+	free(is->subject);
+	free(is->preheader);
+	free(is->source);
+	is->subject = is->preheader = is->source = NULL;
+}
+
+int
+issue_insert(struct db *db, struct issue *is, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "INSERT INTO issues (subject, preheader, audience, source, status, "
+	    "created_at, updated_at) VALUES (?, ?, ?, ?, 'draft', ?6, ?6)");
+
+	sqlite3_bind_text(st, 1, is->subject, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, is->preheader ? is->preheader : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, issue_audience_name(is->audience), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, is->source, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, clock_now());
+	if (db_step_done(db, st, d, "storing issue") < 0)
+		return -1;
+	is->id = sqlite3_last_insert_rowid(db_handle(db));
+	is->status = ISSUE_DRAFT;
+	return db_event(db, "issue", is->id, "created", is->subject, d);
+}
+
+/* Which status may follow which: the issue life cycle in one table. */
+static int
+allowed(enum issue_status from, enum issue_status to)
+{
+	static const unsigned char ok[6][6] = {
+		/* to:    draft sched sending paused sent cancelled */
+		[ISSUE_DRAFT]     = { 0, 1, 0, 0, 0, 1 },
+		[ISSUE_SCHEDULED] = { 1, 1, 1, 1, 0, 1 },
+		[ISSUE_SENDING]   = { 0, 0, 0, 1, 1, 1 },
+		[ISSUE_PAUSED]    = { 0, 1, 1, 0, 0, 1 },
+		[ISSUE_SENT]      = { 0, 0, 0, 0, 0, 0 },
+		[ISSUE_CANCELLED] = { 0, 0, 0, 0, 0, 0 },
+	};
+	return (unsigned)from < 6 && (unsigned)to < 6 && ok[from][to];
+}
+
+int
+issue_transition(struct db *db, int64_t id, enum issue_status to, diag *d)
+{
+	struct issue is;
+	sqlite3_stmt *st;
+	int64_t now = clock_now();
+
+	if (issue_get(db, id, &is, d) < 0)
+		return -1;
+	issue_free(&is);
+	if (!allowed(is.status, to))
+		return diag_set(d, EX_DATAERR, "issue %lld is %s; it cannot become %s",
+		    (long long)id, issue_status_name(is.status), issue_status_name(to));
+	st = db_stmt(db,
+	    "UPDATE issues SET status = ?1, updated_at = ?2, "
+	    "started_at = CASE WHEN ?1 = 'sending' THEN coalesce(started_at, ?2) ELSE started_at END, "
+	    "finished_at = CASE WHEN ?1 IN ('sent', 'cancelled') THEN ?2 ELSE finished_at END "
+	    "WHERE id = ?3");
+	sqlite3_bind_text(st, 1, issue_status_name(to), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int64(st, 3, id);
+	if (db_step_done(db, st, d, "changing issue status") < 0)
+		return -1;
+	return db_event(db, "issue", id, issue_status_name(to), "", d);
+}
+
+int
+issue_set_send_at(struct db *db, int64_t id, int64_t when, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "UPDATE issues SET send_at = ?, updated_at = ? WHERE id = ?");
+	char at[32];
+
+	sqlite3_bind_int64(st, 1, when);
+	sqlite3_bind_int64(st, 2, clock_now());
+	sqlite3_bind_int64(st, 3, id);
+	if (db_step_done(db, st, d, "scheduling issue") < 0)
+		return -1;
+	clock_format_rfc3339(when, at, sizeof at);
+	return db_event(db, "issue", id, "send_at", at, d);
+}

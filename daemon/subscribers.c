@@ -1,0 +1,285 @@
+/* subscribers - the people an issue goes to: lookup, status, suppression. */
+#include "subscribers.h"
+
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "buf.h"
+#include "clock.h"
+#include "xalloc.h"
+
+static const char *tiers[] = { "free", "paid" };
+static const char *statuses[] = { "active", "unsubscribed", "bounced", "complained" };
+
+const char *
+sub_tier_name(enum sub_tier t)
+{
+	return (unsigned)t < 2 ? tiers[t] : "?";
+}
+
+int
+sub_tier_parse(const char *s, enum sub_tier *out)
+{
+	for (int i = 0; i < 2; i++)
+		if (strcmp(s, tiers[i]) == 0) {
+			*out = (enum sub_tier)i;
+			return 0;
+		}
+	return -1;
+}
+
+const char *
+sub_status_name(enum sub_status s)
+{
+	return (unsigned)s < 4 ? statuses[s] : "?";
+}
+
+int
+sub_status_parse(const char *s, enum sub_status *out)
+{
+	for (int i = 0; i < 4; i++)
+		if (strcmp(s, statuses[i]) == 0) {
+			*out = (enum sub_status)i;
+			return 0;
+		}
+	return -1;
+}
+
+#define SUB_COLUMNS "id, email, name, tier, status, bounce_score, " \
+	"coalesce(last_bounce_at, 0), created_at, updated_at"
+
+static int
+read_row(sqlite3_stmt *st, struct subscriber *out)
+{
+	memset(out, 0, sizeof *out);
+	out->id = sqlite3_column_int64(st, 0);
+	out->email = xstrdup((const char *)sqlite3_column_text(st, 1));
+	out->name = xstrdup((const char *)sqlite3_column_text(st, 2));
+	if (sub_tier_parse((const char *)sqlite3_column_text(st, 3), &out->tier) < 0 ||
+	    sub_status_parse((const char *)sqlite3_column_text(st, 4), &out->status) < 0)
+		return -1;
+	out->bounce_score = sqlite3_column_int64(st, 5);
+	out->last_bounce_at = sqlite3_column_int64(st, 6);
+	out->created_at = sqlite3_column_int64(st, 7);
+	out->updated_at = sqlite3_column_int64(st, 8);
+	return 0;
+}
+
+static int
+fetch(struct db *db, sqlite3_stmt *st, struct subscriber *out, const char *what,
+    diag *d)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW) {
+		rc = read_row(st, out);
+		sqlite3_reset(st);
+		if (rc < 0) {
+			subscriber_free(out);
+			return diag_set(d, EX_DATAERR, "subscriber %s: bad tier or status in database", what);
+		}
+		return 0;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(db, d, "reading subscriber");
+	return diag_set(d, EX_NOUSER, "%s: no such subscriber", what);
+}
+
+int
+subscriber_get(struct db *db, int64_t id, struct subscriber *out, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT " SUB_COLUMNS " FROM subscribers WHERE id = ?");
+	char what[32];
+
+	sqlite3_bind_int64(st, 1, id);
+	snprintf(what, sizeof what, "subscriber %lld", (long long)id);
+	return fetch(db, st, out, what, d);
+}
+
+int
+subscriber_find(struct db *db, const char *email_key, struct subscriber *out, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "SELECT " SUB_COLUMNS " FROM subscribers WHERE email_key = ?");
+
+	sqlite3_bind_text(st, 1, email_key, -1, SQLITE_STATIC);
+	return fetch(db, st, out, email_key, d);
+}
+
+void
+subscriber_free(struct subscriber *s)
+{
+	free(s->email);
+	free(s->name);
+	s->email = s->name = NULL;
+}
+
+int
+subscriber_drop_pending(struct db *db, int64_t id, int64_t *n, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "UPDATE deliveries SET state = 'dropped', updated_at = ?1, "
+	    "lease_owner = NULL, lease_expires = NULL "
+	    "WHERE subscriber_id = ?2 AND state IN ('queued', 'deferred')");
+
+	sqlite3_bind_int64(st, 1, clock_now());
+	sqlite3_bind_int64(st, 2, id);
+	if (db_step_done(db, st, d, "dropping pending deliveries") < 0)
+		return -1;
+	if (n)
+		*n = sqlite3_changes(db_handle(db));
+	return 0;
+}
+
+int
+subscriber_set_status(struct db *db, int64_t id, enum sub_status status,
+    const char *why, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "UPDATE subscribers SET status = ?1, updated_at = ?2 "
+	    "WHERE id = ?3 AND status <> ?1");
+	int changed;
+	char detail[256];
+	int64_t dropped = 0;
+
+	sqlite3_bind_text(st, 1, sub_status_name(status), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, clock_now());
+	sqlite3_bind_int64(st, 3, id);
+	if (db_step_done(db, st, d, "changing subscriber status") < 0)
+		return -1;
+	changed = sqlite3_changes(db_handle(db));
+	if (status != SUB_ACTIVE && subscriber_drop_pending(db, id, &dropped, d) < 0)
+		return -1;
+	if (!changed && dropped == 0)
+		return 0;	/* idempotent: already so */
+	snprintf(detail, sizeof detail, "%s%s%s; %lld pending deliver%s dropped",
+	    sub_status_name(status), why && *why ? ": " : "", why ? why : "",
+	    (long long)dropped, dropped == 1 ? "y" : "ies");
+	return db_event(db, "subscriber", id, "status", detail, d);
+}
+
+int
+subscriber_set_bounce_score(struct db *db, int64_t id, int64_t score, int64_t at,
+    diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "UPDATE subscribers SET bounce_score = ?, last_bounce_at = ?, updated_at = ? "
+	    "WHERE id = ?");
+
+	sqlite3_bind_int64(st, 1, score);
+	sqlite3_bind_int64(st, 2, at);
+	sqlite3_bind_int64(st, 3, clock_now());
+	sqlite3_bind_int64(st, 4, id);
+	return db_step_done(db, st, d, "recording bounce score");
+}
+
+/* The suppression list keeps SHA-256("broadside-suppress\0" address key),
+ * hex: enough to recognise a removed person, not to read the address back
+ * from the database without guessing it. */
+static void
+suppress_hash(const char *email_key, char out[65])
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	buf in = BUF_INIT;
+
+	buf_append(&in, "broadside-suppress", sizeof "broadside-suppress");
+	buf_puts(&in, email_key);
+	SHA256((const unsigned char *)in.data, in.len, md);
+	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	buf_free(&in);
+}
+
+int
+subscriber_suppressed(struct db *db, const char *email_key, int *yes, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT 1 FROM suppressions WHERE hash = ?");
+	char h[65];
+	int rc;
+
+	suppress_hash(email_key, h);
+	sqlite3_bind_text(st, 1, h, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(db, d, "reading suppressions");
+	*yes = rc == SQLITE_ROW;
+	return 0;
+}
+
+int
+subscriber_insert(struct db *db, const struct subscriber *s, const char *email_key,
+    int64_t *id, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "INSERT INTO subscribers (email, email_key, name, tier, status, "
+	    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?6)");
+
+	sqlite3_bind_text(st, 1, s->email, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, email_key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, s->name ? s->name : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, sub_tier_name(s->tier), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, sub_status_name(s->status), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, clock_now());
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		int ext = sqlite3_extended_errcode(db_handle(db));
+		sqlite3_reset(st);
+		if (ext == SQLITE_CONSTRAINT_UNIQUE)
+			return diag_set(d, EX_DATAERR, "%s: already a subscriber", s->email);
+		return db_fail(db, d, "adding subscriber");
+	}
+	sqlite3_reset(st);
+	*id = sqlite3_last_insert_rowid(db_handle(db));
+	return db_event(db, "subscriber", *id, "created", sub_tier_name(s->tier), d);
+}
+
+int
+subscriber_update(struct db *db, int64_t id, const char *name, const enum sub_tier *tier,
+    diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "UPDATE subscribers SET name = coalesce(?1, name), tier = coalesce(?2, tier), "
+	    "updated_at = ?3 WHERE id = ?4");
+
+	if (name)
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if (tier)
+		sqlite3_bind_text(st, 2, sub_tier_name(*tier), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, clock_now());
+	sqlite3_bind_int64(st, 4, id);
+	if (db_step_done(db, st, d, "updating subscriber") < 0)
+		return -1;
+	return db_event(db, "subscriber", id, "updated",
+	    tier ? sub_tier_name(*tier) : "name", d);
+}
+
+int
+subscriber_remove(struct db *db, int64_t id, const char *email_key, diag *d)
+{
+	sqlite3_stmt *st;
+	char h[65];
+
+	if (subscriber_drop_pending(db, id, NULL, d) < 0)
+		return -1;
+	suppress_hash(email_key, h);
+	st = db_stmt(db, "INSERT OR IGNORE INTO suppressions (hash, reason, created_at) "
+	    "VALUES (?, 'removed', ?)");
+	sqlite3_bind_text(st, 1, h, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, clock_now());
+	if (db_step_done(db, st, d, "recording suppression") < 0)
+		return -1;
+	/* Bounces keep their kind and time, not the person's diagnostics. */
+	st = db_stmt(db, "UPDATE bounces SET diagnostic = '' WHERE subscriber_id = ?");
+	sqlite3_bind_int64(st, 1, id);
+	if (db_step_done(db, st, d, "forgetting bounces") < 0)
+		return -1;
+	st = db_stmt(db, "DELETE FROM subscribers WHERE id = ?");
+	sqlite3_bind_int64(st, 1, id);
+	if (db_step_done(db, st, d, "removing subscriber") < 0)
+		return -1;
+	return db_event(db, "subscriber", id, "removed", "forgotten; address hash kept", d);
+}
