@@ -237,6 +237,7 @@ find_list(const char *path)
 	return NULL;
 }
 
+static void free_strings(void *, enum setting_scope);
 static void walk_group(struct reader *, void *, enum setting_scope,
     config_setting_t *, const char *, const char *);
 
@@ -258,6 +259,10 @@ read_list(struct reader *r, struct config *cfg, const struct setting_list *l,
 		    l->min_count == 1 ? "y" : "ies");
 		return;
 	}
+	/* The file's list replaces the default one. */
+	for (size_t j = 0; j < *count; j++)
+		free_strings((char *)*arr + j * l->elem_size, l->scope);
+	free(*arr);
 	*arr = xcalloc((size_t)n, l->elem_size);
 	*count = (size_t)n;
 	for (int i = 0; i < n; i++) {

@@ -1,0 +1,119 @@
+/* test_input - address validation, the CSV reader and issue files. */
+#include <stdlib.h>
+
+#include "address.h"
+#include "buf.h"
+#include "check.h"
+#include "csv.h"
+#include "issue_file.h"
+
+static void
+addresses(void)
+{
+	char out[ADDRESS_MAX + 1], big[400];
+	const char *why;
+	static const char *bad[] = {
+		"", "plain", "@example.com", "a@", "a@b", "a..b@example.com", ".a@example.com",
+		"a.@example.com", "a b@example.com", "a@exa_mple.com", "a@-example.com",
+		"a@example-.com", "a@example..com", "\"q\"@example.com", "a@[127.0.0.1]",
+		"zo\xc3\xab@example.com", "a@example.com.", "a\n@example.com", "a<b>@example.com",
+	};
+
+	CHECK(address_normalize("Ada.Lovelace+news@Example.COM", out, &why) == 0,
+	    "plain address with plus and mixed case");
+	CHECK_STR(out, "Ada.Lovelace+news@example.com", "domain lowercased, local part kept");
+	CHECK(address_normalize("o'brien@example.com", out, &why) == 0, "apostrophe allowed");
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		CHECK(address_normalize(bad[i], out, &why) < 0, "rejects bad address %zu (%s)", i,
+		    why);
+	memset(big, 'a', 65);
+	strcpy(big + 65, "@example.com");
+	CHECK(address_normalize(big, out, &why) < 0 && strstr(why, "64"), "local part > 64");
+	memset(big, 'a', 64);
+	big[64] = '@';
+	for (int i = 0; i < 4; i++)
+		memcpy(big + 65 + i * 50, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.", 50);
+	strcpy(big + 265, "com");
+	CHECK(address_normalize(big, out, &why) < 0 && strstr(why, "254"), "address > 254");
+	CHECK(address_from_mailbox("Growth Dragons <news@example.com>", out) == 0 &&
+	    strcmp(out, "news@example.com") == 0, "address of a mailbox");
+}
+
+static void
+csv(void)
+{
+	const char *data = "email,name\r\n\"a@x.com\",\"Doe, \"\"J\"\"\"\nb@x.com,\"two\nlines\"\n\nc@x.com,\n";
+	struct csv c;
+	struct csv_record r;
+	const char *why;
+	buf out = BUF_INIT;
+
+	csv_open(&c, data, strlen(data));
+	CHECK(csv_next(&c, &r, &why) == 1 && r.nfields == 2 && r.line == 1, "header");
+	CHECK(csv_next(&c, &r, &why) == 1 && strcmp(r.fields[1], "Doe, \"J\"") == 0,
+	    "quoted field with comma and doubled quotes");
+	CHECK(csv_next(&c, &r, &why) == 1 && r.line == 3 && strcmp(r.fields[1], "two\nlines") == 0,
+	    "field across lines keeps its start line");
+	CHECK(csv_next(&c, &r, &why) == 1 && r.line == 6 && r.nfields == 2 && r.fields[1][0] == 0,
+	    "blank line skipped; empty last field");
+	CHECK(csv_next(&c, &r, &why) == 0, "end");
+	csv_close(&c);
+
+	csv_open(&c, "a,\"b\"x\n", 7);
+	CHECK(csv_next(&c, &r, &why) < 0 && strstr(why, "closing quote"), "text after quote");
+	csv_close(&c);
+	csv_open(&c, "a,\"open\n", 8);
+	CHECK(csv_next(&c, &r, &why) < 0 && strstr(why, "not closed"), "unclosed quote");
+	csv_close(&c);
+
+	csv_field(&out, "O'Brien, Pat");
+	buf_putc(&out, ',');
+	csv_field(&out, "say \"hi\"");
+	CHECK_STR(buf_cstr(&out), "\"O'Brien, Pat\",\"say \"\"hi\"\"\"", "csv_field quotes");
+	buf_free(&out);
+}
+
+static void
+issue_files(void)
+{
+	static const struct { const char *text, *want; } bad[] = {
+		{ "no front matter\n", "t.md:1: expected front matter" },
+		{ "---\nsubject: x\n", "front matter not closed" },
+		{ "---\npreheader: p\n---\nbody\n", "missing subject" },
+		{ "---\nsubject: x\ncolour: red\n---\nbody\n", "t.md:3: unknown front-matter key 'colour'" },
+		{ "---\nsubject: x\naudience: everyone\n---\nbody\n", "t.md:3: audience 'everyone'" },
+		{ "---\nsubject: \"x\n---\nbody\n", "t.md:2: quoted value is not closed" },
+		{ "---\nsubject: x\n---\n\n  \n", "no body" },
+		{ "---\nsubject: x\n---\na\n<!-- paywall -->\nb\n<!-- paywall -->\n", "2 paywall cuts" },
+		{ "---\nsubject: \xff\n---\nbody\n", "not valid UTF-8" },
+		{ "---\nsubject:\n---\nbody\n", "subject is empty" },
+	};
+	struct issue is;
+	diag d = DIAG_INIT;
+	const char *good = "---\nsubject: \"Weekly #12: DeepSeek\xe2\x80\x99s AI\"  # quoted\n"
+	    "preheader: one line\naudience: paid   # all | free | paid\n---\nHello\n\n"
+	    "<!-- paywall -->\nMore\n";
+
+	CHECK(issue_file_parse("t.md", good, strlen(good), &is, &d) == 0, "good issue parses");
+	CHECK_STR(is.subject, "Weekly #12: DeepSeek\xe2\x80\x99s AI", "quoted subject keeps '#'");
+	CHECK_STR(is.preheader, "one line", "preheader");
+	CHECK(is.audience == AUD_PAID, "audience with comment");
+	CHECK_STR(is.source, "Hello\n\n<!-- paywall -->\nMore\n", "body after front matter");
+	issue_free(&is);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		int rc = issue_file_parse("t.md", bad[i].text, strlen(bad[i].text), &is, &d);
+		CHECK(rc < 0 && d.code == 65 && strstr(d.msg, bad[i].want),
+		    "bad issue file %zu: %s", i, d.msg);
+	}
+	CHECK(utf8_valid("\xe2\x80\x99", 3) && !utf8_valid("\xe2\x80", 2) &&
+	    !utf8_valid("\xc0\xaf", 2) && !utf8_valid("\xed\xa0\x80", 3), "utf8_valid");
+}
+
+int
+main(void)
+{
+	addresses();
+	csv();
+	issue_files();
+	return check_exit();
+}
