@@ -1,0 +1,589 @@
+/* render - an issue compiled once per tier, then filled per subscriber. */
+#include "render.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "clock.h"
+#include "markdown.h"
+#include "mime.h"
+#include "template.h"
+#include "token.h"
+#include "xalloc.h"
+
+/* How a slot's value is written into the body. */
+enum esc { ESC_TEXT, ESC_HTML, ESC_URL_TEXT, ESC_URL_HTML };
+
+struct op {
+	enum tmpl_slot	 slot;		/* SLOT_NONE: static segment */
+	enum esc	 esc;
+	char		*raw;		/* static: decoded bytes */
+	size_t		 rawlen;
+	char		*qp;		/* static: quoted-printable, col 0 to col 0 */
+	size_t		 qplen;
+	char		*fallback;	/* slot: used when the value is empty */
+};
+
+struct prog {
+	struct op	*ops;
+	size_t		 n, cap;
+};
+
+enum { PART_TEXT, PART_HTML, NPARTS };
+
+struct render {
+	int64_t		 issue_id;
+	struct secret	 sec;
+	char		*list_id;
+	struct prog	 body[2][NPARTS];	/* [enum sub_tier][part] */
+	char		*h_from;		/* "From: ..." CRLF */
+	char		*h_subject;		/* "Subject: ..." CRLF */
+	char		*h_list;		/* MIME-Version, List-Id */
+	char		*h_tail;		/* List-Unsubscribe-Post .. text part headers */
+	char		*sep;			/* between the parts: html part headers */
+	char		*end;			/* closing delimiter */
+	char		*unsub_base;		/* "BASE_URL/u/" */
+	char		*mailto_domain;
+	char		*msgid_domain;
+};
+
+/* ---- escaping (compile time and per subscriber alike) ---- */
+
+typedef void (*sink_fn)(void *ctx, const char *s, size_t n);
+
+static void
+sink_buf(void *ctx, const char *s, size_t n)
+{
+	buf_append(ctx, s, n);
+}
+
+static void
+sink_qp(void *ctx, const char *s, size_t n)
+{
+	mime_qp_put(ctx, s, n);
+}
+
+static int
+url_ok(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || (c && strchr("-._~:/?#[]@!$&*+,;=%", c));
+}
+
+/* Writes s[0..n) escaped for its place; runs of bytes that need nothing
+ * go to the sink in one call. */
+static void
+escape(const char *s, size_t n, enum esc esc, sink_fn sink, void *ctx)
+{
+	size_t run = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		const char *rep = NULL;
+		char pct[4];
+
+		if (esc == ESC_URL_TEXT || esc == ESC_URL_HTML) {
+			if (!url_ok(c)) {
+				static const char hx[] = "0123456789ABCDEF";
+				pct[0] = '%';
+				pct[1] = hx[c >> 4];
+				pct[2] = hx[c & 15];
+				pct[3] = '\0';
+				rep = pct;
+			} else if (esc == ESC_URL_HTML && c == '&') {
+				rep = "&amp;";
+			}
+		} else if (esc == ESC_HTML) {
+			switch (c) {
+			case '&': rep = "&amp;"; break;
+			case '<': rep = "&lt;"; break;
+			case '>': rep = "&gt;"; break;
+			case '"': rep = "&quot;"; break;
+			case '\'': rep = "&#39;"; break;
+			default: break;
+			}
+		}
+		if (rep == NULL)
+			continue;
+		if (i > run)
+			sink(ctx, s + run, i - run);
+		sink(ctx, rep, strlen(rep));
+		run = i + 1;
+	}
+	if (n > run)
+		sink(ctx, s + run, n - run);
+}
+
+/* ---- compile ---- */
+
+struct builder {
+	struct prog	*p;
+	buf		 raw;
+	int		 html;
+};
+
+static struct op *
+new_op(struct prog *p)
+{
+	p->ops = xgrow(p->ops, &p->cap, p->n + 1, sizeof *p->ops);
+	memset(&p->ops[p->n], 0, sizeof p->ops[p->n]);
+	return &p->ops[p->n++];
+}
+
+static void
+b_flush(struct builder *b)
+{
+	buf qp = BUF_INIT;
+
+	if (b->raw.len == 0)
+		return;
+	struct op *op = new_op(b->p);
+	op->slot = SLOT_NONE;
+	op->rawlen = b->raw.len;
+	op->raw = buf_detach(&b->raw);
+	mime_qp_encode(&qp, op->raw, op->rawlen);
+	op->qplen = qp.len;
+	op->qp = buf_detach(&qp);
+}
+
+static enum esc
+esc_for(enum tmpl_slot s, int html)
+{
+	if (template_slot_is_url(s))
+		return html ? ESC_URL_HTML : ESC_URL_TEXT;
+	return html ? ESC_HTML : ESC_TEXT;
+}
+
+static int
+per_subscriber(enum tmpl_slot s)
+{
+	return s == SLOT_NAME || s == SLOT_EMAIL || s == SLOT_UNSUBSCRIBE_URL;
+}
+
+struct values {
+	const char	*v[SLOT_COUNT];		/* per-issue values */
+	const char	*content[NPARTS];
+	const struct template *paywall[NPARTS];	/* NULL for paid */
+};
+
+static void
+walk(struct builder *b, const struct template *t, const struct values *vals,
+    int part, int in_paywall)
+{
+	for (size_t i = 0; i < t->npieces; i++) {
+		const struct tmpl_piece *pc = &t->pieces[i];
+		if (pc->slot == SLOT_NONE) {
+			buf_append(&b->raw, pc->text, pc->len);
+		} else if (per_subscriber(pc->slot)) {
+			b_flush(b);
+			struct op *op = new_op(b->p);
+			op->slot = pc->slot;
+			op->esc = esc_for(pc->slot, b->html);
+			op->fallback = xstrdup(pc->fallback);
+		} else if (pc->slot == SLOT_CONTENT) {
+			if (in_paywall)
+				continue;
+			buf_puts(&b->raw, vals->content[part]);
+			if (vals->paywall[part])
+				walk(b, vals->paywall[part], vals, part, 1);
+		} else {
+			const char *v = vals->v[pc->slot];
+			if (v == NULL || *v == '\0')
+				v = pc->fallback;
+			buf clean = BUF_INIT;
+			mime_clean(&clean, v);
+			escape(buf_cstr(&clean), clean.len, esc_for(pc->slot, b->html),
+			    sink_buf, &b->raw);
+			buf_free(&clean);
+		}
+	}
+}
+
+static void
+prog_free(struct prog *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		free(p->ops[i].raw);
+		free(p->ops[i].qp);
+		free(p->ops[i].fallback);
+	}
+	free(p->ops);
+	memset(p, 0, sizeof *p);
+}
+
+void
+render_free(struct render *r)
+{
+	if (r == NULL)
+		return;
+	for (int t = 0; t < 2; t++)
+		for (int p = 0; p < NPARTS; p++)
+			prog_free(&r->body[t][p]);
+	free(r->list_id);
+	free(r->h_from);
+	free(r->h_subject);
+	free(r->h_list);
+	free(r->h_tail);
+	free(r->sep);
+	free(r->end);
+	free(r->unsub_base);
+	free(r->mailto_domain);
+	free(r->msgid_domain);
+	OPENSSL_cleanse(&r->sec, sizeof r->sec);
+	free(r);
+}
+
+/* The cut: source before the mark line, and the whole source without it.
+ * *found tells whether the mark was there. */
+static void
+split_paywall(const char *src, buf *free_part, buf *paid_part, int *found)
+{
+	const char *p = src;
+	size_t ml = strlen(ISSUE_PAYWALL_MARK);
+
+	*found = 0;
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		const char *e = nl ? nl : p + strlen(p);
+		const char *a = p, *z = e;
+		while (a < z && (*a == ' ' || *a == '\t'))
+			a++;
+		while (z > a && (z[-1] == ' ' || z[-1] == '\t' || z[-1] == '\r'))
+			z--;
+		if ((size_t)(z - a) == ml && memcmp(a, ISSUE_PAYWALL_MARK, ml) == 0) {
+			*found = 1;
+			buf_append(free_part, src, (size_t)(p - src));
+			buf_append(paid_part, src, (size_t)(p - src));
+			buf_puts(paid_part, nl ? nl + 1 : "");
+			return;
+		}
+		p = nl ? nl + 1 : e;
+	}
+	buf_puts(free_part, src);
+	buf_puts(paid_part, src);
+}
+
+static int
+safe_token(const char *s, const char *extra)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr(extra, c)))
+			return 0;
+	}
+	return 1;
+}
+
+static const char *
+domain_of(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	return at ? at + 1 : "";
+}
+
+int
+render_compile(const struct config *cfg, const struct secret *sec,
+    const struct issue *is, struct render **out, diag *d)
+{
+	static const char *const files[4] = {
+		"layout.txt", "layout.html", "paywall.txt", "paywall.html",
+	};
+	struct template *tp[4] = { NULL, NULL, NULL, NULL };
+	struct render *r = xcalloc(1, sizeof *r);
+	buf from_name = BUF_INIT, from_addr = BUF_INIT, b = BUF_INIT;
+	buf cut[2] = { BUF_INIT, BUF_INIT };
+	buf content[2][NPARTS] = { { BUF_INIT, BUF_INIT }, { BUF_INIT, BUF_INIT } };
+	buf view = BUF_INIT;
+	int found, rc = -1;
+
+	*out = NULL;
+	r->issue_id = is->id;
+	r->sec = *sec;
+
+	/* The config parts that go into headers must be header-safe. */
+	if (mime_addr_parse(cfg->list.from, &from_name, &from_addr) < 0) {
+		diag_set(d, EX_CONFIG, "list.from '%s': not a valid address "
+		    "(write \"Name <local@domain>\")", cfg->list.from);
+		goto done;
+	}
+	if (!safe_token(cfg->list.id, ".-_")) {
+		diag_set(d, EX_CONFIG, "list.id '%s': use letters, digits, '.', '-' "
+		    "(like news.example.com)", cfg->list.id);
+		goto done;
+	}
+	if (!safe_token(cfg->list.base_url, "-._~:/?#[]@!$&*+,;=%") ||
+	    (strncmp(cfg->list.base_url, "https://", 8) != 0 &&
+	    strncmp(cfg->list.base_url, "http://", 7) != 0)) {
+		diag_set(d, EX_CONFIG, "list.base_url '%s': not an http(s) URL",
+		    cfg->list.base_url);
+		goto done;
+	}
+	const char *bounces = cfg->bounces.address ? cfg->bounces.address : "";
+	if (*bounces && !mime_addr_ok(bounces)) {
+		diag_set(d, EX_CONFIG, "bounces.address '%s': not a valid address", bounces);
+		goto done;
+	}
+	r->list_id = xstrdup(cfg->list.id);
+	r->msgid_domain = xstrdup(domain_of(from_addr.data));
+	r->mailto_domain = xstrdup(*bounces ? domain_of(bounces) : r->msgid_domain);
+	buf_puts(&b, cfg->list.base_url);
+	while (b.len > 0 && b.data[b.len - 1] == '/')
+		buf_truncate(&b, b.len - 1);
+	buf_printf(&view, "%s/i/%lld", b.data, (long long)is->id);
+	buf_puts(&b, "/u/");
+	r->unsub_base = buf_detach(&b);
+
+	for (int i = 0; i < 4; i++)
+		if (template_load(cfg->templates, files[i], &tp[i], d) < 0)
+			goto done;
+	for (int i = 0; i < 2; i++)
+		if (template_require(tp[i], SLOT_CONTENT, d) < 0 ||
+		    template_require(tp[i], SLOT_UNSUBSCRIBE_URL, d) < 0)
+			goto done;
+
+	/* The Markdown, once per tier. */
+	split_paywall(is->source ? is->source : "", &cut[TIER_FREE], &cut[TIER_PAID], &found);
+	for (int t = 0; t < 2; t++)
+		if (markdown_render(buf_cstr(&cut[t]), cut[t].len, (int)cfg->list.allow_html,
+		    &content[t][PART_HTML], &content[t][PART_TEXT], d) < 0) {
+			diag_prefix(d, "issue %lld: ", (long long)is->id);
+			goto done;
+		}
+
+	/* The static parts, slots filled, encoded. */
+	for (int t = 0; t < 2; t++)
+		for (int p = 0; p < NPARTS; p++) {
+			struct values vals;
+			struct builder bl = { &r->body[t][p], BUF_INIT, p == PART_HTML };
+			memset(&vals, 0, sizeof vals);
+			vals.v[SLOT_SUBJECT] = is->subject;
+			vals.v[SLOT_PREHEADER] = is->preheader;
+			vals.v[SLOT_LIST_NAME] = cfg->list.name;
+			vals.v[SLOT_LIST_ADDRESS] = cfg->list.address;
+			vals.v[SLOT_UPGRADE_URL] = cfg->list.upgrade_url;
+			vals.v[SLOT_VIEW_URL] = view.data;
+			vals.content[p] = buf_cstr(&content[t][p]);
+			vals.paywall[p] = (t == TIER_FREE && found) ? tp[2 + p] : NULL;
+			walk(&bl, tp[p], &vals, p, 0);
+			b_flush(&bl);
+			buf_free(&bl.raw);
+		}
+
+	/* Headers that are the same in every copy, in their final order:
+	 * From, To*, Subject, Date*, Message-ID*, MIME-Version, List-Id,
+	 * List-Unsubscribe*, List-Unsubscribe-Post, Feedback-ID, Content-Type
+	 * (* = per copy). */
+	buf_reset(&b);
+	buf mb = BUF_INIT;
+	mime_mailbox(&mb, from_name.data, from_addr.data);
+	mime_header_raw(&b, "From", mb.data);
+	r->h_from = buf_detach(&b);
+	mime_header_text(&b, "Subject", is->subject ? is->subject : "");
+	r->h_subject = buf_detach(&b);
+	buf_puts(&b, "MIME-Version: 1.0\r\n");
+	buf_reset(&mb);
+	mime_phrase_quoted(&mb, cfg->list.name);
+	buf_printf(&mb, "%s<%s>", mb.len ? " " : "", cfg->list.id);
+	mime_header_raw(&b, "List-Id", mb.data);
+	r->h_list = buf_detach(&b);
+	buf_puts(&b, "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
+	buf_reset(&mb);
+	if (cfg->list.feedback_id && *cfg->list.feedback_id)
+		buf_puts(&mb, cfg->list.feedback_id);
+	else
+		buf_printf(&mb, "%lld:%s:broadside", (long long)is->id, cfg->list.id);
+	mime_header_raw(&b, "Feedback-ID", mb.data);
+	buf_free(&mb);
+	/* "=_" cannot occur in quoted-printable text: a constant boundary is
+	 * safe for every copy. */
+	buf_printf(&b, "Content-Type: multipart/alternative;\r\n"
+	    " boundary=\"=_broadside_%lld\"\r\n\r\n", (long long)is->id);
+	buf_printf(&b, "--=_broadside_%lld\r\n"
+	    "Content-Type: text/plain; charset=UTF-8\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n", (long long)is->id);
+	r->h_tail = buf_detach(&b);
+	buf_printf(&b, "\r\n--=_broadside_%lld\r\n"
+	    "Content-Type: text/html; charset=UTF-8\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n", (long long)is->id);
+	r->sep = buf_detach(&b);
+	buf_printf(&b, "\r\n--=_broadside_%lld--\r\n", (long long)is->id);
+	r->end = buf_detach(&b);
+
+	*out = r;
+	r = NULL;
+	rc = 0;
+done:
+	for (int i = 0; i < 4; i++)
+		template_free(tp[i]);
+	for (int t = 0; t < 2; t++) {
+		buf_free(&cut[t]);
+		for (int p = 0; p < NPARTS; p++)
+			buf_free(&content[t][p]);
+	}
+	buf_free(&from_name);
+	buf_free(&from_addr);
+	buf_free(&b);
+	buf_free(&view);
+	render_free(r);
+	return rc;
+}
+
+/* ---- per subscriber ---- */
+
+void
+render_unsubscribe_url(const struct render *r, int64_t subscriber_id, buf *out)
+{
+	char tok[TOKEN_MAX];
+
+	token_unsub_make(&r->sec, r->list_id, subscriber_id, tok);
+	buf_puts(out, r->unsub_base);
+	buf_puts(out, tok);
+}
+
+/* The values of the per-subscriber slots, cleaned of control bytes. */
+struct sub_vals {
+	buf	name, email, unsub;
+};
+
+static int
+sub_vals_init(const struct render *r, const struct render_to *to,
+    struct sub_vals *sv, diag *d)
+{
+	memset(sv, 0, sizeof *sv);
+	if (to->email == NULL || !mime_addr_ok(to->email)) {
+		buf c = BUF_INIT;
+		mime_clean(&c, to->email ? to->email : "");
+		diag_set(d, EX_DATAERR, "subscriber %lld: address '%.200s' cannot be "
+		    "written in a message header", (long long)to->subscriber_id,
+		    buf_cstr(&c));
+		buf_free(&c);
+		return -1;
+	}
+	mime_clean(&sv->name, to->name ? to->name : "");
+	buf_puts(&sv->email, to->email);
+	render_unsubscribe_url(r, to->subscriber_id, &sv->unsub);
+	return 0;
+}
+
+static void
+sub_vals_free(struct sub_vals *sv)
+{
+	buf_free(&sv->name);
+	buf_free(&sv->email);
+	buf_free(&sv->unsub);
+}
+
+static void
+fill(const struct prog *p, const struct sub_vals *sv, int encoded, buf *out)
+{
+	struct mime_qp q;
+
+	mime_qp_init(&q, out);
+	for (size_t i = 0; i < p->n; i++) {
+		const struct op *op = &p->ops[i];
+		const buf *v;
+
+		if (op->slot == SLOT_NONE) {
+			if (encoded)
+				buf_append(out, op->qp, op->qplen);
+			else
+				buf_append(out, op->raw, op->rawlen);
+			continue;
+		}
+		v = op->slot == SLOT_NAME ? &sv->name :
+		    op->slot == SLOT_EMAIL ? &sv->email : &sv->unsub;
+		const char *s = v->len ? v->data : op->fallback;
+		size_t n = v->len ? v->len : strlen(op->fallback);
+		if (encoded) {
+			escape(s, n, op->esc, sink_qp, &q);
+			mime_qp_end(&q);
+		} else {
+			escape(s, n, op->esc, sink_buf, out);
+		}
+	}
+}
+
+/* THE place for a signer: the complete message is out[start..len). A DKIM
+ * module computes its signature over it and inserts its header at
+ * out->data + start; the header order above is stable for h=. */
+static int
+render_sign(const struct render *r, buf *out, size_t start, diag *d)
+{
+	(void)r;
+	(void)out;
+	(void)start;
+	(void)d;
+	return 0;
+}
+
+int
+render_message(const struct render *r, const struct render_to *to,
+    int64_t now, buf *out, diag *d)
+{
+	struct sub_vals sv;
+	unsigned char rnd[8];
+	char date[64];
+	size_t start = out->len;
+	buf h = BUF_INIT;
+
+	if (to->tier != TIER_FREE && to->tier != TIER_PAID)
+		return diag_set(d, EX_SOFTWARE, "subscriber %lld: no such tier %d",
+		    (long long)to->subscriber_id, (int)to->tier);
+	if (sub_vals_init(r, to, &sv, d) < 0)
+		return -1;
+	if (RAND_bytes(rnd, sizeof rnd) != 1) {
+		sub_vals_free(&sv);
+		return diag_set(d, EX_SOFTWARE, "OpenSSL RAND_bytes failed");
+	}
+	buf_reserve(out, 4096 + r->body[to->tier][PART_TEXT].n * 64);
+
+	buf_puts(out, r->h_from);
+	mime_mailbox(&h, sv.name.data, to->email);
+	mime_header_raw(out, "To", h.data);
+	buf_puts(out, r->h_subject);
+	clock_format_rfc5322(now, date, sizeof date);
+	buf_printf(out, "Date: %s\r\n", date);
+	buf_printf(out, "Message-ID: <%lld.", (long long)to->delivery_id);
+	for (size_t i = 0; i < sizeof rnd; i++)
+		buf_printf(out, "%02x", rnd[i]);
+	buf_printf(out, "@%s>\r\n", r->msgid_domain);
+	buf_puts(out, r->h_list);
+	buf_reset(&h);
+	buf_printf(&h, "<%s>, <mailto:unsubscribe+%s@%s>", sv.unsub.data,
+	    sv.unsub.data + strlen(r->unsub_base), r->mailto_domain);
+	mime_header_raw(out, "List-Unsubscribe", h.data);
+	buf_puts(out, r->h_tail);
+	fill(&r->body[to->tier][PART_TEXT], &sv, 1, out);
+	buf_puts(out, r->sep);
+	fill(&r->body[to->tier][PART_HTML], &sv, 1, out);
+	buf_puts(out, r->end);
+	buf_free(&h);
+	sub_vals_free(&sv);
+	if (render_sign(r, out, start, d) < 0) {
+		buf_truncate(out, start);
+		return -1;
+	}
+	return 0;
+}
+
+int
+render_body(const struct render *r, const struct render_to *to,
+    enum render_part part, buf *out, diag *d)
+{
+	struct sub_vals sv;
+
+	if (to->tier != TIER_FREE && to->tier != TIER_PAID)
+		return diag_set(d, EX_SOFTWARE, "no such tier %d", (int)to->tier);
+	if (sub_vals_init(r, to, &sv, d) < 0)
+		return -1;
+	fill(&r->body[to->tier][part == RENDER_PART_HTML ? PART_HTML : PART_TEXT],
+	    &sv, 0, out);
+	sub_vals_free(&sv);
+	return 0;
+}
