@@ -21,6 +21,7 @@ static const struct cli_command *const tables[] = {
 	cli_subscriber_commands,
 	cli_issue_commands,
 	cli_stats_commands,
+	cli_dkim_commands,
 };
 
 static const char *current_usage = "";

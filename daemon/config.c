@@ -72,6 +72,7 @@ store_text(void *base, const struct setting *s, const char *v, const char **why)
 {
 	int64_t n;
 	char *end;
+	double f;
 
 	switch (s->type) {
 	case ST_STRING:
@@ -109,11 +110,21 @@ store_text(void *base, const struct setting *s, const char *v, const char **why)
 			return -1;
 		}
 		break;
+	case ST_PERCENT:
+		errno = 0;
+		f = strtod(v, &end);
+		if (errno || end == v || strcmp(end, "%") != 0 || !(f >= 0 && f <= 100)) {
+			*why = "not a percentage (write e.g. \"0.3%\")";
+			return -1;
+		}
+		n = (int64_t)(f * 10000 + 0.5);	/* parts per million */
+		break;
 	default:
 		*why = "unknown type";
 		return -1;
 	}
-	if ((s->type == ST_INT || s->type == ST_DURATION) && (s->min || s->max) &&
+	if ((s->type == ST_INT || s->type == ST_DURATION || s->type == ST_PERCENT) &&
+	    (s->min || s->max) &&
 	    (n < s->min || n > s->max)) {
 		*why = "out of range";
 		return -1;
@@ -140,6 +151,9 @@ range_text(const struct setting *s, buf *b)
 
 	if (s->type == ST_ENUM) {
 		buf_printf(b, "one of %s", s->choices);
+	} else if (s->type == ST_PERCENT) {
+		buf_printf(b, "between %g%% and %g%%", (double)s->min / 10000,
+		    (double)s->max / 10000);
 	} else if (s->type == ST_DURATION) {
 		clock_format_duration(s->min, lo, sizeof lo);
 		clock_format_duration(s->max, hi, sizeof hi);
@@ -187,6 +201,16 @@ read_value(struct reader *r, void *base, const struct setting *s,
 			return;
 		}
 		break;
+	case ST_PERCENT:
+		if (t == CONFIG_TYPE_INT && config_setting_get_int(cs) == 0) {
+			text = "0%";
+		} else if (t == CONFIG_TYPE_STRING) {
+			text = config_setting_get_string(cs);
+		} else {
+			problem(r, line, fullkey, "expected a percentage such as \"0.3%%\"");
+			return;
+		}
+		break;
 	case ST_BOOL:
 		if (t != CONFIG_TYPE_BOOL) {
 			problem(r, line, fullkey, "expected true or false");
@@ -197,7 +221,8 @@ read_value(struct reader *r, void *base, const struct setting *s,
 	}
 	if (store_text(base, s, text, &why) < 0) {
 		buf lim = BUF_INIT;
-		if (s->type == ST_ENUM || ((s->type == ST_INT || s->type == ST_DURATION) &&
+		if (s->type == ST_ENUM || ((s->type == ST_INT || s->type == ST_DURATION ||
+		    s->type == ST_PERCENT) &&
 		    strcmp(why, "out of range") == 0))
 			range_text(s, &lim);
 		problem(r, line, fullkey, "\"%s\": %s%s%s", text, why,
@@ -321,6 +346,8 @@ config_defaults(struct config *cfg)
 	for (size_t i = 0; i < settings_nlists; i++) {
 		const struct setting_list *l = &settings_lists[i];
 		void **arr = (void **)((char *)cfg + l->array_offset);
+		if (l->min_count == 0)
+			continue;	/* an optional list is empty by default */
 		*arr = xcalloc(1, l->elem_size);
 		*(size_t *)((char *)cfg + l->count_offset) = 1;
 		apply_defaults(*arr, l->scope);
@@ -345,6 +372,19 @@ cross_check(struct reader *r, struct config *cfg)
 		problem(r, 0, "http.listen", "\"%s\" is not address:port", cfg->http.listen);
 	if (*cfg->database == '\0')
 		problem(r, 0, "database", "is empty");
+	for (size_t i = 0; i < cfg->ndkim; i++) {
+		const struct dkim_conf *k = &cfg->dkim[i];
+		char key[32];
+		snprintf(key, sizeof key, "dkim[%zu]", i);
+		if (*k->selector == '\0' || *k->domain == '\0' || *k->key_file == '\0')
+			problem(r, 0, key, "needs selector, domain and key_file");
+		else if (k->selector[strspn(k->selector, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._")] != '\0')
+			problem(r, 0, key, "selector \"%s\" is not a DNS label", k->selector);
+		else if (k->domain[strspn(k->domain, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.")] != '\0' || !strchr(k->domain, '.'))
+			problem(r, 0, key, "domain \"%s\" is not a domain name", k->domain);
+	}
 }
 
 int
@@ -420,7 +460,8 @@ config_free(struct config *cfg)
 static void
 example_value(buf *out, const struct setting *s)
 {
-	if (s->type == ST_STRING || s->type == ST_ENUM || s->type == ST_DURATION)
+	if (s->type == ST_STRING || s->type == ST_ENUM || s->type == ST_DURATION ||
+	    s->type == ST_PERCENT)
 		buf_printf(out, "\"%s\"", s->def);
 	else
 		buf_puts(out, s->def);
@@ -432,7 +473,8 @@ example_comment(buf *out, const struct setting *s, const char *indent)
 	buf_printf(out, "%s# %s", indent, s->help);
 	if (s->type == ST_ENUM)
 		buf_printf(out, " (%s)", s->choices);
-	else if ((s->type == ST_INT || s->type == ST_DURATION) && (s->min || s->max)) {
+	else if ((s->type == ST_INT || s->type == ST_DURATION || s->type == ST_PERCENT) &&
+	    (s->min || s->max)) {
 		buf_puts(out, " [");
 		range_text(s, out);
 		buf_puts(out, "]");
@@ -476,17 +518,19 @@ config_example(buf *out)
 		if (!glen && strcmp(s->path, "log_level") == 0) {
 			for (size_t j = 0; j < settings_nlists; j++) {
 				const struct setting_list *l = &settings_lists[j];
-				buf_printf(out, "# %s\n%s = (\n  {\n", l->help, l->name);
+				/* An optional list is shown commented out. */
+				const char *c = l->min_count ? "" : "# ";
+				buf_printf(out, "# %s\n%s%s = (\n%s  {\n", l->help, c, l->name, c);
 				for (size_t k = 0; k < settings_count; k++) {
 					const struct setting *e = &settings_table[k];
 					if (e->scope != l->scope)
 						continue;
 					example_comment(out, e, "    ");
-					buf_printf(out, "    %s = ", e->path);
+					buf_printf(out, "%s    %s = ", c, e->path);
 					example_value(out, e);
 					buf_puts(out, ";\n");
 				}
-				buf_puts(out, "  }\n);\n\n");
+				buf_printf(out, "%s  }\n%s);\n\n", c, c);
 			}
 		}
 	}

@@ -26,6 +26,13 @@ struct relay_conf {
 	int64_t	 per_session;		/* messages per SMTP session */
 };
 
+/* One DKIM key: sign as d=domain, s=selector with the PEM key in key_file. */
+struct dkim_conf {
+	char	*selector;
+	char	*domain;
+	char	*key_file;
+};
+
 struct config {
 	char	*path;			/* the file read, or "" for defaults */
 	char	*database;
@@ -48,6 +55,13 @@ struct config {
 	struct {
 		char	*address;
 	} bounces;
+	struct dkim_conf *dkim;		/* every key signs every copy */
+	size_t	 ndkim;
+	struct {			/* rates in parts per million */
+		int64_t	 warn_complaint, warn_bounce;
+		int64_t	 pause_complaint, pause_bounce;	/* 0: never pause */
+		int64_t	 min_deliveries;
+	} deliverability;
 };
 
 /* The file to read: --config, else $BROADSIDE_CONFIG, else the system one. */

@@ -12,6 +12,8 @@
 
 #define M(f)	offsetof(struct config, f)
 #define R(f)	offsetof(struct relay_conf, f)
+#define K(f)	offsetof(struct dkim_conf, f)
+#define PPM_ALL	0, 1000000	/* a rate: 0 % to 100 % */
 #define DAY	86400LL
 #define NOLIMIT	0, 0
 
@@ -72,12 +74,38 @@ const struct setting settings_table[] = {
 
 	{ SCOPE_MAIN, "bounces.address", ST_STRING, "bounces@example.com", NOLIMIT, NULL,
 	  M(bounces.address), "Envelope sender base: VERP addresses are bounces+ID.MAC@ its domain." },
+
+	{ SCOPE_MAIN, "deliverability.warn_complaint_rate", ST_PERCENT, "0.1%", PPM_ALL, NULL,
+	  M(deliverability.warn_complaint), "Warn (log, stats) when an issue's complaints pass "
+	  "this share of its deliveries (Gmail: stay under 0.1 %, never reach 0.3 %)." },
+	{ SCOPE_MAIN, "deliverability.warn_bounce_rate", ST_PERCENT, "2%", PPM_ALL, NULL,
+	  M(deliverability.warn_bounce), "Warn when an issue's hard bounces pass this share "
+	  "of its deliveries." },
+	{ SCOPE_MAIN, "deliverability.pause_complaint_rate", ST_PERCENT, "0%", PPM_ALL, NULL,
+	  M(deliverability.pause_complaint), "Pause an issue still sending when its complaints "
+	  "pass this share of its deliveries; 0% = never." },
+	{ SCOPE_MAIN, "deliverability.pause_bounce_rate", ST_PERCENT, "0%", PPM_ALL, NULL,
+	  M(deliverability.pause_bounce), "Pause an issue still sending when its hard bounces "
+	  "pass this share of its deliveries; 0% = never." },
+	{ SCOPE_MAIN, "deliverability.min_deliveries", ST_INT, "100", 1, 1000000000, NULL,
+	  M(deliverability.min_deliveries), "Rates are judged (warning, pause) only once an "
+	  "issue has this many deliveries." },
+
+	{ SCOPE_DKIM, "selector", ST_STRING, "", NOLIMIT, NULL, K(selector),
+	  "DKIM selector: the key's public half is published at SELECTOR._domainkey.DOMAIN." },
+	{ SCOPE_DKIM, "domain", ST_STRING, "", NOLIMIT, NULL, K(domain),
+	  "Signing domain (d=): the From: domain or its parent, for DMARC alignment." },
+	{ SCOPE_DKIM, "key_file", ST_STRING, "", NOLIMIT, NULL, K(key_file),
+	  "PEM private key, RSA (2048 bits or more) or Ed25519; 'broadside dkim keygen' makes one." },
 };
 const size_t settings_count = sizeof settings_table / sizeof settings_table[0];
 
 const struct setting_list settings_lists[] = {
 	{ "relays", SCOPE_RELAY, sizeof(struct relay_conf), M(relays), M(nrelays), 1,
 	  "SMTP relays the mail goes out through; each one a group." },
+	{ "dkim", SCOPE_DKIM, sizeof(struct dkim_conf), M(dkim), M(ndkim), 0,
+	  "DKIM keys; every copy is signed with each of them (several for rotation, "
+	  "or RSA and Ed25519 side by side); none: unsigned." },
 };
 const size_t settings_nlists = sizeof settings_lists / sizeof settings_lists[0];
 

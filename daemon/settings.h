@@ -17,11 +17,13 @@ enum setting_type {
 	ST_DURATION,	/* int64_t seconds, written "5m"; within [min, max] */
 	ST_BOOL,	/* int64_t 0/1 */
 	ST_ENUM,	/* int64_t index into choices "a|b|c" */
+	ST_PERCENT,	/* int64_t parts per million, written "0.3%"; within [min, max] */
 };
 
 enum setting_scope {
 	SCOPE_MAIN,
 	SCOPE_RELAY,
+	SCOPE_DKIM,	/* keys of one `dkim = ( {...} )` entry */
 };
 
 struct setting {
