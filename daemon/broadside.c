@@ -22,6 +22,7 @@ static const struct cli_command *const tables[] = {
 	cli_issue_commands,
 	cli_stats_commands,
 	cli_dkim_commands,
+	cli_key_commands,
 };
 
 static const char *current_usage = "";

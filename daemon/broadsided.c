@@ -14,7 +14,9 @@
 #include "buf.h"
 #include "config.h"
 #include "db.h"
+#include "http.h"
 #include "log.h"
+#include "secret.h"
 
 static volatile sig_atomic_t stop_requested, reload_requested;
 
@@ -58,6 +60,8 @@ main(int argc, char **argv)
 	const char *cfg_arg = NULL, *path;
 	struct config cfg;
 	struct db *db;
+	struct secret sec;
+	struct http *http = NULL;
 	diag d = DIAG_INIT;
 	struct sigaction sa;
 	int ch;
@@ -82,6 +86,13 @@ main(int argc, char **argv)
 		return d.code;
 	}
 
+	if (secret_load(cfg.key_file, &sec, &d) < 0 || http_start(&cfg, &sec, &http, &d) < 0) {
+		log_err("%s", d.msg);
+		db_close(db);
+		config_free(&cfg);
+		return d.code;
+	}
+
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -101,6 +112,8 @@ main(int argc, char **argv)
 				config_free(&cfg);
 				cfg = fresh;
 				log_set_level((enum log_level)cfg.log_level);
+				if (http_reload(http, &cfg, &d) < 0)
+					log_err("%s", d.msg);
 				log_notice("configuration reloaded from %s", path);
 			} else {
 				config_free(&fresh);
@@ -112,6 +125,7 @@ main(int argc, char **argv)
 	}
 	sd_notify(0, "STOPPING=1");
 	log_notice("stopping");
+	http_stop(http);
 	db_close(db);
 	config_free(&cfg);
 	return 0;

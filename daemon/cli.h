@@ -40,6 +40,7 @@ extern const struct cli_command cli_subscriber_commands[];
 extern const struct cli_command cli_issue_commands[];
 extern const struct cli_command cli_stats_commands[];
 extern const struct cli_command cli_dkim_commands[];
+extern const struct cli_command cli_key_commands[];
 
 /* Usage error for the running command: EX_USAGE with its usage line. */
 /* Parses a positive issue id (EX_USAGE otherwise). */

@@ -458,6 +458,36 @@ config_free(struct config *cfg)
 }
 
 static void
+copy_strings(void *dst, const void *src, enum setting_scope scope)
+{
+	for (size_t i = 0; i < settings_count; i++)
+		if (settings_table[i].scope == scope && settings_table[i].type == ST_STRING) {
+			char *const *from = (char *const *)((const char *)src + settings_table[i].offset);
+			*(char **)field(dst, &settings_table[i]) = *from ? xstrdup(*from) : NULL;
+		}
+}
+
+void
+config_copy(struct config *dst, const struct config *src)
+{
+	memcpy(dst, src, sizeof *dst);
+	copy_strings(dst, src, SCOPE_MAIN);
+	for (size_t i = 0; i < settings_nlists; i++) {
+		const struct setting_list *l = &settings_lists[i];
+		void *const *from = (void *const *)((const char *)src + l->array_offset);
+		void **to = (void **)((char *)dst + l->array_offset);
+		size_t n = *(const size_t *)((const char *)src + l->count_offset);
+		*to = n ? xcalloc(n, l->elem_size) : NULL;
+		if (n)
+			memcpy(*to, *from, n * l->elem_size);
+		for (size_t j = 0; j < n; j++)
+			copy_strings((char *)*to + j * l->elem_size,
+			    (const char *)*from + j * l->elem_size, l->scope);
+	}
+	dst->path = src->path ? xstrdup(src->path) : NULL;
+}
+
+static void
 example_value(buf *out, const struct setting *s)
 {
 	if (s->type == ST_STRING || s->type == ST_ENUM || s->type == ST_DURATION ||

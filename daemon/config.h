@@ -51,7 +51,11 @@ struct config {
 	} retry;
 	struct {
 		char	*listen;
+		int64_t	 threads, max_connections, timeout, max_body, max_header;
 	} http;
+	struct {
+		int64_t	 grace;		/* previous keys accepted this long */
+	} keys;
 	struct {
 		char	*address;
 	} bounces;
@@ -73,6 +77,8 @@ int	config_load(const char *path, struct config *cfg, buf *errors, diag *d);
 /* A config of defaults only (for tests and `config example`). */
 void	config_defaults(struct config *cfg);
 void	config_free(struct config *cfg);
+/* A deep copy (for a thread that must outlive a reload of src). */
+void	config_copy(struct config *dst, const struct config *src);
 /* A complete, commented config file with every default. */
 void	config_example(buf *out);
 

@@ -71,6 +71,21 @@ const struct setting settings_table[] = {
 
 	{ SCOPE_MAIN, "http.listen", ST_STRING, "127.0.0.1:8025", NOLIMIT, NULL, M(http.listen),
 	  "Address:port of the unsubscribe, health and metrics endpoint." },
+	{ SCOPE_MAIN, "http.threads", ST_INT, "2", 1, 64, NULL, M(http.threads),
+	  "Threads answering HTTP requests (separate from the senders)." },
+	{ SCOPE_MAIN, "http.max_connections", ST_INT, "256", 1, 100000, NULL,
+	  M(http.max_connections), "Open HTTP connections at most; more are closed at once." },
+	{ SCOPE_MAIN, "http.timeout", ST_DURATION, "10s", 1, 3600, NULL, M(http.timeout),
+	  "An HTTP connection idle this long (a slow or stalled client) is closed." },
+	{ SCOPE_MAIN, "http.max_body", ST_INT, "65536", 0, 16777216, NULL, M(http.max_body),
+	  "Largest request body in bytes; larger gets 413." },
+	{ SCOPE_MAIN, "http.max_header", ST_INT, "16384", 4096, 1048576, NULL,
+	  M(http.max_header), "Memory per connection for the request line and headers, in bytes; "
+	  "larger requests are refused." },
+
+	{ SCOPE_MAIN, "keys.grace", ST_DURATION, "30d", 0, 365 * DAY, NULL, M(keys.grace),
+	  "After 'broadside key rotate', tokens made with the previous key (unsubscribe links, "
+	  "VERP addresses) stay valid this long." },
 
 	{ SCOPE_MAIN, "bounces.address", ST_STRING, "bounces@example.com", NOLIMIT, NULL,
 	  M(bounces.address), "Envelope sender base: VERP addresses are bounces+ID.MAC@ its domain." },

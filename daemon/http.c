@@ -1,0 +1,720 @@
+/* http - the daemon's HTTP endpoint (libmicrohttpd): unsubscribe, health, metrics. */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "db.h"
+#include "log.h"
+#include "metrics.h"
+#include "page.h"
+#include "token.h"
+#include "unsubscribe.h"
+#include "xalloc.h"
+
+#define BODY_KEEP	4096	/* bytes of a body looked at ("One-Click") */
+#define LISTEN_BACKLOG	511
+
+enum page_id { PG_CONFIRM, PG_DONE, PG_RESUB, PG_NOTFOUND, PG_COUNT };
+static const char *const page_files[PG_COUNT] = {
+	"unsubscribe.html", "unsubscribed.html", "resubscribed.html", "notfound.html",
+};
+enum slot { S_LIST, S_EMAIL, S_RESUB_ACTION, S_UNSUB_ACTION, S_HEADING, S_MESSAGE,
+	S_COUNT };
+static const char *const slot_names[S_COUNT + 1] = {
+	"list_name", "email", "resubscribe_action", "unsubscribe_action", "heading",
+	"message", NULL,
+};
+
+/* What a reload replaces. */
+struct site {
+	struct config	 cfg;
+	struct page	*pages[PG_COUNT];
+};
+
+struct http {
+	struct MHD_Daemon *mhd;
+	pthread_rwlock_t  rw;		/* site and secret: read per request */
+	struct site	  site;
+	struct secret	  sec;
+	struct stat	  key_st;	/* the key file as last read */
+	char		 *database;	/* fixed at start */
+	int64_t		  max_body;
+	pthread_mutex_t	  pool_lock;	/* idle database connections */
+	struct db	**pool;
+	size_t		  npool, cappool;
+	pthread_mutex_t	  write_lock;	/* our threads write one at a time */
+};
+
+enum route { R_NONE, R_UNSUB, R_RESUB, R_HEALTHZ, R_METRICS };
+enum method { M_OTHER, M_GET, M_HEAD, M_POST };
+
+struct req {
+	enum route	 route;
+	enum method	 method;
+	char		 token[TOKEN_MAX];
+	uint64_t	 body_len;
+	buf		 body;		/* its first BODY_KEEP bytes */
+	int		 answered;
+};
+
+/* --- database connections: one per request in flight, kept for reuse --- */
+
+static struct db *
+pool_get(struct http *h, diag *d)
+{
+	struct db *db = NULL;
+
+	pthread_mutex_lock(&h->pool_lock);
+	if (h->npool > 0)
+		db = h->pool[--h->npool];
+	pthread_mutex_unlock(&h->pool_lock);
+	if (db == NULL && db_open(h->database, DB_OPEN_EXISTING, &db, d) < 0)
+		return NULL;
+	return db;
+}
+
+static void
+pool_put(struct http *h, struct db *db)
+{
+	pthread_mutex_lock(&h->pool_lock);
+	h->pool = xgrow(h->pool, &h->cappool, h->npool + 1, sizeof *h->pool);
+	h->pool[h->npool++] = db;
+	pthread_mutex_unlock(&h->pool_lock);
+}
+
+/* --- site: config copy and pages --- */
+
+static void
+site_free(struct site *s)
+{
+	for (int i = 0; i < PG_COUNT; i++)
+		page_free(s->pages[i]);
+	config_free(&s->cfg);
+	memset(s, 0, sizeof *s);
+}
+
+static int
+site_load(struct site *s, const struct config *cfg, diag *d)
+{
+	memset(s, 0, sizeof *s);
+	config_copy(&s->cfg, cfg);
+	for (int i = 0; i < PG_COUNT; i++)
+		if (page_load(cfg->templates, page_files[i], slot_names, &s->pages[i], d) < 0) {
+			site_free(s);
+			return -1;
+		}
+	return 0;
+}
+
+/* Re-reads the key file when it is not the one last read (a rotation
+ * writes a new file and renames it over the old). Called before a token is
+ * checked: a stat costs far less than the transaction that follows. */
+static void
+refresh_keys(struct http *h)
+{
+	struct stat sb;
+	struct secret fresh;
+	diag d = DIAG_INIT;
+	char *path;
+	int same;
+
+	pthread_rwlock_rdlock(&h->rw);
+	path = xstrdup(h->site.cfg.key_file);
+	same = stat(path, &sb) < 0 || (sb.st_ino == h->key_st.st_ino &&
+	    sb.st_dev == h->key_st.st_dev && sb.st_size == h->key_st.st_size &&
+	    sb.st_mtim.tv_sec == h->key_st.st_mtim.tv_sec &&
+	    sb.st_mtim.tv_nsec == h->key_st.st_mtim.tv_nsec);
+	pthread_rwlock_unlock(&h->rw);
+	if (!same) {
+		int rc = secret_load(path, &fresh, &d);
+		pthread_rwlock_wrlock(&h->rw);
+		h->key_st = sb;		/* a bad file is reported once */
+		if (rc == 0)
+			h->sec = fresh;
+		pthread_rwlock_unlock(&h->rw);
+		if (rc == 0)
+			log_notice("http: key file %s re-read (%zu key%s)", path,
+			    fresh.nkeys, fresh.nkeys == 1 ? "" : "s");
+		else
+			log_err("http: %s; keeping the keys read before", d.msg);
+	}
+	free(path);
+}
+
+/* --- responses --- */
+
+static void
+count(unsigned code)
+{
+	if (code < 300)
+		metrics_inc(METRIC_HTTP_2XX);
+	else if (code >= 500)
+		metrics_inc(METRIC_HTTP_5XX);
+	else if (code >= 400)
+		metrics_inc(METRIC_HTTP_4XX);
+}
+
+static enum MHD_Result
+respond(struct MHD_Connection *c, struct req *r, unsigned code, const char *type,
+    buf *body, const char *allow)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result rc;
+	size_t len = body->len;
+
+	resp = MHD_create_response_from_buffer(len, buf_detach(body), MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (strncmp(type, "text/html", 9) == 0) {
+		/* The token is in the URL: never hand it on as a Referer. */
+		MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+		MHD_add_response_header(resp, "Content-Security-Policy",
+		    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+		    "frame-ancestors 'none'; base-uri 'none'");
+		MHD_add_response_header(resp, "X-Robots-Tag", "noindex, nofollow");
+	}
+	if (allow)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+	if (code == MHD_HTTP_SERVICE_UNAVAILABLE)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+	if (code == MHD_HTTP_CONTENT_TOO_LARGE)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	rc = MHD_queue_response(c, code, resp);
+	MHD_destroy_response(resp);
+	count(code);
+	r->answered = 1;
+	return rc;
+}
+
+static enum MHD_Result
+send_text(struct MHD_Connection *c, struct req *r, unsigned code, const char *text,
+    const char *allow)
+{
+	buf b = BUF_INIT;
+
+	buf_puts(&b, text);
+	buf_putc(&b, '\n');
+	return respond(c, r, code, "text/plain; charset=utf-8", &b, allow);
+}
+
+/* Fills page `id` (values indexed by enum slot; the list name is added). */
+static enum MHD_Result
+send_page(struct http *h, struct MHD_Connection *c, struct req *r, unsigned code,
+    enum page_id id, const char **values)
+{
+	buf b = BUF_INIT;
+
+	values[S_LIST] = h->site.cfg.list.name;
+	page_fill(h->site.pages[id], values, &b);
+	return respond(c, r, code, "text/html; charset=utf-8", &b, NULL);
+}
+
+static enum MHD_Result
+send_notfound(struct http *h, struct MHD_Connection *c, struct req *r)
+{
+	const char *v[S_COUNT] = { 0 };
+
+	return send_page(h, c, r, MHD_HTTP_NOT_FOUND, PG_NOTFOUND, v);
+}
+
+/* A failure of the state layer, as HTTP. */
+static enum MHD_Result
+send_failure(struct http *h, struct MHD_Connection *c, struct req *r, const diag *d)
+{
+	switch (d->code) {
+	case EX_DATAERR:	/* forged, truncated, stale token */
+	case EX_NOUSER:		/* genuine, but the subscriber is gone */
+		log_debug("http: %s", d->msg);
+		return send_notfound(h, c, r);
+	case EX_TEMPFAIL:
+		log_warn("http: %s", d->msg);
+		return send_text(c, r, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    "Busy; nothing was changed. Try again in a few seconds.", NULL);
+	default:
+		log_err("http: %s", d->msg);
+		return send_text(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		    "Something went wrong on our side; nothing was changed.", NULL);
+	}
+}
+
+/* --- handlers; called with h->rw held for reading --- */
+
+static enum MHD_Result
+unsub_page(struct http *h, struct MHD_Connection *c, struct req *r, struct db *db)
+{
+	const struct config *cfg = &h->site.cfg;
+	const char *v[S_COUNT] = { 0 };
+	struct subscriber s;
+	diag d = DIAG_INIT;
+	buf masked = BUF_INIT, action = BUF_INIT;
+	enum MHD_Result rc;
+
+	if (r->method == M_POST) {
+		/* Any POST unsubscribes (RFC 8058); the body only tells who asked. */
+		const char *how = strstr(buf_cstr(&r->body), "One-Click") ? "one-click" : "web";
+		pthread_mutex_lock(&h->write_lock);
+		int u = unsubscribe_token(db, cfg, &h->sec, r->token, how, &d);
+		pthread_mutex_unlock(&h->write_lock);
+		if (u < 0)
+			return send_failure(h, c, r, &d);
+	}
+	if (unsubscribe_lookup(db, cfg, &h->sec, r->token, &s, &d) < 0)
+		return send_failure(h, c, r, &d);
+	unsubscribe_mask_email(s.email, &masked);
+	v[S_EMAIL] = buf_cstr(&masked);
+	if (r->method == M_POST) {
+		/* Relative to /u/TOKEN: works behind a proxy's path prefix too. */
+		buf_printf(&action, "%s/resubscribe", r->token);
+		v[S_RESUB_ACTION] = buf_cstr(&action);
+		rc = send_page(h, c, r, MHD_HTTP_OK, PG_DONE, v);
+	} else {
+		rc = send_page(h, c, r, MHD_HTTP_OK, PG_CONFIRM, v);
+	}
+	subscriber_free(&s);
+	buf_free(&masked);
+	buf_free(&action);
+	return rc;
+}
+
+static enum MHD_Result
+resub_page(struct http *h, struct MHD_Connection *c, struct req *r, struct db *db)
+{
+	const struct config *cfg = &h->site.cfg;
+	const char *v[S_COUNT] = { 0 };
+	struct subscriber s;
+	diag d = DIAG_INIT;
+	buf masked = BUF_INIT, action = BUF_INIT, msg = BUF_INIT;
+	enum MHD_Result rc;
+	int done, u;
+
+	pthread_mutex_lock(&h->write_lock);
+	u = resubscribe_token(db, cfg, &h->sec, r->token, "web", &done, &d);
+	pthread_mutex_unlock(&h->write_lock);
+	if (u < 0)
+		return send_failure(h, c, r, &d);
+	if (unsubscribe_lookup(db, cfg, &h->sec, r->token, &s, &d) < 0)
+		return send_failure(h, c, r, &d);
+	unsubscribe_mask_email(s.email, &masked);
+	v[S_EMAIL] = buf_cstr(&masked);
+	/* Relative to /u/TOKEN/resubscribe. */
+	buf_printf(&action, "../%s", r->token);
+	v[S_UNSUB_ACTION] = buf_cstr(&action);
+	if (s.status == SUB_ACTIVE) {
+		v[S_HEADING] = "You are subscribed again";
+		buf_printf(&msg, "%s will get %s again.", buf_cstr(&masked), cfg->list.name);
+	} else {
+		/* Bounced or complained: only the publisher can undo that. */
+		v[S_HEADING] = "Not resubscribed";
+		buf_printf(&msg, "Mail to %s bounced or was reported as spam, so it cannot "
+		    "be resubscribed from here. Reply to an email from %s to ask.",
+		    buf_cstr(&masked), cfg->list.name);
+	}
+	v[S_MESSAGE] = buf_cstr(&msg);
+	rc = send_page(h, c, r, MHD_HTTP_OK, PG_RESUB, v);
+	subscriber_free(&s);
+	buf_free(&masked);
+	buf_free(&action);
+	buf_free(&msg);
+	return rc;
+}
+
+static void
+json_string(buf *out, const char *s)
+{
+	buf_putc(out, '"');
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+		if (*p == '"' || *p == '\\')
+			buf_printf(out, "\\%c", *p);
+		else if (*p < 0x20)
+			buf_printf(out, "\\u%04x", *p);
+		else
+			buf_putc(out, (char)*p);
+	}
+	buf_putc(out, '"');
+}
+
+static enum MHD_Result
+healthz(struct http *h, struct MHD_Connection *c, struct req *r, struct db *db,
+    const diag *open_err)
+{
+	const struct config *cfg = &h->site.cfg;
+	diag d = DIAG_INIT;
+	buf b = BUF_INIT;
+	int db_ok = 0, known = 0, open = 0;
+
+	if (db) {
+		sqlite3_stmt *st = db_stmt(db, "SELECT count(*) FROM sqlite_master");
+		db_ok = st && sqlite3_step(st) == SQLITE_ROW;
+		if (st)
+			sqlite3_reset(st);
+		if (!db_ok)
+			db_fail(db, &d, "health check");
+	} else {
+		d = *open_err;
+	}
+	for (size_t i = 0; i < cfg->nrelays && i < METRICS_MAX_RELAYS; i++) {
+		enum relay_circuit st;
+		if (metrics_relay_circuit_get(i, &st) == 0) {
+			known++;
+			open += st == CIRCUIT_OPEN;
+		}
+	}
+	buf_printf(&b, "{\"status\":\"%s\",\"database\":",
+	    !db_ok ? "fail" : known && open == known ? "degraded" : "ok");
+	json_string(&b, db_ok ? "ok" : d.msg);
+	if (known) {
+		buf_puts(&b, ",\"relays\":[");
+		for (size_t i = 0, n = 0; i < cfg->nrelays && i < METRICS_MAX_RELAYS; i++) {
+			enum relay_circuit st;
+			if (metrics_relay_circuit_get(i, &st) < 0)
+				continue;
+			buf_printf(&b, "%s{\"relay\":", n++ ? "," : "");
+			buf t = BUF_INIT;
+			buf_printf(&t, "%s:%lld", cfg->relays[i].host, (long long)cfg->relays[i].port);
+			json_string(&b, buf_cstr(&t));
+			buf_free(&t);
+			buf_printf(&b, ",\"circuit\":\"%s\"}", metrics_circuit_name(st));
+		}
+		buf_putc(&b, ']');
+	}
+	buf_puts(&b, "}\n");
+	if (!db_ok)
+		log_warn("http: /healthz: %s", d.msg);
+	return respond(c, r, db_ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+	    "application/json", &b, NULL);
+}
+
+static enum MHD_Result
+metrics_page(struct http *h, struct MHD_Connection *c, struct req *r, struct db *db)
+{
+	diag d = DIAG_INIT;
+	buf b = BUF_INIT;
+
+	if (metrics_scrape(db, &h->site.cfg, &b, &d) < 0) {
+		buf_free(&b);
+		return send_failure(h, c, r, &d);
+	}
+	return respond(c, r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", &b, NULL);
+}
+
+static enum MHD_Result
+dispatch(struct http *h, struct MHD_Connection *c, struct req *r)
+{
+	diag d = DIAG_INIT;
+	struct db *db;
+	enum MHD_Result rc;
+
+	if (r->route == R_UNSUB || r->route == R_RESUB)
+		refresh_keys(h);
+	db = pool_get(h, &d);
+	pthread_rwlock_rdlock(&h->rw);
+	if (r->route == R_HEALTHZ)
+		rc = healthz(h, c, r, db, &d);
+	else if (db == NULL)
+		rc = send_failure(h, c, r, &d);
+	else if (r->route == R_METRICS)
+		rc = metrics_page(h, c, r, db);
+	else if (r->route == R_RESUB)
+		rc = resub_page(h, c, r, db);
+	else
+		rc = unsub_page(h, c, r, db);
+	pthread_rwlock_unlock(&h->rw);
+	if (db)
+		pool_put(h, db);
+	return rc;
+}
+
+/* --- request intake --- */
+
+static enum route
+route(const char *url, char token[TOKEN_MAX])
+{
+	static const char tokchars[] = "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_";
+	const char *p;
+	size_t n;
+
+	if (strcmp(url, "/healthz") == 0)
+		return R_HEALTHZ;
+	if (strcmp(url, "/metrics") == 0)
+		return R_METRICS;
+	if (strncmp(url, "/u/", 3) != 0)
+		return R_NONE;
+	p = url + 3;
+	n = strspn(p, tokchars);
+	if (n == 0 || n >= TOKEN_MAX || strstr(p, ".."))
+		return R_NONE;
+	memcpy(token, p, n);
+	token[n] = '\0';
+	if (p[n] == '\0')
+		return R_UNSUB;
+	if (strcmp(p + n, "/resubscribe") == 0)
+		return R_RESUB;
+	return R_NONE;
+}
+
+static enum method
+method_of(const char *m)
+{
+	if (strcmp(m, MHD_HTTP_METHOD_GET) == 0)
+		return M_GET;
+	if (strcmp(m, MHD_HTTP_METHOD_HEAD) == 0)
+		return M_HEAD;
+	if (strcmp(m, MHD_HTTP_METHOD_POST) == 0)
+		return M_POST;
+	return M_OTHER;
+}
+
+/* The first call for a request (headers read): 0 to go on reading the
+ * body, or the answer queued at once (bad path, method, size). */
+static int
+intake(struct http *h, struct MHD_Connection *c, struct req *r, const char *url,
+    const char *method, enum MHD_Result *rc)
+{
+	const char *cl;
+
+	r->method = method_of(method);
+	if (r->method == M_OTHER) {
+		*rc = send_text(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "Method not allowed.",
+		    "GET, HEAD, POST");
+		return 1;
+	}
+	r->route = route(url, r->token);
+	if (r->route == R_NONE) {
+		pthread_rwlock_rdlock(&h->rw);
+		*rc = send_notfound(h, c, r);
+		pthread_rwlock_unlock(&h->rw);
+		return 1;
+	}
+	if ((r->route == R_HEALTHZ || r->route == R_METRICS) && r->method == M_POST) {
+		*rc = send_text(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "Method not allowed.",
+		    "GET, HEAD");
+		return 1;
+	}
+	if (r->route == R_RESUB && r->method != M_POST) {
+		*rc = send_text(c, r, MHD_HTTP_METHOD_NOT_ALLOWED,
+		    "Resubscribing takes a POST (the button on the page).", "POST");
+		return 1;
+	}
+	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl && strtoull(cl, NULL, 10) > (unsigned long long)h->max_body) {
+		*rc = send_text(c, r, MHD_HTTP_CONTENT_TOO_LARGE, "Request body too large.", NULL);
+		return 1;
+	}
+	return 0;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+    const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+	struct http *h = cls;
+	struct req *r = *con_cls;
+	enum MHD_Result rc = MHD_YES;
+
+	(void)version;
+	if (r == NULL) {
+		r = xcalloc(1, sizeof *r);
+		*con_cls = r;
+		if (intake(h, c, r, url, method, &rc))
+			return rc;
+		return MHD_YES;
+	}
+	if (r->answered) {
+		/* Answered early (413): swallow what is still arriving. */
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		r->body_len += *upload_size;
+		if (r->body_len > (uint64_t)h->max_body) {
+			*upload_size = 0;
+			return send_text(c, r, MHD_HTTP_CONTENT_TOO_LARGE,
+			    "Request body too large.", NULL);
+		}
+		if (r->body.len < BODY_KEEP)
+			buf_append(&r->body, upload, *upload_size < BODY_KEEP - r->body.len ?
+			    *upload_size : BODY_KEEP - r->body.len);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	return dispatch(h, c, r);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+    enum MHD_RequestTerminationCode why)
+{
+	struct req *r = *con_cls;
+
+	(void)cls; (void)c; (void)why;
+	if (r) {
+		buf_free(&r->body);
+		free(r);
+		*con_cls = NULL;
+	}
+}
+
+static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	log_info("http: %s", msg);
+}
+
+/* "127.0.0.1:8025", "[::1]:8025", "localhost:8025", ":8025" -> a bound,
+ * listening socket. Bound here rather than by libmicrohttpd so that a busy
+ * port gets a clear message. */
+static int
+listen_on(const char *spec, int *fd_out, int *v6, diag *d)
+{
+	const char *colon = strrchr(spec, ':');
+	struct addrinfo hints, *ai = NULL;
+	char host[256];
+	size_t hl;
+	int fd, one = 1, e;
+
+	if (colon == NULL || colon[1] == '\0')
+		return diag_set(d, EX_CONFIG, "http.listen: \"%s\" is not address:port", spec);
+	hl = (size_t)(colon - spec);
+	if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {
+		spec++;
+		hl -= 2;
+	}
+	if (hl >= sizeof host)
+		return diag_set(d, EX_CONFIG, "http.listen: address too long");
+	memcpy(host, spec, hl);
+	host[hl] = '\0';
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((e = getaddrinfo(hl ? host : NULL, colon + 1, &hints, &ai)) != 0)
+		return diag_set(d, EX_CONFIG, "http.listen: \"%s\": %s", spec, gai_strerror(e));
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
+		e = errno;
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(ai);
+		return diag_set(d, e == EACCES ? EX_NOPERM : EX_UNAVAILABLE,
+		    "http.listen %s: cannot listen: %s", spec, strerror(e));
+	}
+	*v6 = ai->ai_family == AF_INET6;
+	freeaddrinfo(ai);
+	*fd_out = fd;
+	return 0;
+}
+
+int
+http_start(const struct config *cfg, const struct secret *sec, struct http **out,
+    diag *d)
+{
+	struct http *h;
+	struct db *db;
+	int fd, v6;
+	unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+
+	*out = NULL;
+	h = xcalloc(1, sizeof *h);
+	if (site_load(&h->site, cfg, d) < 0) {
+		free(h);
+		return -1;
+	}
+	h->sec = *sec;
+	stat(cfg->key_file, &h->key_st);
+	h->database = xstrdup(cfg->database);
+	h->max_body = cfg->http.max_body;
+	pthread_rwlock_init(&h->rw, NULL);
+	pthread_mutex_init(&h->pool_lock, NULL);
+	pthread_mutex_init(&h->write_lock, NULL);
+	/* One connection now: a database that cannot be opened stops the start. */
+	if ((db = pool_get(h, d)) == NULL || listen_on(cfg->http.listen, &fd, &v6, d) < 0) {
+		if (db)
+			pool_put(h, db);
+		http_stop(h);
+		return -1;
+	}
+	pool_put(h, db);
+	if (v6)
+		flags |= MHD_USE_IPv6;
+	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http.threads,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http.max_connections,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http.timeout,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http.max_header,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+	    MHD_OPTION_END);
+	if (h->mhd == NULL) {
+		close(fd);
+		http_stop(h);
+		return diag_set(d, EX_SOFTWARE, "http.listen %s: libmicrohttpd did not start",
+		    cfg->http.listen);
+	}
+	log_notice("http: listening on %s (%lld thread%s)", cfg->http.listen,
+	    (long long)cfg->http.threads, cfg->http.threads == 1 ? "" : "s");
+	*out = h;
+	return 0;
+}
+
+int
+http_reload(struct http *h, const struct config *cfg, diag *d)
+{
+	struct site fresh, old;
+
+	if (site_load(&fresh, cfg, d) < 0)
+		return -1;
+	pthread_rwlock_wrlock(&h->rw);
+	old = h->site;
+	h->site = fresh;
+	memset(&h->key_st, 0, sizeof h->key_st);	/* re-read the key file */
+	pthread_rwlock_unlock(&h->rw);
+	site_free(&old);
+	refresh_keys(h);
+	return 0;
+}
+
+void
+http_stop(struct http *h)
+{
+	if (h == NULL)
+		return;
+	if (h->mhd)
+		MHD_stop_daemon(h->mhd);
+	for (size_t i = 0; i < h->npool; i++)
+		db_close(h->pool[i]);
+	free(h->pool);
+	site_free(&h->site);
+	free(h->database);
+	pthread_rwlock_destroy(&h->rw);
+	pthread_mutex_destroy(&h->pool_lock);
+	pthread_mutex_destroy(&h->write_lock);
+	free(h);
+}

@@ -1,0 +1,38 @@
+/* http - the daemon's HTTP endpoint (libmicrohttpd): unsubscribe, health, metrics.
+ *
+ *   GET|HEAD /u/TOKEN          confirmation page (changes nothing)
+ *   POST     /u/TOKEN          unsubscribes at once (RFC 8058 one-click, any
+ *                              body), 200 with a page offering to resubscribe
+ *   POST     /u/TOKEN/resubscribe  sets an unsubscribed subscriber active again
+ *   GET|HEAD /healthz          JSON: database reachable, relays' circuits
+ *   GET|HEAD /metrics          Prometheus text format (see metrics.h)
+ *
+ * A forged, truncated or stale token gets the 404 page; other paths 404,
+ * other methods 405, a body over http.max_body 413. It answers on
+ * http.listen from its own threads (http.threads, a libmicrohttpd thread
+ * pool) with its own database connections, so that a flood of requests
+ * never slows sending. Pages come from the templates folder
+ * (unsubscribe.html, unsubscribed.html, resubscribed.html, notfound.html).
+ * The key file is re-read whenever it changes on disk (after
+ * `broadside key rotate`), and http_reload() takes a new configuration.
+ */
+#ifndef BROADSIDE_HTTP_H
+#define BROADSIDE_HTTP_H
+
+#include "config.h"
+#include "diag.h"
+#include "secret.h"
+
+struct http;
+
+/* Listens and starts the threads; cfg and sec are copied. */
+int	http_start(const struct config *cfg, const struct secret *sec,
+	    struct http **out, diag *d);
+/* After SIGHUP: new list name and id, key grace, templates, key file. On
+ * failure the running settings stay. (Listen address, threads and limits
+ * need a restart.) */
+int	http_reload(struct http *h, const struct config *cfg, diag *d);
+/* Stops listening, finishes the requests in flight, frees everything. */
+void	http_stop(struct http *h);
+
+#endif
