@@ -27,6 +27,7 @@
 
 #define BODY_KEEP	4096	/* bytes of a body looked at ("One-Click") */
 #define LISTEN_BACKLOG	511
+#define DRAIN_MAX	(1024 * 1024)	/* bytes over max_body read before closing */
 
 enum page_id { PG_CONFIRM, PG_DONE, PG_RESUB, PG_NOTFOUND, PG_COUNT };
 static const char *const page_files[PG_COUNT] = {
@@ -69,6 +70,7 @@ struct req {
 	uint64_t	 body_len;
 	buf		 body;		/* its first BODY_KEEP bytes */
 	int		 answered;
+	int		 too_big;	/* over max_body: 413 once it has all come */
 };
 
 /* --- database connections: one per request in flight, kept for reuse --- */
@@ -537,24 +539,28 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 			return rc;
 		return MHD_YES;
 	}
-	if (r->answered) {
-		/* Answered early (413): swallow what is still arriving. */
+	if (r->answered) {	/* answered at once (404, 405, 413): drop the rest */
 		*upload_size = 0;
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
-		r->body_len += *upload_size;
+		size_t n = *upload_size;
+		r->body_len += n;
+		*upload_size = 0;
+		/* libmicrohttpd answers only before or after the body: a body
+		 * without Content-Length that grows too large is read and dropped
+		 * to its end for the 413, or cut off when it goes on and on. */
 		if (r->body_len > (uint64_t)h->max_body) {
-			*upload_size = 0;
-			return send_text(c, r, MHD_HTTP_CONTENT_TOO_LARGE,
-			    "Request body too large.", NULL);
+			r->too_big = 1;
+			return r->body_len > (uint64_t)h->max_body + DRAIN_MAX ? MHD_NO : MHD_YES;
 		}
 		if (r->body.len < BODY_KEEP)
-			buf_append(&r->body, upload, *upload_size < BODY_KEEP - r->body.len ?
-			    *upload_size : BODY_KEEP - r->body.len);
-		*upload_size = 0;
+			buf_append(&r->body, upload, n < BODY_KEEP - r->body.len ?
+			    n : BODY_KEEP - r->body.len);
 		return MHD_YES;
 	}
+	if (r->too_big)
+		return send_text(c, r, MHD_HTTP_CONTENT_TOO_LARGE, "Request body too large.", NULL);
 	return dispatch(h, c, r);
 }
 
@@ -572,6 +578,15 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	}
 }
 
+/* Paths are taken as sent, never percent-decoded: a token needs no
+ * escaping, so "%2e%2e" or "%00" is simply not a token (404). */
+static size_t
+no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls; (void)c;
+	return strlen(s);
+}
+
 static void
 on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -583,7 +598,7 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
-	log_info("http: %s", msg);
+	log_debug("http: %s", msg);	/* a flood of bad requests must not flood the log */
 }
 
 /* "127.0.0.1:8025", "[::1]:8025", "localhost:8025", ":8025" -> a bound,
@@ -664,13 +679,14 @@ http_start(const struct config *cfg, const struct secret *sec, struct http **out
 	if (v6)
 		flags |= MHD_USE_IPv6;
 	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
+	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,	/* first, or it is ignored */
 	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http.threads,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http.max_connections,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http.timeout,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http.max_header,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+	    MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, h,
 	    MHD_OPTION_END);
 	if (h->mhd == NULL) {
 		close(fd);

@@ -43,7 +43,6 @@ change(struct db *db, const struct config *cfg, const struct secret *sec,
 	if (verify(cfg, sec, token, idp, d) < 0)
 		return -1;
 	id = *idp;
-		return -1;
 	if (db_begin(db, d) < 0)
 		return -1;
 	if (subscriber_get(db, id, &s, d) < 0)
