@@ -20,6 +20,7 @@ static const struct cli_command *const tables[] = {
 	cli_base_commands,
 	cli_subscriber_commands,
 	cli_issue_commands,
+	cli_render_commands,
 	cli_stats_commands,
 	cli_dkim_commands,
 	cli_key_commands,

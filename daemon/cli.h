@@ -38,6 +38,7 @@ struct cli_command {
 extern const struct cli_command cli_base_commands[];	/* init, config, stats */
 extern const struct cli_command cli_subscriber_commands[];
 extern const struct cli_command cli_issue_commands[];
+extern const struct cli_command cli_render_commands[];	/* issue preview */
 extern const struct cli_command cli_stats_commands[];
 extern const struct cli_command cli_dkim_commands[];
 extern const struct cli_command cli_key_commands[];

@@ -1,7 +1,10 @@
 /* mime - the bytes of a message: quoted-printable, RFC 2047 words, headers. */
 #include "mime.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "xalloc.h"
 
 static const char hex[] = "0123456789ABCDEF";
 
@@ -315,6 +318,57 @@ atext(unsigned char c)
 	    (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-/=?^_`{|}~", c));
 }
 
+/* A word that can stand as an atom: atext only, nothing like "=?". */
+static int
+plain_word(const char *p, const char *e)
+{
+	if (e - p > 60)
+		return 0;
+	for (const char *q = p; q < e; q++) {
+		if (!atext((unsigned char)*q))
+			return 0;
+		if (q[0] == '=' && q + 1 < e && q[1] == '?')
+			return 0;
+	}
+	return 1;
+}
+
+static const char *
+word_end(const char *p)
+{
+	while (*p && *p != ' ')
+		p++;
+	return p;
+}
+
+/* Non-ASCII phrase: atoms stay as they are, each run of words that need
+ * encoding becomes encoded-words with its inner spaces inside them (white
+ * space between two encoded-words is not text, RFC 2047 6.2). */
+static void
+phrase_words(buf *out, const char *v)
+{
+	const char *p = v;
+	int first = 1;
+
+	while (*p) {
+		const char *e = word_end(p);
+		if (!first)
+			buf_putc(out, ' ');
+		first = 0;
+		if (plain_word(p, e)) {
+			buf_append(out, p, (size_t)(e - p));
+		} else {
+			while (*e == ' ' && e[1] && !plain_word(e + 1, word_end(e + 1)))
+				e = word_end(e + 1);
+			char *run = xstrndup(p, (size_t)(e - p));
+			/* 66: fits a line after any header name we write ("List-Id: "). */
+			encoded_words(out, run, 66, 66);
+			free(run);
+		}
+		p = *e ? e + 1 : e;
+	}
+}
+
 static void phrase(buf *out, const char *name, int quote);
 
 void
@@ -341,8 +395,7 @@ phrase(buf *out, const char *name, int quote)
 		return;
 	}
 	if (needs_words(v.data)) {
-		/* 66: fits a line after any header name we write ("List-Id: "). */
-		encoded_words(out, v.data, 66, 66);
+		phrase_words(out, v.data);
 		buf_free(&v);
 		return;
 	}
