@@ -53,12 +53,14 @@ CORE_OBJ = $(patsubst daemon/%.c,$(BUILD)/obj/%.o,$(CORE_SRC)) $(BUILD)/obj/migr
 CLI_OBJ	= $(patsubst daemon/%.c,$(BUILD)/obj/%.o,$(CLI_SRC))
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+BENCH_SRC = $(wildcard tests/bench/*.c)
+BENCH_BIN = $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 MIGRATIONS = $(sort $(wildcard db/[0-9]*.sql))
 
 .PHONY: all deps test test-asan check demo bench fuzz install clean
 .DEFAULT_GOAL := all
 
-all: $(BUILD)/broadside $(BUILD)/broadsided $(UNIT_BIN)
+all: $(BUILD)/broadside $(BUILD)/broadsided $(UNIT_BIN) $(BENCH_BIN)
 
 # Installs only what is missing; quiet and non-interactive (CI has no stdin).
 deps:
@@ -94,7 +96,10 @@ $(BUILD)/broadsided: $(BUILD)/obj/broadsided.o $(BUILD)/libbroadside.a
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(BUILD)/libbroadside.a | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libbroadside.a $(LIBS)
 
-$(BUILD)/obj $(BUILD)/tests:
+$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libbroadside.a | $(BUILD)/bench
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libbroadside.a $(LIBS)
+
+$(BUILD)/obj $(BUILD)/tests $(BUILD)/bench:
 	mkdir -p $@
 
 # The suite runs twice, plain and under ASan+UBSan, and ends with one total.

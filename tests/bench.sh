@@ -90,4 +90,17 @@ PY
 	awk -v p="$rp" -v h="$rh" -v g="$rg" 'BEGIN { if (h > 0) printf "  one-click / healthz = %.2f, page / healthz = %.2f\n", p / h, g / h }'
 }
 
+# --- render: personalized messages per second beside memcpy ---------------
+# The weekly example compiled once, then one copy per subscriber (1,000
+# rotating names, addresses, tokens, both tiers) into a reused buffer, on
+# one core; beside it a memcpy of the same bytes in the same run.
+bench_render() {
+	local one=
+	command -v taskset >/dev/null && one="taskset -c 0"
+	echo "== render (one core)"
+	$one "$BUILD/bench/bench_render" "$TOP/examples/growth-dragons-weekly.md" \
+		"$TOP/templates" "${BENCH_RENDER_SECONDS:-2}" | sed 's/^/  /'
+}
+
+bench_render
 bench_http
