@@ -24,6 +24,7 @@ static const struct cli_command *const tables[] = {
 	cli_stats_commands,
 	cli_dkim_commands,
 	cli_key_commands,
+	cli_bounce_commands,
 };
 
 static const char *current_usage = "";
@@ -87,21 +88,23 @@ cli_write_stdout(buf *out, diag *d)
 	return 0;
 }
 
+/* "GROUP NAME" first, then a group-less "NAME": "bounce check FILE" is
+ * the group command, "bounce FILE" the single one. */
 static const struct cli_command *
 find(const char *a, const char *b, int *consumed)
 {
+	for (size_t t = 0; b && t < sizeof tables / sizeof tables[0]; t++)
+		for (const struct cli_command *c = tables[t]; c->name; c++)
+			if (c->group && strcmp(c->group, a) == 0 && strcmp(c->name, b) == 0) {
+				*consumed = 2;
+				return c;
+			}
 	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
-		for (const struct cli_command *c = tables[t]; c->name; c++) {
+		for (const struct cli_command *c = tables[t]; c->name; c++)
 			if (c->group == NULL && strcmp(c->name, a) == 0) {
 				*consumed = 1;
 				return c;
 			}
-			if (c->group && b && strcmp(c->group, a) == 0 &&
-			    strcmp(c->name, b) == 0) {
-				*consumed = 2;
-				return c;
-			}
-		}
 	return NULL;
 }
 

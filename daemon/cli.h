@@ -39,6 +39,7 @@ extern const struct cli_command cli_base_commands[];	/* init, config, stats */
 extern const struct cli_command cli_subscriber_commands[];
 extern const struct cli_command cli_issue_commands[];
 extern const struct cli_command cli_render_commands[];	/* issue preview */
+extern const struct cli_command cli_bounce_commands[];	/* bounce, bounce check */
 extern const struct cli_command cli_stats_commands[];
 extern const struct cli_command cli_dkim_commands[];
 extern const struct cli_command cli_key_commands[];

@@ -58,6 +58,11 @@ struct config {
 	} keys;
 	struct {
 		char	*address;
+		int64_t	 score_threshold, score_interval, score_reset;
+		struct {
+			char	*url, *username, *password;
+			int64_t	 interval, delete;
+		} imap;
 	} bounces;
 	struct dkim_conf *dkim;		/* every key signs every copy */
 	size_t	 ndkim;

@@ -89,6 +89,26 @@ const struct setting settings_table[] = {
 
 	{ SCOPE_MAIN, "bounces.address", ST_STRING, "bounces@example.com", NOLIMIT, NULL,
 	  M(bounces.address), "Envelope sender base: VERP addresses are bounces+ID.MAC@ its domain." },
+	{ SCOPE_MAIN, "bounces.score_threshold", ST_INT, "5", 1, 1000, NULL,
+	  M(bounces.score_threshold), "Soft-bounce score at which a subscriber is marked bounced "
+	  "(Mailman 3's default: 5)." },
+	{ SCOPE_MAIN, "bounces.score_interval", ST_DURATION, "1d", 1, 30 * DAY, NULL,
+	  M(bounces.score_interval), "A soft bounce adds at most 1 to the score per this interval." },
+	{ SCOPE_MAIN, "bounces.score_reset", ST_DURATION, "7d", 1, 365 * DAY, NULL,
+	  M(bounces.score_reset), "A score whose last bounce is older than this starts over." },
+	{ SCOPE_MAIN, "bounces.imap.url", ST_STRING, "", NOLIMIT, NULL, M(bounces.imap.url),
+	  "IMAP mailbox of the bounce address, polled by the daemon: "
+	  "imaps://host/INBOX or imap://host:143/Bounces; empty: no polling." },
+	{ SCOPE_MAIN, "bounces.imap.username", ST_STRING, "", NOLIMIT, NULL,
+	  M(bounces.imap.username), "IMAP login." },
+	{ SCOPE_MAIN, "bounces.imap.password", ST_STRING, "", NOLIMIT, NULL,
+	  M(bounces.imap.password), "IMAP password." },
+	{ SCOPE_MAIN, "bounces.imap.interval", ST_DURATION, "1m", 1, DAY, NULL,
+	  M(bounces.imap.interval), "Time between two polls of the mailbox." },
+	{ SCOPE_MAIN, "bounces.imap.delete", ST_BOOL, "false", NOLIMIT, NULL,
+	  M(bounces.imap.delete), "Delete processed messages (Deleted flag and EXPUNGE); "
+	  "otherwise they are flagged Seen. Either way the database remembers each UID, "
+	  "so none is processed twice." },
 
 	{ SCOPE_MAIN, "deliverability.warn_complaint_rate", ST_PERCENT, "0.1%", PPM_ALL, NULL,
 	  M(deliverability.warn_complaint), "Warn (log, stats) when an issue's complaints pass "

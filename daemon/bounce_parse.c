@@ -1,0 +1,1726 @@
+/* bounce_parse - reads a returned mail message and says what it means.
+ *
+ * How a message is read:
+ *  1. GMime parses the MIME tree. The walk collects the human-readable text
+ *     (text parts outside any returned message), the RFC 3464
+ *     message/delivery-status content, the RFC 5965 message/feedback-report
+ *     content, and the returned message (message/rfc822 or
+ *     text/rfc822-headers, or the copy that follows a "below this line is a
+ *     copy of the message" line in the text).
+ *  2. A feedback report gives one complaint per Original-Rcpt-To (or the
+ *     returned message's To). A delivery-status part gives one verdict per
+ *     recipient block; Action delayed/delivered/relayed/expanded is ignored.
+ *  3. Without a report part, a message that looks like a bounce (sender,
+ *     subject, X-Failed-Recipients, wording) is read as text: the failed
+ *     addresses are found in the prose, and the words next to each give its
+ *     reply code, enhanced status and reason.
+ *  4. Auto-replies (RFC 3834 Auto-Submitted, vacation headers and subjects)
+ *     and ordinary mail give no bounce.
+ * The reason (Sisimai's vocabulary: userunknown, mailboxfull, ...) comes
+ * from the wording first and the status code second; the kind follows from
+ * the reason and the status class: a dead address (user or host unknown,
+ * moved, accepts no mail) with a permanent status is hard, a complaint is a
+ * complaint, everything else that failed is soft. 5.7.x policy blocks are
+ * never hard: a sender's own reputation problem must not suppress anyone.
+ *
+ * Written by hand because no Debian library classifies bounces; the MIME
+ * mechanics (parsing, transfer encodings, charsets, RFC 2047) are GMime's.
+ */
+#include "bounce_parse.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sysexits.h>
+
+#include <gmime/gmime.h>
+
+#include "xalloc.h"
+
+#define TEXT_CAP	(512 * 1024)	/* bytes of text kept per kind */
+#define DIAG_CAP	480		/* bytes of diagnostic kept per verdict */
+#define MAX_DEPTH	24		/* MIME nesting we follow */
+#define MAX_NESTING	200		/* multipart/message headers tolerated */
+#define MAX_RCPTS	200		/* verdicts per message */
+
+/* ---------------------------------------------------------------------
+ * Small string helpers
+ */
+
+static int
+is_space(int c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+}
+
+/* Lowercase copy with every run of white space made one space. */
+static char *
+norm_text(const char *s, size_t n)
+{
+	char *out = xmalloc(n + 1), *o = out;
+	int sp = 1;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (is_space(c) || c == 0) {
+			if (!sp)
+				*o++ = ' ';
+			sp = 1;
+			continue;
+		}
+		*o++ = (char)tolower(c);
+		sp = 0;
+	}
+	while (o > out && o[-1] == ' ')
+		o--;
+	*o = '\0';
+	return out;
+}
+
+/* Trimmed copy, white space runs made one space, at most `cap` bytes
+ * (cut on a UTF-8 boundary). */
+static char *
+one_line(const char *s, size_t n, size_t cap)
+{
+	char *out = xmalloc(n + 1), *o = out;
+	int sp = 1;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (is_space(c) || c == 0 || c < 0x20 || c == 0x7f) {
+			if (!sp)
+				*o++ = ' ';
+			sp = 1;
+			continue;
+		}
+		*o++ = (char)c;
+		sp = 0;
+	}
+	while (o > out && o[-1] == ' ')
+		o--;
+	*o = '\0';
+	if ((size_t)(o - out) > cap) {
+		size_t k = cap;
+		while (k > 0 && ((unsigned char)out[k] & 0xc0) == 0x80)
+			k--;
+		out[k] = '\0';
+	}
+	return out;
+}
+
+static int
+has(const char *norm, const char *pat)
+{
+	return strstr(norm, pat) != NULL;
+}
+
+static int
+has_any(const char *norm, const char *const *pats)
+{
+	for (; *pats; pats++)
+		if (strstr(norm, *pats))
+			return 1;
+	return 0;
+}
+
+static int
+starts_ci(const char *s, const char *prefix)
+{
+	return strncasecmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Addresses in free text
+ */
+
+static int
+local_char(int c)
+{
+	return isalnum(c) || (c && strchr(".!#$%&'*+-/=?^_`{|}~", c) != NULL);
+}
+
+static int
+domain_char(int c)
+{
+	return isalnum(c) || c == '-' || c == '.' || c == '_';
+}
+
+/* Finds the next address in s[0..n): *at its start, *alen its length.
+ * Returns 0 when none. */
+static int
+next_address(const char *s, size_t n, size_t from, size_t *at, size_t *alen)
+{
+	for (size_t i = from; i < n; i++) {
+		size_t l, r;
+		if (s[i] != '@')
+			continue;
+		l = i;
+		while (l > from && local_char((unsigned char)s[l - 1]))
+			l--;
+		r = i + 1;
+		while (r < n && domain_char((unsigned char)s[r]))
+			r++;
+		while (l < i && (s[l] == '.' || s[l] == '\''))
+			l++;
+		while (r > i + 1 && (s[r - 1] == '.' || s[r - 1] == '-'))
+			r--;
+		if (l == i || r == i + 1)
+			continue;
+		if (memchr(s + i + 1, '.', r - i - 1) == NULL &&
+		    !(r - i - 1 == 9 && strncasecmp(s + i + 1, "localhost", 9) == 0))
+			continue;
+		*at = l;
+		*alen = r - l;
+		return 1;
+	}
+	return 0;
+}
+
+/* The first address in a header-ish value ("Name <a@b>", "rfc822; a@b"). */
+static char *
+first_address(const char *s)
+{
+	size_t at, len;
+
+	if (s && next_address(s, strlen(s), 0, &at, &len))
+		return xstrndup(s + at, len);
+	return xstrdup("");
+}
+
+static int
+addr_local_is(const char *addr, const char *local)
+{
+	size_t n = strlen(local);
+	return strncasecmp(addr, local, n) == 0 && addr[n] == '@';
+}
+
+static int
+is_system_address(const char *addr)
+{
+	static const char *const locals[] = { "mailer-daemon", "postmaster",
+	    "mail-daemon", "mailerdaemon", "double-bounce", "root", "daemon",
+	    "nobody", "noreply", "no-reply", "abuse", "mdaemon", "mailer_daemon",
+	    "mail.daemon", "bounce", "bounces", NULL };
+	for (const char *const *l = locals; *l; l++)
+		if (addr_local_is(addr, *l))
+			return 1;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Status codes in free text
+ */
+
+/* An RFC 3463 code "c.s.d" starting at p (c in 2,4,5). Returns its length. */
+static size_t
+status_at(const char *s, size_t i, size_t n)
+{
+	size_t j = i, k;
+
+	if (i > 0 && (isdigit((unsigned char)s[i - 1]) || s[i - 1] == '.' ||
+	    isalpha((unsigned char)s[i - 1])))
+		return 0;
+	if (j >= n || (s[j] != '2' && s[j] != '4' && s[j] != '5'))
+		return 0;
+	j++;
+	for (int part = 0; part < 2; part++) {
+		if (j >= n || s[j] != '.')
+			return 0;
+		j++;
+		k = j;
+		while (j < n && isdigit((unsigned char)s[j]) && j - k < 3)
+			j++;
+		if (j == k)
+			return 0;
+	}
+	if (j < n && (isdigit((unsigned char)s[j]) || (s[j] == '.' && j + 1 < n &&
+	    isdigit((unsigned char)s[j + 1]))))
+		return 0;
+	return j - i;
+}
+
+/* First 4.x.x/5.x.x status in the text (2.x.x only when no other). */
+static void
+find_status(const char *s, char out[16])
+{
+	size_t n = strlen(s), two = (size_t)-1, twolen = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		size_t len = status_at(s, i, n);
+		if (len == 0 || len > 15)
+			continue;
+		if (s[i] == '2') {
+			if (two == (size_t)-1) {
+				two = i;
+				twolen = len;
+			}
+			continue;
+		}
+		memcpy(out, s + i, len);
+		out[len] = '\0';
+		return;
+	}
+	if (two != (size_t)-1) {
+		memcpy(out, s + two, twolen);
+		out[twolen] = '\0';
+	}
+}
+
+/* First SMTP reply code 4xx/5xx standing as a word ("550 ", "550-",
+ * "550:"); 2xx only when no other. */
+static void
+find_reply(const char *s, char out[4])
+{
+	size_t n = strlen(s);
+	int have2 = 0;
+	char two[4] = "";
+
+	out[0] = '\0';
+	for (size_t i = 0; i + 3 <= n; i++) {
+		char c = s[i];
+		if (c != '2' && c != '4' && c != '5')
+			continue;
+		if (!isdigit((unsigned char)s[i + 1]) || !isdigit((unsigned char)s[i + 2]))
+			continue;
+		if (s[i + 1] > '5')
+			continue;
+		if (i > 0 && !(is_space((unsigned char)s[i - 1]) || s[i - 1] == ':' ||
+		    s[i - 1] == '(' || s[i - 1] == '"' || s[i - 1] == '<' ||
+		    s[i - 1] == '[' || s[i - 1] == '=' || s[i - 1] == '\''))
+			continue;
+		if (i + 3 < n && !(s[i + 3] == ' ' || s[i + 3] == '-' || s[i + 3] == '\n' ||
+		    s[i + 3] == ')' || s[i + 3] == ']' || s[i + 3] == '\r' ||
+		    (s[i + 3] == ':' && !isdigit((unsigned char)s[i + 4]))))
+			continue;
+		/* "550-5.1.1" and "550 5.1.1" are replies; "421 " alone too. */
+		if (c == '2') {
+			if (!have2) {
+				memcpy(two, s + i, 3);
+				two[3] = '\0';
+				have2 = 1;
+			}
+			continue;
+		}
+		memcpy(out, s + i, 3);
+		out[3] = '\0';
+		return;
+	}
+	(void)two;
+}
+
+/* ---------------------------------------------------------------------
+ * Reasons: wording first, then the status code
+ */
+
+struct reason_rule {
+	const char		*reason;
+	const char *const	*pats;
+};
+
+static const char *const p_mailboxfull[] = {
+	"mailbox full", "mailbox is full", "mailbox is over quota", "over quota",
+	"overquota", "quota exceeded", "exceeded quota", "exceeds quota",
+	"quota exceed", "is over the quota", "over the allowed quota",
+	"mailbox size limit exceeded", "mail box full", "mailbox has exceeded",
+	"mailbox exceeded", "not enough storage", "disk quota",
+	"mailfolder is full", "account is full", "user's mailbox is full",
+	"mailbox would exceed", "would exceed mailbox quota",
+	"insufficient system storage for user", "too much mail data",
+	"exceeded storage allocation", "exceeded its storage", "mailbox is full",
+	"user is over quota", "the user has exceeded", "no space left for user",
+	"recipient's mailbox is full", "mailbox full", "full mailbox",
+	"is over its quota", "has exceeded their quota", "quota full",
+	"out of storage", "exceeds the size limit of the mailbox", NULL };
+static const char *const p_mesgtoobig[] = {
+	"message too large", "message too big", "message is too large",
+	"message is too big", "message size exceeds", "message exceeds",
+	"exceeds size limit", "size limit exceeded", "message size limit",
+	"exceeded maximum message size", "exceeds the maximum message size",
+	"message length exceeds", "mail size limit", "too large for this",
+	"message file too big", "size exceeds maximum", NULL };
+static const char *const p_exceedlimit[] = {
+	"message header size exceeds limit", "too many recipients",
+	"message header too long", NULL };
+static const char *const p_suspend[] = {
+	"account disabled", "account has been disabled", "account is disabled",
+	"mailbox disabled", "mailbox has been disabled", "mailbox is disabled",
+	"account is inactive", "account inactive", "inactive account",
+	"mailbox is inactive", "mailbox inactive", "is not active",
+	"account has been suspended", "account suspended", "account is suspended",
+	"mailbox is suspended", "mailbox suspended", "account is locked",
+	"account has been locked", "account expired", "account has expired",
+	"temporarily disabled", "blocked for abuse", "recipient suspended",
+	"recipient is suspended", "mailbox unavailable or access denied",
+	"mailbox currently suspended", "mailbox is frozen", "is frozen",
+	"account has been frozen", "deactivated", "disabled recipient",
+	"user suspended", "this mailbox is disabled", NULL };
+static const char *const p_hasmoved[] = {
+	"has been replaced by", "address has moved", "has moved to",
+	"user has moved", "no longer at this address", NULL };
+static const char *const p_notaccept[] = {
+	"does not accept mail", "does not accept e-mail", "accepts no mail",
+	"null mx", "mail is not accepted", "not accepting mail",
+	"domain does not receive email", "refuses all mail",
+	"does not receive mail", NULL };
+static const char *const p_hostunknown[] = {
+	"host unknown", "unknown host", "host not found", "domain not found",
+	"no such domain", "domain does not exist", "unrouteable mail domain",
+	"host or domain name not found", "name or service not known",
+	"unknown domain", "domain name not found", "no mx record",
+	"all relevant mx records point to non-existent hosts",
+	"domain is not valid", "invalid domain", "illegal host/domain",
+	"nonexistent domain", "non-existent domain", "no valid mx",
+	"no such host", "host name lookup failure", "recipient domain not found",
+	"unable to resolve", "dns error: domain", "domain could not be found",
+	"not a valid domain", "unknown mail domain", "domain name lookup failed",
+	"unrouteable domain", "domain of the recipient address does not exist",
+	NULL };
+static const char *const p_userunknown[] = {
+	"user unknown", "unknown user", "no such user", "no such mailbox",
+	"mailbox not found", "user not found", "does not exist",
+	"doesn't exist", "doesn't have a", "invalid recipient", "invalid mailbox",
+	"unknown recipient", "recipient unknown", "recipient not found",
+	"recipient address rejected: user", "no mailbox here by that name",
+	"unknown address", "address unknown", "no such recipient",
+	"not a valid mailbox", "unrouteable address", "unknown local part",
+	"is not a valid user", "user doesn't exist", "bad destination mailbox",
+	"mailbox unavailable", "mailbox does not exist", "no such account",
+	"account does not exist", "address does not exist", "invalid address",
+	"user invalid", "invalid user", "addressee unknown", "unknown or illegal alias",
+	"no mailbox", "not our customer", "user is unknown", "unknown account",
+	"undeliverable address",
+	"not found in directory", "not listed in", "no account by that name",
+	"account not found", "mailbox not available", "mailbox is unavailable",
+	"recipient is not", "no user with that name", "user not exist",
+	"unknown mailbox", "mailbox unknown", "recipient no longer",
+	"destination mailbox address invalid", "no longer valid",
+	"not a known user", "name is not recognized", "the email account that you tried to reach does not exist",
+	"we do not relay", "invalid-recipient", "user does not exist",
+	"address is not valid", "this user doesn't", "not a valid recipient",
+	"no such person", "nosuchuser", "sorry, no mailbox", "unknown or illegal user",
+	"no valid recipients", "user address required", "mailbox name not allowed",
+	"mailbox unavailable", "unknown e-mail address", "email address could not be found",
+	"address couldn't be found", "address not found",
+	"not known here", "no such local user", "user_unknown", "no such user here",
+	"there is no one at this address", "not exist",
+	NULL };
+static const char *const p_expired[] = {
+	"retry time exceeded", "retry timeout exceeded", "message expired",
+	"delivery time expired", "queue time expired", "time expired",
+	"too long in queue", "was not delivered within", "could not be delivered for",
+	"have been failing for a long time", "message timed out", "timed out while",
+	"giving up on", "delivery expired", "undeliverable for", "expired after",
+	"max retry", "retry limit", "has expired", "couldn't be delivered in",
+	"could not deliver for", "will not retry", "in the queue for", NULL };
+static const char *const p_blocked[] = {
+	"blocked", "blacklist", "block list", "blocklist", "listed at",
+	"listed in", "spamhaus", "rbl", "dnsbl", "access denied", "denied by",
+	"rejected due to", "connection refused", "not allowed to send",
+	"poor reputation", "reputation", "client host rejected",
+	"ip address", "your ip", "refused", "banned", "rejected by",
+	"reverse dns", "ptr record", "reverse lookup", "spf", "dkim", "dmarc",
+	"authentication", "unauthenticated", "policy", "spam", "junk",
+	"virus", "malware", "relay access denied", "relaying denied",
+	"relay not permitted", "not permitted to relay", "unable to relay",
+	"relaying", "rate limit", "too many", "try again later", "throttl",
+	"temporarily deferred", "content rejected", "message content",
+	"not accepted", "security", "tls", "encryption", "suspicious",
+	"greylist", "sender address rejected", "sender rejected",
+	"sender verify failed", "rejected", "filtered", "filter", "denied",
+	NULL };
+
+/* Order matters: the most specific first. The dead-address reasons come
+ * after the reasons whose wording often also contains "user"/"exist". */
+static const struct reason_rule text_rules[] = {
+	{ "mailboxfull", p_mailboxfull },
+	{ "mesgtoobig", p_mesgtoobig },
+	{ "exceedlimit", p_exceedlimit },
+	{ "suspend", p_suspend },
+	{ "hasmoved", p_hasmoved },
+	{ "notaccept", p_notaccept },
+	{ "hostunknown", p_hostunknown },
+	{ "userunknown", p_userunknown },
+	{ "expired", p_expired },
+	{ "blocked", p_blocked },
+};
+
+/* The reason of an enhanced status code (RFC 3463 and the registry). */
+static const char *
+status_reason(const char *st)
+{
+	static const struct { const char *code, *reason; } map[] = {
+		{ "5.1.1", "userunknown" }, { "5.1.2", "hostunknown" },
+		{ "5.1.3", "userunknown" }, { "5.1.4", "filtered" },
+		{ "5.1.6", "hasmoved" }, { "5.1.7", "rejected" },
+		{ "5.1.8", "rejected" }, { "5.1.10", "notaccept" },
+		{ "5.2.1", "suspend" }, { "5.2.2", "mailboxfull" },
+		{ "5.2.3", "exceedlimit" }, { "5.2.4", "systemerror" },
+		{ "5.3.1", "systemfull" }, { "5.3.2", "notaccept" },
+		{ "5.3.4", "mesgtoobig" }, { "5.3.5", "systemerror" },
+		{ "5.4.4", "hostunknown" }, { "5.4.6", "networkerror" },
+		{ "5.4.7", "expired" }, { "4.4.7", "expired" },
+		{ "4.2.2", "mailboxfull" }, { "5.7.1", "blocked" },
+		{ "5.7.25", "requireptr" }, { "5.7.26", "authfailure" },
+		{ "5.7.27", "notaccept" },
+	};
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (strcmp(map[i].code, st) == 0)
+			return map[i].reason;
+	if (st[0] && st[1] == '.') {
+		if (strncmp(st + 2, "7.", 2) == 0)
+			return "securityerror";
+		if (strncmp(st + 2, "6.", 2) == 0)
+			return "contenterror";
+		if (strncmp(st + 2, "5.", 2) == 0)
+			return "mailererror";
+		if (strncmp(st + 2, "4.", 2) == 0)
+			return "networkerror";
+		if (strncmp(st + 2, "3.", 2) == 0)
+			return "systemerror";
+	}
+	return NULL;
+}
+
+static int
+hard_reason(const char *reason)
+{
+	return strcmp(reason, "userunknown") == 0 || strcmp(reason, "hostunknown") == 0 ||
+	    strcmp(reason, "hasmoved") == 0 || strcmp(reason, "notaccept") == 0;
+}
+
+/* Is the status one that says "this address is dead" by itself? */
+static int
+dead_status(const char *st)
+{
+	return strcmp(st, "5.1.1") == 0 || strcmp(st, "5.1.2") == 0 ||
+	    strcmp(st, "5.1.3") == 0 || strcmp(st, "5.1.6") == 0 ||
+	    strcmp(st, "5.1.10") == 0;
+}
+
+const char *
+bounce_reason(const char *text, const char *status, const char *reply,
+    enum bounce_kind *kind)
+{
+	char *norm = norm_text(text ? text : "", text ? strlen(text) : 0);
+	const char *reason = NULL, *sr;
+	const char *st = status ? status : "";
+	int klass = st[0] ? st[0] - '0' : (reply && reply[0] ? reply[0] - '0' : 5);
+
+	for (size_t i = 0; i < sizeof text_rules / sizeof text_rules[0] && !reason; i++)
+		if (has_any(norm, text_rules[i].pats))
+			reason = text_rules[i].reason;
+	sr = st[0] ? status_reason(st) : NULL;
+	/* A dead-address code outranks vaguer wording ("rejected",
+	 * "blocked") but not a specific other reason (mailbox full). */
+	if (sr && hard_reason(sr) && dead_status(st) &&
+	    (reason == NULL || strcmp(reason, "blocked") == 0 ||
+	    strcmp(reason, "expired") == 0))
+		reason = sr;
+	if (reason == NULL)
+		reason = sr;
+	if (reason == NULL)
+		reason = klass == 4 ? "expired" : "undefined";
+	free(norm);
+
+	if (klass == 2)
+		*kind = BOUNCE_IGNORE;
+	else if (klass == 4)
+		*kind = BOUNCE_SOFT;
+	else if (hard_reason(reason) && strncmp(st, "5.7.", 4) != 0)
+		*kind = BOUNCE_HARD;
+	else
+		*kind = BOUNCE_SOFT;
+	return reason;
+}
+
+/* ---------------------------------------------------------------------
+ * The report being built
+ */
+
+static void
+env_add(struct bounce_report *r, const char *addr)
+{
+	if (addr == NULL || addr[0] == '\0')
+		return;
+	for (size_t i = 0; i < r->nenvelope; i++)
+		if (strcasecmp(r->envelope[i], addr) == 0)
+			return;
+	if (r->nenvelope >= 32)
+		return;
+	r->envelope = xrealloc(r->envelope, (r->nenvelope + 1) * sizeof *r->envelope);
+	r->envelope[r->nenvelope++] = xstrdup(addr);
+}
+
+static struct bounce_verdict *
+verdict_add(struct bounce_report *r)
+{
+	struct bounce_verdict *v;
+
+	r->v = xrealloc(r->v, (r->n + 1) * sizeof *r->v);
+	v = &r->v[r->n++];
+	memset(v, 0, sizeof *v);
+	return v;
+}
+
+static void
+verdict_fill(struct bounce_verdict *v, const char *rcpt, const char *status,
+    const char *reply, const char *action, const char *diagtext, size_t diaglen,
+    const char *classify_text)
+{
+	v->recipient = xstrdup(rcpt ? rcpt : "");
+	snprintf(v->status, sizeof v->status, "%s", status ? status : "");
+	snprintf(v->reply, sizeof v->reply, "%s", reply ? reply : "");
+	v->action = xstrdup(action ? action : "");
+	v->diagnostic = one_line(diagtext ? diagtext : "", diagtext ? diaglen : 0, DIAG_CAP);
+	v->feedback = xstrdup("");
+	v->reason = bounce_reason(classify_text ? classify_text : v->diagnostic,
+	    v->status, v->reply, &v->kind);
+}
+
+void
+bounce_report_free(struct bounce_report *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->n; i++) {
+		free(r->v[i].recipient);
+		free(r->v[i].action);
+		free(r->v[i].diagnostic);
+		free(r->v[i].feedback);
+	}
+	free(r->v);
+	for (size_t i = 0; i < r->nenvelope; i++)
+		free(r->envelope[i]);
+	free(r->envelope);
+	free(r->message_id);
+	free(r->orig_headers);
+	free(r->orig_to);
+	free(r->from);
+	free(r->subject);
+	free(r->unsub_address);
+	free(r->unsub_token);
+	free(r);
+}
+
+const char *
+bounce_kind_name(enum bounce_kind k)
+{
+	switch (k) {
+	case BOUNCE_SOFT: return "soft";
+	case BOUNCE_HARD: return "hard";
+	case BOUNCE_COMPLAINT: return "complaint";
+	default: return "ignore";
+	}
+}
+
+const char *
+bounce_format_name(enum bounce_format f)
+{
+	switch (f) {
+	case BOUNCE_FMT_DSN: return "dsn";
+	case BOUNCE_FMT_ARF: return "arf";
+	case BOUNCE_FMT_AUTOREPLY: return "autoreply";
+	case BOUNCE_FMT_TEXT: return "text";
+	default: return "none";
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Walking the MIME tree
+ */
+
+struct walk {
+	buf		 human;		/* text of the report itself */
+	buf		 dsn;		/* message/delivery-status */
+	buf		 arf;		/* message/feedback-report */
+	buf		 rheaders;	/* text/rfc822-headers */
+	GMimeMessage	*returned;	/* message/rfc822, first found */
+	/* Addresses that are not failed recipients: the report's To and
+	 * Delivered-To, the returned message's sender. */
+	char		*skip[40];
+	size_t		 nskip;
+};
+
+static void
+skip_add(struct walk *w, const char *hval)
+{
+	size_t at, alen, pos = 0, len;
+
+	if (hval == NULL)
+		return;
+	len = strlen(hval);
+	while (w->nskip < 40 && next_address(hval, len, pos, &at, &alen)) {
+		w->skip[w->nskip++] = xstrndup(hval + at, alen);
+		pos = at + alen;
+	}
+}
+
+/* Appends the decoded content of a leaf part (UTF-8 where a charset is
+ * given) to out, at most `cap` bytes in all, NULs made spaces. */
+static void
+part_content(GMimeObject *obj, buf *out, size_t cap)
+{
+	GMimePart *part = (GMimePart *)obj;
+	GMimeDataWrapper *w = g_mime_part_get_content(part);
+	GMimeStream *mem, *filt;
+	const char *cs;
+	GByteArray *ba;
+
+	if (w == NULL || out->len >= cap)
+		return;
+	mem = g_mime_stream_mem_new();
+	filt = g_mime_stream_filter_new(mem);
+	cs = g_mime_object_get_content_type_parameter(obj, "charset");
+	if (cs && g_ascii_strcasecmp(cs, "utf-8") != 0 &&
+	    g_ascii_strcasecmp(cs, "us-ascii") != 0) {
+		GMimeFilter *f = g_mime_filter_charset_new(cs, "UTF-8");
+		if (f) {
+			g_mime_stream_filter_add(GMIME_STREAM_FILTER(filt), f);
+			g_object_unref(f);
+		}
+	}
+	if (g_mime_data_wrapper_write_to_stream(w, filt) >= 0)
+		g_mime_stream_flush(filt);
+	ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+	if (ba && ba->len) {
+		size_t n = ba->len, start = out->len;
+		if (n > cap - out->len)
+			n = cap - out->len;
+		buf_append(out, ba->data, n);
+		for (size_t i = start; i < out->len; i++)
+			if (out->data[i] == '\0')
+				out->data[i] = ' ';
+		buf_putc(out, '\n');
+	}
+	g_object_unref(filt);
+	g_object_unref(mem);
+}
+
+/* Crude HTML to text: drop tags, keep line structure at <br>/<p>/<div>. */
+static void
+html_to_text(const char *s, size_t n, buf *out)
+{
+	int in_tag = 0, skip = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '<') {
+			in_tag = 1;
+			if (i + 2 < n && (starts_ci(s + i + 1, "br") || starts_ci(s + i + 1, "p") ||
+			    starts_ci(s + i + 1, "div") || starts_ci(s + i + 1, "/p") ||
+			    starts_ci(s + i + 1, "tr") || starts_ci(s + i + 1, "/div")))
+				buf_putc(out, '\n');
+			if (n - i > 7 && (starts_ci(s + i + 1, "style") || starts_ci(s + i + 1, "script")))
+				skip = 1;
+			if (n - i > 8 && (starts_ci(s + i + 1, "/style") || starts_ci(s + i + 1, "/script")))
+				skip = 0;
+			continue;
+		}
+		if (in_tag) {
+			if (c == '>')
+				in_tag = 0;
+			continue;
+		}
+		if (skip)
+			continue;
+		if (c == '&') {
+			if (n - i >= 4 && strncmp(s + i, "&lt;", 4) == 0) { buf_putc(out, '<'); i += 3; continue; }
+			if (n - i >= 4 && strncmp(s + i, "&gt;", 4) == 0) { buf_putc(out, '>'); i += 3; continue; }
+			if (n - i >= 6 && strncmp(s + i, "&nbsp;", 6) == 0) { buf_putc(out, ' '); i += 5; continue; }
+			if (n - i >= 5 && strncmp(s + i, "&amp;", 5) == 0) { buf_putc(out, '&'); i += 4; continue; }
+		}
+		buf_putc(out, c);
+	}
+	buf_putc(out, '\n');
+}
+
+static void
+walk(struct walk *w, GMimeObject *obj, int depth)
+{
+	GMimeContentType *ct;
+	const char *type, *sub;
+
+	if (obj == NULL || depth > MAX_DEPTH)
+		return;
+	if (GMIME_IS_MULTIPART(obj)) {
+		GMimeMultipart *mp = (GMimeMultipart *)obj;
+		int n = g_mime_multipart_get_count(mp);
+		for (int i = 0; i < n && i < 64; i++)
+			walk(w, g_mime_multipart_get_part(mp, i), depth + 1);
+		return;
+	}
+	if (GMIME_IS_MESSAGE_PART(obj)) {
+		GMimeMessage *m = g_mime_message_part_get_message((GMimeMessagePart *)obj);
+		if (m && w->returned == NULL) {
+			w->returned = m;
+			g_object_ref(m);
+		}
+		return;
+	}
+	if (!GMIME_IS_PART(obj))
+		return;
+	ct = g_mime_object_get_content_type(obj);
+	type = ct ? g_mime_content_type_get_media_type(ct) : "text";
+	sub = ct ? g_mime_content_type_get_media_subtype(ct) : "plain";
+	if (type == NULL)
+		type = "text";
+	if (sub == NULL)
+		sub = "plain";
+	if (g_ascii_strcasecmp(type, "message") == 0) {
+		if (g_ascii_strcasecmp(sub, "delivery-status") == 0 ||
+		    g_ascii_strcasecmp(sub, "global-delivery-status") == 0)
+			part_content(obj, &w->dsn, TEXT_CAP);
+		else if (g_ascii_strcasecmp(sub, "feedback-report") == 0)
+			part_content(obj, &w->arf, TEXT_CAP);
+		else if (g_ascii_strcasecmp(sub, "rfc822-headers") == 0 ||
+		    g_ascii_strcasecmp(sub, "rfc822") == 0 ||
+		    g_ascii_strcasecmp(sub, "global-headers") == 0)
+			part_content(obj, &w->rheaders, TEXT_CAP);
+		return;
+	}
+	if (g_ascii_strcasecmp(type, "text") == 0) {
+		if (g_ascii_strcasecmp(sub, "rfc822-headers") == 0) {
+			part_content(obj, &w->rheaders, TEXT_CAP);
+		} else if (g_ascii_strcasecmp(sub, "html") == 0) {
+			buf raw = BUF_INIT;
+			part_content(obj, &raw, TEXT_CAP);
+			if (raw.len)
+				html_to_text(raw.data, raw.len, &w->human);
+			buf_free(&raw);
+		} else if (g_ascii_strcasecmp(sub, "delivery-status") == 0) {
+			part_content(obj, &w->dsn, TEXT_CAP);
+		} else {
+			part_content(obj, &w->human, TEXT_CAP);
+		}
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Header fields of a DSN or ARF part: "Name: value" blocks
+ */
+
+struct field {
+	char	*name;
+	char	*value;
+};
+
+struct block {
+	struct field	*f;
+	size_t		 n;
+};
+
+static void
+block_free(struct block *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		free(b->f[i].name);
+		free(b->f[i].value);
+	}
+	free(b->f);
+	b->f = NULL;
+	b->n = 0;
+}
+
+static const char *
+block_get(const struct block *b, const char *name)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (strcasecmp(b->f[i].name, name) == 0)
+			return b->f[i].value;
+	return NULL;
+}
+
+/* Splits a DSN body into blocks (blank-line separated; a second
+ * Final-Recipient also starts a block, for senders that forget the blank
+ * line). Continuation lines are unfolded. */
+static struct block *
+parse_blocks(const char *s, size_t len, size_t *nblocks)
+{
+	struct block *blocks = NULL, *cur = NULL;
+	size_t nb = 0;
+	size_t i = 0;
+
+	while (i < len) {
+		size_t e = i, colon;
+		while (e < len && s[e] != '\n')
+			e++;
+		size_t le = e;
+		if (le > i && s[le - 1] == '\r')
+			le--;
+		/* blank line: end of block */
+		size_t k = i;
+		while (k < le && (s[k] == ' ' || s[k] == '\t'))
+			k++;
+		if (k == le) {
+			cur = NULL;
+		} else if ((s[i] == ' ' || s[i] == '\t') && cur && cur->n) {
+			struct field *f = &cur->f[cur->n - 1];
+			size_t old = strlen(f->value);
+			f->value = xrealloc(f->value, old + (le - k) + 2);
+			f->value[old] = ' ';
+			memcpy(f->value + old + 1, s + k, le - k);
+			f->value[old + 1 + le - k] = '\0';
+		} else {
+			for (colon = i; colon < le && s[colon] != ':' && s[colon] != ' '; colon++)
+				;
+			if (colon < le && s[colon] == ':' && colon > i) {
+				char *name = xstrndup(s + i, colon - i);
+				size_t v = colon + 1;
+				int recip = strcasecmp(name, "Final-Recipient") == 0 ||
+				    strcasecmp(name, "Original-Recipient") == 0;
+				while (v < le && (s[v] == ' ' || s[v] == '\t'))
+					v++;
+				if (cur && recip && block_get(cur, name))
+					cur = NULL;
+				if (cur == NULL) {
+					if (nb >= 1000) {
+						free(name);
+						break;
+					}
+					blocks = xrealloc(blocks, (nb + 1) * sizeof *blocks);
+					cur = &blocks[nb++];
+					cur->f = NULL;
+					cur->n = 0;
+				}
+				cur->f = xrealloc(cur->f, (cur->n + 1) * sizeof *cur->f);
+				cur->f[cur->n].name = name;
+				cur->f[cur->n].value = xstrndup(s + v, le - v);
+				cur->n++;
+			}
+		}
+		i = e + 1;
+	}
+	*nblocks = nb;
+	return blocks;
+}
+
+/* "rfc822; <a@b>" -> "a@b" */
+static char *
+typed_address(const char *v)
+{
+	const char *semi;
+
+	if (v == NULL)
+		return xstrdup("");
+	semi = strchr(v, ';');
+	return first_address(semi ? semi + 1 : v);
+}
+
+/* ---------------------------------------------------------------------
+ * Locating the returned message in the text
+ */
+
+static const char *const returned_markers[] = {
+	"below this line is a copy of the message",
+	"this is a copy of the message",
+	"original message follows",
+	"----- original message -----",
+	"-----original message-----",
+	"unsent message follows",
+	"returned message follows",
+	"message header follows",
+	"--- original message header",
+	"original message header",
+	"the header of the original message",
+	"included is a copy of the message",
+	"this is a copy of the original message",
+	"headers of the original message",
+	"------ original message",
+	"content-type: message/rfc822",
+	"original message headers",
+	"your message reads",
+	"copy of the original message",
+	"message text follows",
+	"--- the message was",
+	"-- returned mail follows",
+	"------- returned message",
+	"---- returned message",
+	"message headers follow",
+	NULL };
+
+/* Offset in the human text where the returned copy starts (the line
+ * after the marker), or len when none. *mark gets the marker line start. */
+static size_t
+find_returned(const char *s, size_t len, size_t *mark)
+{
+	size_t best = len, bestmark = len;
+
+	for (const char *const *m = returned_markers; *m; m++) {
+		size_t ml = strlen(*m);
+		for (size_t i = 0; i + ml <= len && i < best; i++) {
+			if (strncasecmp(s + i, *m, ml) != 0)
+				continue;
+			size_t ls = i;
+			while (ls > 0 && s[ls - 1] != '\n')
+				ls--;
+			size_t e = i + ml;
+			while (e < len && s[e] != '\n')
+				e++;
+			if (ls < best) {
+				best = e < len ? e + 1 : len;
+				bestmark = ls;
+			}
+			break;
+		}
+	}
+	*mark = bestmark;
+	return best;
+}
+
+/* Parses a header block found in text (after skipping non-header lines). */
+static GMimeMessage *
+parse_headers_text(const char *s, size_t len)
+{
+	GMimeStream *st;
+	GMimeParser *p;
+	GMimeMessage *m;
+	size_t i = 0;
+
+	/* skip lines until one that looks like "Name: value" */
+	while (i < len) {
+		size_t e = i, c = i;
+		while (e < len && s[e] != '\n')
+			e++;
+		while (c < e && (isalnum((unsigned char)s[c]) || s[c] == '-'))
+			c++;
+		if (c > i && c < e && s[c] == ':')
+			break;
+		i = e + 1;
+		if (i > 4096)
+			return NULL;
+	}
+	if (i >= len)
+		return NULL;
+	st = g_mime_stream_mem_new_with_buffer(s + i, len - i);
+	p = g_mime_parser_new_with_stream(st);
+	m = g_mime_parser_construct_message(p, NULL);
+	g_object_unref(p);
+	g_object_unref(st);
+	return m;
+}
+
+/* ---------------------------------------------------------------------
+ * Is it a bounce? An auto-reply?
+ */
+
+static int
+bounce_sender(const char *from_addr, const char *from_raw)
+{
+	char *n;
+	int r;
+
+	if (is_system_address(from_addr) || addr_local_is(from_addr, "mail-delivery") ||
+	    addr_local_is(from_addr, "maildelivery"))
+		return 1;
+	n = norm_text(from_raw ? from_raw : "", from_raw ? strlen(from_raw) : 0);
+	r = has(n, "mailer-daemon") || has(n, "mail delivery") || has(n, "postmaster") ||
+	    has(n, "mail administrator") || has(n, "mailer daemon") ||
+	    has(n, "delivery subsystem") || has(n, "mail system") ||
+	    has(n, "system administrator") || has(n, "mail-daemon");
+	free(n);
+	return r;
+}
+
+static int
+bounce_subject(const char *subj)
+{
+	static const char *const pats[] = { "undeliver", "undelivered",
+	    "delivery status notification", "failure notice", "returned mail",
+	    "mail delivery failed", "delivery failure", "delivery failed",
+	    "non-delivery", "nondeliverable", "non delivery", "could not be delivered",
+	    "delivery problem", "failed delivery", "mail failure", "not delivered",
+	    "returned to sender", "delivery has failed", "message delivery failure",
+	    "mail system error", "delivery notification", "warning: could not send",
+	    "undeliverable", "permanent error", "delivery error", "rejected",
+	    "mail could not be delivered", "bounce", "failed mail",
+	    "message status", "delivery report", "unzustellbar",
+	    "returned message", "delivery final failure", "delivery incomplete",
+	    "not be delivered", "error sending", "failure delivery", NULL };
+	char *n = norm_text(subj ? subj : "", subj ? strlen(subj) : 0);
+	int r = has_any(n, pats);
+	free(n);
+	return r;
+}
+
+static int
+autoreply_headers(GMimeObject *top, const char *subject)
+{
+	static const char *const subj[] = { "out of office", "out of the office",
+	    "auto:", "automatic reply", "autoreply", "auto reply", "auto-reply",
+	    "vacation", "away from", "abwesenheit", "autoresponse",
+	    "auto response", "automated response", "on leave", "absence", NULL };
+	const char *v;
+	char *n;
+	int r;
+
+	v = g_mime_object_get_header(top, "Auto-Submitted");
+	if (v && starts_ci(v, "auto-replied"))
+		return 1;
+	if (g_mime_object_get_header(top, "X-Autoreply") ||
+	    g_mime_object_get_header(top, "X-Autorespond") ||
+	    g_mime_object_get_header(top, "X-Auto-Response-Suppress-Reply") ||
+	    g_mime_object_get_header(top, "X-Vacation"))
+		return 1;
+	v = g_mime_object_get_header(top, "Precedence");
+	if (v && starts_ci(v, "auto_reply"))
+		return 1;
+	n = norm_text(subject ? subject : "", subject ? strlen(subject) : 0);
+	r = has_any(n, subj);
+	free(n);
+	return r;
+}
+
+/* ---------------------------------------------------------------------
+ * Reading verdicts
+ */
+
+/* The text near addr in the human text: from its first occurrence's line
+ * to the next failed recipient's line (or the end). */
+static void
+text_near(const char *h, size_t hlen, const char *addr, const char *next,
+    const char **seg, size_t *seglen)
+{
+	const char *p = addr && addr[0] ? strcasestr(h, addr) : NULL;
+	const char *e;
+
+	*seg = NULL;
+	*seglen = 0;
+	if (p == NULL)
+		return;
+	while (p > h && p[-1] != '\n')
+		p--;
+	e = h + hlen;
+	if (next && next[0]) {
+		const char *q = strcasestr(p + 1, next);
+		if (q) {
+			while (q > p && q[-1] != '\n')
+				q--;
+			if (q > p)
+				e = q;
+		}
+	}
+	if (e - p > 4000)
+		e = p + 4000;
+	*seg = p;
+	*seglen = (size_t)(e - p);
+}
+
+static int
+has_code_or_reason(const char *s, size_t n)
+{
+	char *t = xstrndup(s, n);
+	char st[16], rp[4];
+	char *norm;
+	int r = 0;
+
+	find_status(t, st);
+	find_reply(t, rp);
+	if ((st[0] && st[0] != '2') || rp[0])
+		r = 1;
+	if (!r) {
+		norm = norm_text(t, n);
+		for (size_t i = 0; i + 1 < sizeof text_rules / sizeof text_rules[0] && !r; i++)
+			if (has_any(norm, text_rules[i].pats))
+				r = 1;
+		free(norm);
+	}
+	free(t);
+	return r;
+}
+
+/* Status class from the words when no code is given. */
+static char
+class_from_words(const char *h)
+{
+	static const char *const temp[] = { "temporary", "temporarily",
+	    "will retry", "will be retried", "still trying", "delayed",
+	    "will keep trying", "warning: message", "not yet been delivered",
+	    "has not been delivered yet", "retry", NULL };
+	static const char *const perm[] = { "permanent", "fatal", "given up",
+	    "giving up", "gave up", "failed permanently", "could not be delivered",
+	    NULL };
+	char *n = norm_text(h, strlen(h));
+	char c = '5';
+
+	if (!has_any(n, perm) && has_any(n, temp))
+		c = '4';
+	free(n);
+	return c;
+}
+
+/* One verdict from a recipient's text segment (or the whole report text). */
+static void
+text_verdict(struct bounce_report *r, const char *rcpt, const char *seg, size_t seglen,
+    const char *whole, const char *action, const char *status_in)
+{
+	struct bounce_verdict *v = verdict_add(r);
+	char *t = xstrndup(seg, seglen);
+	char st[16], rp[4];
+
+	if (status_in && status_in[0])
+		snprintf(st, sizeof st, "%s", status_in);
+	else
+		find_status(t, st);
+	find_reply(t, rp);
+	if (st[0] == '\0' && rp[0] == '\0') {
+		/* Nothing in the segment: the words of the whole report. */
+		find_status(whole, st);
+		find_reply(whole, rp);
+	}
+	if (st[0] == '\0')
+		snprintf(st, sizeof st, "%c.0.0", rp[0] ? rp[0] : class_from_words(whole));
+	verdict_fill(v, rcpt, st, rp, action, seg, seglen,
+	    has_code_or_reason(seg, seglen) ? t : whole);
+	free(t);
+}
+
+static int
+same_addr(const char *a, const char *b)
+{
+	return a && b && a[0] && strcasecmp(a, b) == 0;
+}
+
+/* Collects the failed recipients named in the text, in order. */
+static size_t
+text_recipients(const struct bounce_report *r, const char *h, size_t hlen,
+    char **skip, size_t nskip, char ***out)
+{
+	char **list = NULL;
+	size_t n = 0, pos = 0, at, alen;
+
+	while (pos < hlen && next_address(h, hlen, pos, &at, &alen)) {
+		char *a = xstrndup(h + at, alen);
+		int drop = is_system_address(a) || same_addr(a, r->from);
+		size_t ls = at;
+
+		pos = at + alen;
+		for (size_t i = 0; i < nskip && !drop; i++)
+			if (same_addr(a, skip[i]))
+				drop = 1;
+		/* Message-ID-like: "<id@host>" right after "message-id" */
+		while (ls > 0 && h[ls - 1] != '\n')
+			ls--;
+		if (!drop && (strncasecmp(h + ls, "message-id", 10) == 0 ||
+		    strncasecmp(h + ls, "from:", 5) == 0 ||
+		    strncasecmp(h + ls, "reply-to:", 9) == 0 ||
+		    strncasecmp(h + ls, "sender:", 7) == 0 ||
+		    strncasecmp(h + ls, "return-path:", 12) == 0 ||
+		    strncasecmp(h + ls, "received:", 9) == 0 ||
+		    strncasecmp(h + ls, "references:", 11) == 0 ||
+		    strncasecmp(h + ls, "in-reply-to:", 12) == 0))
+			drop = 1;
+		if (!drop && at > 0 && h[at - 1] == '=')
+			drop = 1;	/* "...?id=x@y" in URLs */
+		for (size_t i = 0; i < n && !drop; i++)
+			if (strcasecmp(list[i], a) == 0)
+				drop = 1;
+		if (drop || n >= MAX_RCPTS) {
+			free(a);
+			continue;
+		}
+		list = xrealloc(list, (n + 1) * sizeof *list);
+		list[n++] = a;
+	}
+	*out = list;
+	return n;
+}
+
+static void
+read_dsn(struct bounce_report *r, const char *dsn, size_t dlen, const char *h, size_t hlen)
+{
+	size_t nb;
+	struct block *b = parse_blocks(dsn, dlen, &nb);
+
+	for (size_t i = 0; i < nb && r->n < MAX_RCPTS; i++) {
+		const char *fr = block_get(&b[i], "Final-Recipient");
+		const char *orc = block_get(&b[i], "Original-Recipient");
+		const char *act = block_get(&b[i], "Action");
+		const char *st = block_get(&b[i], "Status");
+		const char *dc = block_get(&b[i], "Diagnostic-Code");
+		char *rcpt, *action, status[16] = "", reply[4] = "";
+		struct bounce_verdict *v;
+		const char *seg = NULL, *cls;
+		size_t seglen = 0;
+		buf text = BUF_INIT;
+
+		if (fr == NULL && orc == NULL)
+			continue;
+		/* The address we sent to: Original-Recipient when given. */
+		rcpt = typed_address(orc ? orc : fr);
+		if (rcpt[0] == '\0' && fr) {
+			free(rcpt);
+			rcpt = typed_address(fr);
+		}
+		action = norm_text(act ? act : "", act ? strlen(act) : 0);
+		if (st)
+			find_status(st, status);
+		if (dc) {
+			const char *semi = strchr(dc, ';');
+			const char *dtype = dc;
+			dc = semi ? semi + 1 : dc;
+			while (*dc == ' ')
+				dc++;
+			(void)dtype;
+			find_reply(dc, reply);
+			/* A specific code in the diagnostic beats a generic Status. */
+			if (status[0] == '\0' || strcmp(status + 1, ".0.0") == 0) {
+				char ds[16];
+				find_status(dc, ds);
+				if (ds[0] && (status[0] == '\0' || ds[0] == status[0]))
+					memcpy(status, ds, sizeof status);
+			}
+		}
+		if (dc && dc[0])
+			buf_puts(&text, dc);
+		else {
+			text_near(h, hlen, rcpt, NULL, &seg, &seglen);
+			if (seg && seglen > 1500)
+				seglen = 1500;
+			if (seg)
+				buf_append(&text, seg, seglen);
+			if (reply[0] == '\0' && text.len)
+				find_reply(buf_cstr(&text), reply);
+			if (status[0] == '\0' && text.len)
+				find_status(buf_cstr(&text), status);
+		}
+		v = verdict_add(r);
+		cls = buf_cstr(&text);
+		if (status[0] == '\0')
+			snprintf(status, sizeof status, "%c.0.0", reply[0] ? reply[0] :
+			    (strcmp(action, "delayed") == 0 ? '4' : class_from_words(h)));
+		verdict_fill(v, rcpt, status, reply, action, cls, strlen(cls), cls);
+		if (strcmp(action, "delayed") == 0) {
+			v->kind = BOUNCE_IGNORE;
+			v->reason = "delayed";
+		} else if (strcmp(action, "delivered") == 0 || strcmp(action, "relayed") == 0 ||
+		    strcmp(action, "expanded") == 0) {
+			v->kind = BOUNCE_IGNORE;
+			v->reason = "delivered";
+		}
+		buf_free(&text);
+		free(action);
+		free(rcpt);
+	}
+	for (size_t i = 0; i < nb; i++)
+		block_free(&b[i]);
+	free(b);
+}
+
+static void
+read_arf(struct bounce_report *r, const char *arf, size_t alen)
+{
+	size_t nb;
+	struct block *b = parse_blocks(arf, alen, &nb);
+	const char *type = NULL;
+	char *ftype;
+	size_t before = r->n;
+
+	for (size_t i = 0; i < nb && !type; i++)
+		type = block_get(&b[i], "Feedback-Type");
+	ftype = norm_text(type ? type : "abuse", strlen(type ? type : "abuse"));
+	for (size_t i = 0; i < nb; i++)
+		for (size_t j = 0; j < b[i].n && r->n < MAX_RCPTS; j++) {
+			if (strcasecmp(b[i].f[j].name, "Original-Rcpt-To") != 0 &&
+			    strcasecmp(b[i].f[j].name, "Removal-Recipient") != 0)
+				continue;
+			char *a = first_address(b[i].f[j].value);
+			int dup = 0;
+			for (size_t k = before; k < r->n; k++)
+				if (strcasecmp(r->v[k].recipient, a) == 0)
+					dup = 1;
+			if (!dup) {
+				struct bounce_verdict *v = verdict_add(r);
+				v->recipient = a;
+				a = NULL;
+			}
+			free(a);
+		}
+	if (r->n == before) {
+		struct bounce_verdict *v = verdict_add(r);
+		v->recipient = xstrdup(r->orig_to);
+	}
+	for (size_t k = before; k < r->n; k++) {
+		struct bounce_verdict *v = &r->v[k];
+		v->kind = strcmp(ftype, "not-spam") == 0 ? BOUNCE_IGNORE : BOUNCE_COMPLAINT;
+		v->reason = "feedback";
+		v->action = xstrdup("");
+		v->diagnostic = xstrdup("");
+		v->feedback = xstrdup(ftype);
+	}
+	free(ftype);
+	for (size_t i = 0; i < nb; i++)
+		block_free(&b[i]);
+	free(b);
+}
+
+/* ---------------------------------------------------------------------
+ * The returned message and the envelope addresses
+ */
+
+static void
+take_returned(struct bounce_report *r, struct walk *w, GMimeMessage *m)
+{
+	GMimeObject *o = (GMimeObject *)m;
+	GMimeHeaderList *hl = g_mime_object_get_header_list(o);
+	const char *v;
+
+	if (r->message_id[0] == '\0') {
+		v = g_mime_message_get_message_id(m);
+		if (v) {
+			free(r->message_id);
+			r->message_id = xstrdup(v);
+		}
+	}
+	if (r->orig_headers[0] == '\0' && hl) {
+		char *s = g_mime_header_list_to_string(hl, NULL);
+		if (s) {
+			free(r->orig_headers);
+			r->orig_headers = xstrdup(s);
+			g_free(s);
+		}
+	}
+	if (r->orig_to[0] == '\0') {
+		v = g_mime_object_get_header(o, "To");
+		if (v) {
+			free(r->orig_to);
+			r->orig_to = first_address(v);
+		}
+	}
+	v = g_mime_object_get_header(o, "Return-Path");
+	if (v) {
+		char *a = first_address(v);
+		env_add(r, a);
+		free(a);
+	}
+	skip_add(w, v);
+	skip_add(w, g_mime_object_get_header(o, "From"));
+	skip_add(w, g_mime_object_get_header(o, "Sender"));
+}
+
+static void
+take_envelope(struct bounce_report *r, GMimeObject *top)
+{
+	static const char *const names[] = { "To", "Delivered-To", "X-Original-To",
+	    "Envelope-To", "X-Envelope-To", "X-Rcpt-To", "X-Apparently-To",
+	    "Original-Recipient", NULL };
+	GMimeHeaderList *hl = g_mime_object_get_header_list(top);
+	int n = hl ? g_mime_header_list_get_count(hl) : 0;
+
+	for (int i = 0; i < n; i++) {
+		GMimeHeader *hd = g_mime_header_list_get_header_at(hl, i);
+		const char *name = g_mime_header_get_name(hd);
+		const char *val = g_mime_header_get_value(hd);
+		for (const char *const *nm = names; *nm; nm++) {
+			if (strcasecmp(name, *nm) != 0 || val == NULL)
+				continue;
+			/* every address of the header */
+			size_t at, alen, pos = 0, len = strlen(val);
+			while (next_address(val, len, pos, &at, &alen)) {
+				char *a = xstrndup(val + at, alen);
+				env_add(r, a);
+				free(a);
+				pos = at + alen;
+			}
+		}
+	}
+	/* A mailto unsubscribe: unsubscribe+TOKEN@domain. */
+	for (size_t i = 0; i < r->nenvelope; i++) {
+		const char *a = r->envelope[i];
+		if (strncasecmp(a, "unsubscribe+", 12) == 0 && r->unsub_address[0] == '\0') {
+			const char *atp = strrchr(a, '@');
+			if (atp && atp > a + 12) {
+				free(r->unsub_address);
+				free(r->unsub_token);
+				r->unsub_address = xstrdup(a);
+				r->unsub_token = xstrndup(a + 12, (size_t)(atp - a - 12));
+			}
+		}
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Entry point
+ */
+
+static pthread_once_t gmime_once = PTHREAD_ONCE_INIT;
+
+static void
+gmime_start(void)
+{
+	g_mime_init();
+}
+
+/* Cheap guard against hostile nesting: GMime's parser recurses once per
+ * level, so a message of thousands of nested parts is refused up front. */
+static int
+too_nested(const char *s, size_t len)
+{
+	size_t count = 0;
+	static const char key[] = "content-type:";
+
+	for (size_t i = 0; i + 24 < len; i++) {
+		if ((s[i] != 'c' && s[i] != 'C') || strncasecmp(s + i, key, 13) != 0)
+			continue;
+		size_t j = i + 13;
+		while (j < len && (s[j] == ' ' || s[j] == '\t'))
+			j++;
+		if (j + 9 < len && (strncasecmp(s + j, "multipart", 9) == 0 ||
+		    strncasecmp(s + j, "message/", 8) == 0))
+			if (++count > MAX_NESTING)
+				return 1;
+	}
+	return 0;
+}
+
+static int
+looks_like_mail(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	/* mbox "From " line */
+	if (len > 5 && strncmp(s, "From ", 5) == 0) {
+		while (i < len && s[i] != '\n')
+			i++;
+		i++;
+	}
+	/* The first line must be a header field: "Name:" */
+	size_t c = i;
+	while (c < len && c - i < 200 && s[c] > 32 && s[c] < 127 && s[c] != ':')
+		c++;
+	return c < len && c > i && s[c] == ':';
+}
+
+int
+bounce_parse(const void *data, size_t len, struct bounce_report **out, diag *d)
+{
+	const char *s = data;
+	struct bounce_report *r;
+	struct walk w;
+	GMimeStream *st;
+	GMimeParser *p;
+	GMimeMessage *msg;
+	GMimeObject *top;
+	const char *subj, *fromh;
+	size_t hlen, mark, rstart;
+	char *h;
+
+	*out = NULL;
+	if (len == 0)
+		return diag_set(d, EX_DATAERR, "empty message");
+	if (!looks_like_mail(s, len))
+		return diag_set(d, EX_DATAERR, "not a mail message: it does not start "
+		    "with a header field");
+	if (too_nested(s, len))
+		return diag_set(d, EX_DATAERR, "message has more than %d nested "
+		    "multipart/message parts; refused", MAX_NESTING);
+	pthread_once(&gmime_once, gmime_start);
+
+	st = g_mime_stream_mem_new_with_buffer(s, len);
+	p = g_mime_parser_new_with_stream(st);
+	g_mime_parser_set_format(p, GMIME_FORMAT_MESSAGE);
+	msg = g_mime_parser_construct_message(p, NULL);
+	g_object_unref(p);
+	g_object_unref(st);
+	if (msg == NULL)
+		return diag_set(d, EX_DATAERR, "not a mail message: no header could be read");
+	top = (GMimeObject *)msg;
+
+	r = xcalloc(1, sizeof *r);
+	r->message_id = xstrdup("");
+	r->orig_headers = xstrdup("");
+	r->orig_to = xstrdup("");
+	r->unsub_address = xstrdup("");
+	r->unsub_token = xstrdup("");
+	subj = g_mime_message_get_subject(msg);
+	r->subject = one_line(subj ? subj : "", subj ? strlen(subj) : 0, 998);
+	fromh = g_mime_object_get_header(top, "From");
+	r->from = first_address(fromh);
+	take_envelope(r, top);
+
+	memset(&w, 0, sizeof w);
+	walk(&w, g_mime_message_get_mime_part(msg), 0);
+
+	/* The human text, cut where a copy of the returned message starts. */
+	h = w.human.data ? w.human.data : (char *)"";
+	hlen = w.human.len;
+	rstart = find_returned(h, hlen, &mark);
+	if (w.returned)
+		take_returned(r, &w, w.returned);
+	if (w.rheaders.len) {
+		GMimeMessage *hm = parse_headers_text(w.rheaders.data, w.rheaders.len);
+		if (hm) {
+			take_returned(r, &w, hm);
+			g_object_unref(hm);
+		}
+	}
+	if (rstart < hlen) {
+		GMimeMessage *hm = parse_headers_text(h + rstart, hlen - rstart);
+		if (hm) {
+			take_returned(r, &w, hm);
+			g_object_unref(hm);
+		}
+		hlen = mark;
+		h[hlen] = '\0';
+	}
+
+	if (w.arf.len) {
+		r->format = BOUNCE_FMT_ARF;
+		read_arf(r, w.arf.data, w.arf.len);
+	} else if (w.dsn.len) {
+		r->format = BOUNCE_FMT_DSN;
+		read_dsn(r, w.dsn.data, w.dsn.len, h, hlen);
+	}
+	if (r->n == 0 && r->format != BOUNCE_FMT_ARF) {
+		const char *xfr = g_mime_object_get_header(top, "X-Failed-Recipients");
+		int bs = bounce_sender(r->from, fromh), bsub = bounce_subject(r->subject);
+		int is_bounce = xfr != NULL || bs || bsub || r->format == BOUNCE_FMT_DSN;
+		char **rc = NULL;
+		size_t nrc = 0;
+
+		if (!is_bounce || (!bs && !xfr && autoreply_headers(top, r->subject) &&
+		    w.dsn.len == 0)) {
+			if (autoreply_headers(top, r->subject)) {
+				struct bounce_verdict *v;
+				r->format = BOUNCE_FMT_AUTOREPLY;
+				v = verdict_add(r);
+				v->recipient = xstrdup(r->from);
+				v->kind = BOUNCE_IGNORE;
+				v->reason = "vacation";
+				v->action = xstrdup("");
+				v->diagnostic = one_line(r->subject, strlen(r->subject), DIAG_CAP);
+				v->feedback = xstrdup("");
+			}
+			goto done;
+		}
+		r->format = BOUNCE_FMT_TEXT;
+		if (xfr) {
+			size_t at, alen, pos = 0, xl = strlen(xfr);
+			while (next_address(xfr, xl, pos, &at, &alen) && nrc < MAX_RCPTS) {
+				rc = xrealloc(rc, (nrc + 1) * sizeof *rc);
+				rc[nrc++] = xstrndup(xfr + at, alen);
+				pos = at + alen;
+			}
+		}
+		if (nrc == 0) {
+			skip_add(&w, g_mime_object_get_header(top, "To"));
+			skip_add(&w, g_mime_object_get_header(top, "Delivered-To"));
+			nrc = text_recipients(r, h, hlen, w.skip, w.nskip, &rc);
+		}
+		if (nrc == 0 && r->orig_to[0]) {
+			rc = xmalloc(sizeof *rc);
+			rc[nrc++] = xstrdup(r->orig_to);
+		}
+		if (nrc == 0) {
+			text_verdict(r, "", h, hlen, h, "failed", NULL);
+		}
+		for (size_t i = 0; i < nrc; i++) {
+			const char *seg;
+			size_t seglen;
+			text_near(h, hlen, rc[i], i + 1 < nrc ? rc[i + 1] : NULL, &seg, &seglen);
+			if (seg == NULL || !has_code_or_reason(seg, seglen)) {
+				seg = h;
+				seglen = hlen;
+			}
+			text_verdict(r, rc[i], seg, seglen, h, "failed", NULL);
+			free(rc[i]);
+		}
+		free(rc);
+	}
+done:
+	for (size_t i = 0; i < w.nskip; i++)
+		free(w.skip[i]);
+	buf_free(&w.human);
+	buf_free(&w.dsn);
+	buf_free(&w.arf);
+	buf_free(&w.rheaders);
+	if (w.returned)
+		g_object_unref(w.returned);
+	g_object_unref(msg);
+	*out = r;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * JSON
+ */
+
+static void
+json_str(buf *out, const char *s)
+{
+	buf_putc(out, '"');
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+		switch (*p) {
+		case '"': buf_puts(out, "\\\""); break;
+		case '\\': buf_puts(out, "\\\\"); break;
+		case '\n': buf_puts(out, "\\n"); break;
+		case '\r': buf_puts(out, "\\r"); break;
+		case '\t': buf_puts(out, "\\t"); break;
+		default:
+			if (*p < 0x20)
+				buf_printf(out, "\\u%04x", *p);
+			else
+				buf_putc(out, (char)*p);
+		}
+	}
+	buf_putc(out, '"');
+}
+
+void
+bounce_report_json(const struct bounce_report *r, const char *file, buf *out)
+{
+	buf_putc(out, '{');
+	if (file) {
+		buf_puts(out, "\"file\":");
+		json_str(out, file);
+		buf_putc(out, ',');
+	}
+	buf_puts(out, "\"format\":");
+	json_str(out, bounce_format_name(r->format));
+	buf_puts(out, ",\"from\":");
+	json_str(out, r->from);
+	buf_puts(out, ",\"subject\":");
+	json_str(out, r->subject);
+	buf_puts(out, ",\"message_id\":");
+	json_str(out, r->message_id);
+	buf_puts(out, ",\"envelope\":[");
+	for (size_t i = 0; i < r->nenvelope; i++) {
+		if (i)
+			buf_putc(out, ',');
+		json_str(out, r->envelope[i]);
+	}
+	buf_puts(out, "]");
+	if (r->unsub_token[0]) {
+		buf_puts(out, ",\"unsubscribe\":");
+		json_str(out, r->unsub_address);
+	}
+	buf_puts(out, ",\"verdicts\":[");
+	for (size_t i = 0; i < r->n; i++) {
+		const struct bounce_verdict *v = &r->v[i];
+		if (i)
+			buf_putc(out, ',');
+		buf_puts(out, "{\"kind\":");
+		json_str(out, bounce_kind_name(v->kind));
+		buf_puts(out, ",\"recipient\":");
+		json_str(out, v->recipient);
+		buf_puts(out, ",\"status\":");
+		json_str(out, v->status);
+		buf_puts(out, ",\"reply\":");
+		json_str(out, v->reply);
+		buf_puts(out, ",\"reason\":");
+		json_str(out, v->reason);
+		buf_puts(out, ",\"action\":");
+		json_str(out, v->action);
+		if (v->feedback[0]) {
+			buf_puts(out, ",\"feedback\":");
+			json_str(out, v->feedback);
+		}
+		buf_puts(out, ",\"diagnostic\":");
+		json_str(out, v->diagnostic);
+		buf_putc(out, '}');
+	}
+	buf_puts(out, "]}");
+}

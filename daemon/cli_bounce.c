@@ -1,0 +1,133 @@
+/* cli_bounce - broadside bounce [FILE|-], broadside bounce check FILE...
+ *
+ * `bounce` reads one returned message (a file, or standard input for a
+ * Postfix pipe transport or an alias) and applies it: exit 0 when it was
+ * applied or ignored, EX_TEMPFAIL when the database is busy so that the MTA
+ * keeps the message and retries (a bounce is never lost), EX_DATAERR when
+ * the input is not mail. It never answers the message.
+ * `bounce check` prints what each message means as JSON, one object per
+ * line, and changes nothing.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "bounce_apply.h"
+#include "bounce_parse.h"
+#include "buf.h"
+#include "cli.h"
+#include "clock.h"
+#include "log.h"
+
+#define MAX_MESSAGE	(64 * 1024 * 1024)	/* larger input is refused */
+
+static int
+read_input(const char *path, buf *out, diag *d)
+{
+	FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	char chunk[65536];
+	size_t got;
+
+	if (fp == NULL)
+		return diag_set(d, errno == ENOENT ? EX_NOINPUT : EX_DATAERR,
+		    "%s: cannot read: %s", path, strerror(errno));
+	while ((got = fread(chunk, 1, sizeof chunk, fp)) > 0) {
+		if (out->len + got > MAX_MESSAGE) {
+			if (fp != stdin)
+				fclose(fp);
+			return diag_set(d, EX_DATAERR, "%s: message larger than %d MB; refused",
+			    strcmp(path, "-") == 0 ? "standard input" : path,
+			    MAX_MESSAGE / (1024 * 1024));
+		}
+		buf_append(out, chunk, got);
+	}
+	if (ferror(fp)) {
+		int e = errno;
+		if (fp != stdin)
+			fclose(fp);
+		return diag_set(d, EX_DATAERR, "%s: cannot read: %s", path, strerror(e));
+	}
+	if (fp != stdin)
+		fclose(fp);
+	return 0;
+}
+
+static int
+cmd_check(struct cli_ctx *ctx, int argc, char **argv, diag *d)
+{
+	int bad = 0;
+
+	(void)ctx;
+	if (argc < 2)
+		return cli_usage(d, "bounce check needs at least one FILE");
+	for (int i = 1; i < argc; i++) {
+		buf data = BUF_INIT, out = BUF_INIT;
+		struct bounce_report *r;
+		diag e = DIAG_INIT;
+		const char *name = strcmp(argv[i], "-") == 0 ? "standard input" : argv[i];
+
+		if (read_input(argv[i], &data, &e) < 0 ||
+		    bounce_parse(data.data, data.len, &r, &e) < 0) {
+			if (strncmp(e.msg, argv[i], strlen(argv[i])) != 0)
+				diag_prefix(&e, "%s: ", name);
+			fprintf(stderr, "broadside: %s\n", e.msg);
+			*d = e;
+			bad = 1;
+			buf_free(&data);
+			continue;
+		}
+		bounce_report_json(r, argv[i], &out);
+		buf_putc(&out, '\n');
+		bounce_report_free(r);
+		buf_free(&data);
+		if (cli_write_stdout(&out, d) < 0) {
+			buf_free(&out);
+			return -1;
+		}
+		buf_free(&out);
+	}
+	if (bad) {
+		if (argc > 2)
+			return diag_set(d, d->code, "some messages could not be read");
+		return diag_set(d, d->code, "%s", d->msg);
+	}
+	return 0;
+}
+
+static int
+cmd_bounce(struct cli_ctx *ctx, int argc, char **argv, diag *d)
+{
+	const char *path = argc > 1 ? argv[1] : "-";
+	const char *name = strcmp(path, "-") == 0 ? "standard input" : path;
+	buf data = BUF_INIT;
+	struct bounce_report *r;
+	struct bounce_outcome oc;
+	int rc;
+
+	if (argc > 2)
+		return cli_usage(d, "bounce takes one FILE (or - for standard input)");
+	if (read_input(path, &data, d) < 0) {
+		buf_free(&data);
+		return -1;
+	}
+	if (bounce_parse(data.data, data.len, &r, d) < 0) {
+		buf_free(&data);
+		return diag_prefix(d, "%s: ", name);
+	}
+	buf_free(&data);
+	rc = bounce_apply(ctx->db, &ctx->cfg, r, clock_now(), &oc, d);
+	if (rc == 0)
+		printf("%s: %s\n", name, oc.summary);
+	bounce_report_free(r);
+	return rc;
+}
+
+const struct cli_command cli_bounce_commands[] = {
+	{ "bounce", "check", "FILE...", "print what each returned message means as JSON; changes nothing",
+	  CLI_NEEDS_NOTHING, cmd_check },
+	{ NULL, "bounce", "[FILE|-]", "apply one returned message (bounce, complaint, "
+	  "unsubscribe mail) read from FILE or standard input",
+	  CLI_NEEDS_DB, cmd_bounce },
+	{ NULL, NULL, NULL, NULL, 0, NULL },
+};
