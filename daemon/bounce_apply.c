@@ -242,7 +242,15 @@ apply_one(struct db *db, const struct config *cfg, const struct target *t,
 	case BOUNCE_COMPLAINT:
 		if (db_event(db, "subscriber", sub.id, "complaint", detail, d) < 0)
 			rc = -1;
-		else if (sub.status != SUB_COMPLAINED) {
+		else if (strcmp(v->feedback, "opt-out") == 0 ||
+		    strcmp(v->feedback, "unsubscribe") == 0) {
+			/* Not spam: the reader asked to leave. */
+			if (sub.status == SUB_ACTIVE) {
+				rc = subscriber_set_status(db, sub.id, SUB_UNSUBSCRIBED,
+				    "opt-out feedback", d);
+				oc->suppressed += rc == 0;
+			}
+		} else if (sub.status != SUB_COMPLAINED) {
 			char why[128];
 			snprintf(why, sizeof why, "spam complaint (%s)",
 			    v->feedback[0] ? v->feedback : "abuse");

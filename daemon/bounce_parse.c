@@ -345,6 +345,30 @@ static const char *const p_mesgtoobig[] = {
 static const char *const p_exceedlimit[] = {
 	"message header size exceeds limit", "too many recipients",
 	"message header too long", NULL };
+static const char *const p_rejected[] = {
+	"sender address rejected", "domain of sender address", "sender domain",
+	"sender verify failed", "sender rejected", "after mail from",
+	"in reply to mail from", "envelope sender", "sender address is not",
+	"invalid sender", "sender is not allowed", "unverified address",
+	"sender address must exist", "sender does not exist", NULL };
+static const char *const p_policy_words[] = {
+	"spam", "block", "policy", "reputation", "blacklist", "rbl", "listed",
+	"dmarc", "spf", "dkim", "authentication", "virus", NULL };
+static const char *const p_data_phase[] = {
+	"in reply to end of data", "in reply to data", "after end of data",
+	"after data", "smtp command data", "during data",
+	"in reply to the end of data", NULL };
+static const char *const p_networkerror_strong[] = {
+	"host not found, try again", "malformed or unexpected name server reply",
+	NULL };
+static const char *const p_networkerror[] = {
+	"name service error", "connection reset", "remote protocol error",
+	"lost connection", "connection timed out", "network error",
+	"no route to host", NULL };
+static const char *const p_blocked_strong[] = {
+	"my name was rejected", "blacklisted", "spamhaus", "listed at",
+	"blocked using", "rbl", "dnsbl", "poor reputation", "spam",
+	"not accepting connections", NULL };
 static const char *const p_suspend[] = {
 	"account disabled", "account has been disabled", "account is disabled",
 	"mailbox disabled", "mailbox has been disabled", "mailbox is disabled",
@@ -407,6 +431,8 @@ static const char *const p_userunknown[] = {
 	"address couldn't be found", "address not found",
 	"not known here", "no such local user", "user_unknown", "no such user here",
 	"there is no one at this address", "not exist",
+	"recipient address rejected: access denied", "invalid final delivery userid",
+	"couldn't find a mail exchanger", "domain is not reachable",
 	NULL };
 static const char *const p_expired[] = {
 	"retry time exceeded", "retry timeout exceeded", "message expired",
@@ -439,11 +465,15 @@ static const struct reason_rule text_rules[] = {
 	{ "mailboxfull", p_mailboxfull },
 	{ "mesgtoobig", p_mesgtoobig },
 	{ "exceedlimit", p_exceedlimit },
+	{ "rejected", p_rejected },
+	{ "blocked", p_blocked_strong },
+	{ "networkerror", p_networkerror_strong },
 	{ "suspend", p_suspend },
 	{ "hasmoved", p_hasmoved },
 	{ "notaccept", p_notaccept },
 	{ "hostunknown", p_hostunknown },
 	{ "userunknown", p_userunknown },
+	{ "networkerror", p_networkerror },
 	{ "expired", p_expired },
 	{ "blocked", p_blocked },
 };
@@ -501,40 +531,95 @@ dead_status(const char *st)
 	    strcmp(st, "5.1.10") == 0;
 }
 
-const char *
-bounce_reason(const char *text, const char *status, const char *reply,
+/* Was the failure the answer to DATA? Said outright (Postfix, Exim), or
+ * in a Sendmail transcript: the last ">>> command" before the first
+ * "<<< 4xx/5xx" reply. `raw` is not normalised (lines matter). */
+static int
+data_phase(const char *norm, const char *raw)
+{
+	const char *p, *last = NULL;
+
+	if (has_any(norm, p_data_phase))
+		return 1;
+	if (raw == NULL)
+		return 0;
+	for (p = raw; *p; ) {
+		const char *q = p;
+		while (*q == ' ' || *q == '\t')
+			q++;
+		if (strncmp(q, ">>> ", 4) == 0)
+			last = q + 4;
+		else if (strncmp(q, "<<< 4", 5) == 0 || strncmp(q, "<<< 5", 5) == 0)
+			return last && strncasecmp(last, "data", 4) == 0;
+		p = strchr(p, '\n');
+		if (p == NULL)
+			break;
+		p++;
+	}
+	return 0;
+}
+
+/* The reason and kind of a failure: `text` is the remote server's words,
+ * `context` more text around it (the phase of the SMTP dialogue is often
+ * only there). */
+static const char *
+classify(const char *text, const char *context, const char *status, const char *reply,
     enum bounce_kind *kind)
 {
 	char *norm = norm_text(text ? text : "", text ? strlen(text) : 0);
+	char *ctx = context ? norm_text(context, strlen(context)) : NULL;
 	const char *reason = NULL, *sr;
 	const char *st = status ? status : "";
 	int klass = st[0] ? st[0] - '0' : (reply && reply[0] ? reply[0] - '0' : 5);
+	int from_text = 0, weak = 0;
+	const size_t nrules = sizeof text_rules / sizeof text_rules[0];
 
-	for (size_t i = 0; i < sizeof text_rules / sizeof text_rules[0] && !reason; i++)
-		if (has_any(norm, text_rules[i].pats))
+	for (size_t i = 0; i < nrules && !reason; i++)
+		if (has_any(norm, text_rules[i].pats)) {
 			reason = text_rules[i].reason;
+			weak = i == nrules - 1 || text_rules[i].pats == p_expired;
+		}
+	from_text = reason != NULL;
 	sr = st[0] ? status_reason(st) : NULL;
 	/* A dead-address code outranks vaguer wording ("rejected",
 	 * "blocked") but not a specific other reason (mailbox full). */
-	if (sr && hard_reason(sr) && dead_status(st) &&
-	    (reason == NULL || strcmp(reason, "blocked") == 0 ||
-	    strcmp(reason, "expired") == 0))
+	if (sr && hard_reason(sr) && dead_status(st) && (reason == NULL || weak)) {
 		reason = sr;
+		from_text = 0;
+	}
+	/* Sender-side codes: the recipient is not at fault. */
+	if (strcmp(st, "5.1.7") == 0 || strcmp(st, "5.1.8") == 0)
+		reason = "rejected";
 	if (reason == NULL)
 		reason = sr;
 	if (reason == NULL)
 		reason = klass == 4 ? "expired" : "undefined";
-	free(norm);
+	/* "User unknown" in answer to DATA: the address was accepted at
+	 * RCPT, so it is a content filter speaking, not a dead address. */
+	if (strcmp(reason, "userunknown") == 0 && !dead_status(st) &&
+	    (data_phase(norm, text) || (ctx && data_phase(ctx, context))))
+		reason = "filtered";
 
 	if (klass == 2)
 		*kind = BOUNCE_IGNORE;
 	else if (klass == 4)
 		*kind = BOUNCE_SOFT;
-	else if (hard_reason(reason) && strncmp(st, "5.7.", 4) != 0)
-		*kind = BOUNCE_HARD;
-	else
+	else if (!hard_reason(reason))
 		*kind = BOUNCE_SOFT;
+	else if (strncmp(st, "5.7.", 4) == 0 && (!from_text || has_any(norm, p_policy_words)))
+		*kind = BOUNCE_SOFT;	/* a policy block never suppresses */
+	else
+		*kind = BOUNCE_HARD;
+	free(norm);
+	free(ctx);
 	return reason;
+}
+
+const char *
+bounce_reason(const char *text, const char *status, const char *reply,
+    enum bounce_kind *kind)
+{
+	return classify(text, NULL, status, reply, kind);
 }
 
 /* ---------------------------------------------------------------------
@@ -569,7 +654,7 @@ verdict_add(struct bounce_report *r)
 static void
 verdict_fill(struct bounce_verdict *v, const char *rcpt, const char *status,
     const char *reply, const char *action, const char *diagtext, size_t diaglen,
-    const char *classify_text)
+    const char *classify_text, const char *context)
 {
 	v->recipient = xstrdup(rcpt ? rcpt : "");
 	snprintf(v->status, sizeof v->status, "%s", status ? status : "");
@@ -577,7 +662,7 @@ verdict_fill(struct bounce_verdict *v, const char *rcpt, const char *status,
 	v->action = xstrdup(action ? action : "");
 	v->diagnostic = one_line(diagtext ? diagtext : "", diagtext ? diaglen : 0, DIAG_CAP);
 	v->feedback = xstrdup("");
-	v->reason = bounce_reason(classify_text ? classify_text : v->diagnostic,
+	v->reason = classify(classify_text ? classify_text : v->diagnostic, context,
 	    v->status, v->reply, &v->kind);
 }
 
@@ -749,6 +834,18 @@ walk(struct walk *w, GMimeObject *obj, int depth)
 	if (GMIME_IS_MULTIPART(obj)) {
 		GMimeMultipart *mp = (GMimeMultipart *)obj;
 		int n = g_mime_multipart_get_count(mp);
+		const char *pro = g_mime_multipart_get_prologue(mp);
+		const char *epi = g_mime_multipart_get_epilogue(mp);
+
+		/* A wrong boundary leaves the whole body in the prologue. */
+		if (pro && w->human.len < TEXT_CAP) {
+			buf_append(&w->human, pro, strnlen(pro, TEXT_CAP - w->human.len));
+			buf_putc(&w->human, '\n');
+		}
+		if (n == 0 && epi && w->human.len < TEXT_CAP) {
+			buf_append(&w->human, epi, strnlen(epi, TEXT_CAP - w->human.len));
+			buf_putc(&w->human, '\n');
+		}
 		for (int i = 0; i < n && i < 64; i++)
 			walk(w, g_mime_multipart_get_part(mp, i), depth + 1);
 		return;
@@ -1174,7 +1271,7 @@ text_verdict(struct bounce_report *r, const char *rcpt, const char *seg, size_t 
 	if (st[0] == '\0')
 		snprintf(st, sizeof st, "%c.0.0", rp[0] ? rp[0] : class_from_words(whole));
 	verdict_fill(v, rcpt, st, rp, action, seg, seglen,
-	    has_code_or_reason(seg, seglen) ? t : whole);
+	    has_code_or_reason(seg, seglen) ? t : whole, t);
 	free(t);
 }
 
@@ -1245,7 +1342,7 @@ read_dsn(struct bounce_report *r, const char *dsn, size_t dlen, const char *h, s
 		struct bounce_verdict *v;
 		const char *seg = NULL, *cls;
 		size_t seglen = 0;
-		buf text = BUF_INIT;
+		buf text = BUF_INIT, ctx = BUF_INIT;
 
 		if (fr == NULL && orc == NULL)
 			continue;
@@ -1266,14 +1363,21 @@ read_dsn(struct bounce_report *r, const char *dsn, size_t dlen, const char *h, s
 				dc++;
 			(void)dtype;
 			find_reply(dc, reply);
-			/* A specific code in the diagnostic beats a generic Status. */
-			if (status[0] == '\0' || strcmp(status + 1, ".0.0") == 0) {
+			/* The remote server's own code beats the reporting
+			 * MTA's summary of it (same class only). */
+			{
 				char ds[16];
 				find_status(dc, ds);
 				if (ds[0] && (status[0] == '\0' || ds[0] == status[0]))
 					memcpy(status, ds, sizeof status);
 			}
 		}
+		text_near(h, hlen, rcpt, NULL, &seg, &seglen);
+		if (seg && seglen > 1500)
+			seglen = 1500;
+		if (seg)
+			buf_append(&ctx, seg, seglen);
+		seg = NULL;
 		if (dc && dc[0])
 			buf_puts(&text, dc);
 		else {
@@ -1292,7 +1396,8 @@ read_dsn(struct bounce_report *r, const char *dsn, size_t dlen, const char *h, s
 		if (status[0] == '\0')
 			snprintf(status, sizeof status, "%c.0.0", reply[0] ? reply[0] :
 			    (strcmp(action, "delayed") == 0 ? '4' : class_from_words(h)));
-		verdict_fill(v, rcpt, status, reply, action, cls, strlen(cls), cls);
+		verdict_fill(v, rcpt, status, reply, action, cls, strlen(cls), cls,
+		    buf_cstr(&ctx));
 		if (strcmp(action, "delayed") == 0) {
 			v->kind = BOUNCE_IGNORE;
 			v->reason = "delayed";
@@ -1302,6 +1407,7 @@ read_dsn(struct bounce_report *r, const char *dsn, size_t dlen, const char *h, s
 			v->reason = "delivered";
 		}
 		buf_free(&text);
+		buf_free(&ctx);
 		free(action);
 		free(rcpt);
 	}
@@ -1355,6 +1461,146 @@ read_arf(struct bounce_report *r, const char *arf, size_t alen)
 	for (size_t i = 0; i < nb; i++)
 		block_free(&b[i]);
 	free(b);
+}
+
+/* ---------------------------------------------------------------------
+ * Amazon SES notifications (JSON, often inside an SNS envelope that
+ * escapes it once more). Read with a scanner for the few keys needed: a
+ * JSON library for three fields of a provider format is not worth a
+ * dependency, and any malformed text simply yields nothing.
+ */
+
+/* The string value of "key":"value" at or after p, into out. */
+static const char *
+json_value(const char *p, const char *end, const char *key, char *out, size_t outsz)
+{
+	size_t kl = strlen(key);
+
+	out[0] = '\0';
+	for (; p && p + kl + 3 < end; p++) {
+		const char *q;
+		size_t n = 0;
+		if (*p != '"' || strncmp(p + 1, key, kl) != 0 || p[kl + 1] != '"')
+			continue;
+		q = p + kl + 2;
+		while (q < end && (*q == ' ' || *q == ':'))
+			q++;
+		if (q >= end || *q != '"')
+			continue;
+		for (q++; q < end && *q != '"' && n + 1 < outsz; q++)
+			out[n++] = *q;
+		out[n] = '\0';
+		return q;
+	}
+	return NULL;
+}
+
+static int
+read_ses_json(struct bounce_report *r, const char *h, size_t hlen)
+{
+	char *t = xmalloc(hlen + 1), *o = t, type[32], val[512];
+	const char *end, *p, *sect;
+	int found = 0;
+
+	/* Undo one level of \" escaping (the SNS envelope). */
+	for (size_t i = 0; i < hlen; i++) {
+		if (h[i] == '\\' && i + 1 < hlen && (h[i + 1] == '"' || h[i + 1] == '\\'))
+			i++;
+		*o++ = h[i];
+	}
+	*o = '\0';
+	end = o;
+	if (json_value(t, end, "notificationType", type, sizeof type) == NULL &&
+	    json_value(t, end, "eventType", type, sizeof type) == NULL) {
+		free(t);
+		return 0;
+	}
+	if (strcmp(type, "Bounce") == 0 && (sect = strstr(t, "\"bouncedRecipients\""))) {
+		char btype[32];
+		json_value(t, end, "bounceType", btype, sizeof btype);
+		for (p = sect; r->n < MAX_RCPTS &&
+		    (p = json_value(p, end, "emailAddress", val, sizeof val)); ) {
+			struct bounce_verdict *v = verdict_add(r);
+			const char *close = strchr(p, '}');
+			char st[32] = "", dc[512] = "", rp[4];
+			if (close) {
+				json_value(p, close, "status", st, sizeof st);
+				json_value(p, close, "diagnosticCode", dc, sizeof dc);
+			}
+			find_reply(dc, rp);
+			if (st[0] == '\0')
+				snprintf(st, sizeof st, "%s", strcmp(btype, "Transient") == 0 ?
+				    "4.0.0" : "5.0.0");
+			verdict_fill(v, val, st, rp, "failed", dc, strlen(dc), dc, NULL);
+			if (strcmp(btype, "Transient") == 0 && v->kind == BOUNCE_HARD)
+				v->kind = BOUNCE_SOFT;
+			found = 1;
+		}
+	} else if (strcmp(type, "Complaint") == 0 &&
+	    (sect = strstr(t, "\"complainedRecipients\""))) {
+		char fb[64];
+		json_value(t, end, "complaintFeedbackType", fb, sizeof fb);
+		for (p = sect; r->n < MAX_RCPTS &&
+		    (p = json_value(p, end, "emailAddress", val, sizeof val)); ) {
+			struct bounce_verdict *v = verdict_add(r);
+			v->recipient = xstrdup(val);
+			v->kind = BOUNCE_COMPLAINT;
+			v->reason = "feedback";
+			v->action = xstrdup("");
+			v->diagnostic = xstrdup("");
+			v->feedback = xstrdup(fb[0] ? fb : "abuse");
+			found = 2;
+			/* stop at the end of the complainedRecipients array */
+			const char *close = strchr(p, ']');
+			const char *next = strstr(p, "\"emailAddress\"");
+			if (close && next && next > close)
+				break;
+		}
+	} else if (strcmp(type, "Delivery") == 0 && (sect = strstr(t, "\"recipients\""))) {
+		char resp[256];
+		const char *close = strchr(sect, ']');
+		json_value(t, end, "smtpResponse", resp, sizeof resp);
+		for (p = sect + 12; close && p < close && r->n < MAX_RCPTS; ) {
+			size_t at, alen;
+			if (!next_address(p, (size_t)(close - p), 0, &at, &alen))
+				break;
+			char *a = xstrndup(p + at, alen);
+			struct bounce_verdict *v = verdict_add(r);
+			char st[16], rp[4];
+			find_status(resp, st);
+			find_reply(resp, rp);
+			verdict_fill(v, a, st[0] ? st : "2.0.0", rp, "delivered", resp,
+			    strlen(resp), resp, NULL);
+			v->kind = BOUNCE_IGNORE;
+			v->reason = "delivered";
+			free(a);
+			p += at + alen;
+			found = 1;
+		}
+	}
+	free(t);
+	return found;
+}
+
+/* Offset of an inline delivery-status block ("Final-Recipient:" at the
+ * start of a line) in text that carried no message/delivery-status part,
+ * or (size_t)-1. */
+static size_t
+inline_dsn(const char *h, size_t hlen)
+{
+	for (size_t i = 0; i + 16 < hlen; i++) {
+		if (i > 0 && h[i - 1] != '\n')
+			continue;
+		if (strncasecmp(h + i, "Final-Recipient:", 16) == 0 ||
+		    (i + 19 < hlen && strncasecmp(h + i, "Original-Recipient:", 19) == 0)) {
+			/* start at the block's first line (Reporting-MTA etc.) */
+			size_t b = i;
+			while (b > 1 && !(h[b - 1] == '\n' && h[b - 2] == '\n'))
+				b--;
+			return b;
+		}
+	}
+	return (size_t)-1;
 }
 
 /* ---------------------------------------------------------------------
@@ -1440,6 +1686,28 @@ take_envelope(struct bounce_report *r, GMimeObject *top)
 			}
 		}
 	}
+}
+
+/* Hotmail/Outlook.com's JMRP complaints: not ARF, a message/rfc822 of
+ * the complained-about mail with X-HmXmrOriginalRecipient. */
+static int
+jmrp_complaint(struct bounce_report *r, GMimeObject *top, GMimeMessage *ret)
+{
+	const char *orig = g_mime_object_get_header((GMimeObject *)ret,
+	    "X-HmXmrOriginalRecipient");
+	const char *subj = g_mime_object_get_header(top, "Subject");
+	struct bounce_verdict *v;
+
+	if (orig == NULL && !(subj && strcasestr(subj, "complaint about message")))
+		return 0;
+	v = verdict_add(r);
+	v->recipient = orig ? first_address(orig) : xstrdup(r->orig_to);
+	v->kind = BOUNCE_COMPLAINT;
+	v->reason = "feedback";
+	v->action = xstrdup("");
+	v->diagnostic = xstrdup("");
+	v->feedback = xstrdup("abuse");
+	return 1;
 }
 
 /* ---------------------------------------------------------------------
@@ -1573,6 +1841,35 @@ bounce_parse(const void *data, size_t len, struct bounce_report **out, diag *d)
 	} else if (w.dsn.len) {
 		r->format = BOUNCE_FMT_DSN;
 		read_dsn(r, w.dsn.data, w.dsn.len, h, hlen);
+	} else if (w.returned && jmrp_complaint(r, top, w.returned)) {
+		r->format = BOUNCE_FMT_ARF;
+	} else if (strstr(h, "notificationType") || strstr(h, "\"eventType\"")) {
+		int k = read_ses_json(r, h, hlen);
+		if (k)
+			r->format = k == 2 ? BOUNCE_FMT_ARF : BOUNCE_FMT_DSN;
+	}
+	if (r->n == 0 && r->format == BOUNCE_FMT_NONE) {
+		size_t at = inline_dsn(h, hlen);
+		if (at != (size_t)-1) {
+			read_dsn(r, h + at, hlen - at, h, at);
+			if (r->n)
+				r->format = BOUNCE_FMT_DSN;
+		}
+	}
+	if (r->n == 0 && r->format == BOUNCE_FMT_NONE) {
+		/* A one-click unsubscribe by mail (Apple Mail, and others
+		 * following RFC 8058's mailto): the reader opts out. */
+		const char *xau = g_mime_object_get_header(top, "X-Apple-Unsubscribe");
+		if (xau && starts_ci(xau, "true") && r->unsub_token[0] == '\0') {
+			struct bounce_verdict *v = verdict_add(r);
+			r->format = BOUNCE_FMT_ARF;
+			v->recipient = xstrdup(r->from);
+			v->kind = BOUNCE_COMPLAINT;
+			v->reason = "feedback";
+			v->action = xstrdup("");
+			v->diagnostic = xstrdup(r->subject);
+			v->feedback = xstrdup("opt-out");
+		}
 	}
 	if (r->n == 0 && r->format != BOUNCE_FMT_ARF) {
 		const char *xfr = g_mime_object_get_header(top, "X-Failed-Recipients");

@@ -1,0 +1,99 @@
+#!/bin/bash
+# bounce.sh - `broadside bounce [FILE|-]` and `broadside bounce check`:
+# exit codes for the MTA (0 applied or ignored, 65 unreadable, 75 busy),
+# effects on the database, and the check command changing nothing.
+. "$(dirname "$0")/../lib.sh"
+write_config
+$BS init >/dev/null || { not_ok "init"; exit 1; }
+$BS subscriber add dead@example.org >/dev/null
+$BS subscriber add full@example.org >/dev/null
+sql "INSERT INTO issues (subject, source, created_at, updated_at) VALUES ('one', 'x', 1, 1), ('two', 'y', 1, 1);
+     INSERT INTO deliveries (issue_id, subscriber_id, state, message_id, created_at, updated_at)
+       VALUES (1, 1, 'sent', '<d1@example.com>', 1, 1), (1, 2, 'sent', '<d2@example.com>', 1, 1),
+              (2, 1, 'queued', NULL, 1, 1), (2, 2, 'queued', NULL, 1, 1);"
+
+dsn() {	# rcpt status diagnostic message-id
+	cat <<MSG
+From: MAILER-DAEMON@mx.example.net (Mail Delivery System)
+To: bounces@example.com
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="BB"
+
+--BB
+Content-Type: text/plain
+
+Sorry.
+
+--BB
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.net
+
+Final-Recipient: rfc822; $1
+Action: failed
+Status: $2
+Diagnostic-Code: smtp; $3
+
+--BB
+Content-Type: text/rfc822-headers
+
+From: news@example.com
+To: $1
+Message-ID: $4
+
+--BB--
+MSG
+}
+
+dsn dead@example.org 5.1.1 "550 5.1.1 User unknown" "<d1@example.com>" >"$T/hard.eml"
+dsn full@example.org 5.2.2 "552 5.2.2 Mailbox full" "<d2@example.com>" >"$T/soft.eml"
+
+expect_out "bounce check prints JSON" 0 '"kind":"hard".*"recipient":"dead@example.org"' \
+	$BS bounce check "$T/hard.eml"
+expect_out "bounce check: several files, one line each" 0 'soft.eml' \
+	$BS bounce check "$T/hard.eml" "$T/soft.eml"
+is "bounce check changes nothing" "$(sql "SELECT count(*) FROM bounces")" "0"
+
+expect_out "bounce FILE applies a hard bounce" 0 'hard bounce' $BS bounce "$T/hard.eml"
+is "hard bounce: subscriber bounced" "$(sql "SELECT status FROM subscribers WHERE id = 1")" "bounced"
+is "hard bounce: queued delivery dropped" "$(sql "SELECT state FROM deliveries WHERE id = 3")" "dropped"
+is "hard bounce: delivery bounced" "$(sql "SELECT state FROM deliveries WHERE id = 1")" "bounced"
+
+expect_out "bounce - reads standard input (soft)" 0 'soft bounce' \
+	bash -c "$BS bounce - <'$T/soft.eml'"
+is "soft bounce: score 1, still active" \
+	"$(sql "SELECT bounce_score || ' ' || status FROM subscribers WHERE id = 2")" "1 active"
+expect_out "bounce with no argument reads standard input" 0 'soft bounce' \
+	bash -c "$BS bounce <'$T/soft.eml'"
+
+printf 'From: a@example.org\nTo: news@example.com\nSubject: Out of office\nAuto-Submitted: auto-replied\n\nAway\n' >"$T/vac.eml"
+expect_out "auto-reply: exit 0, ignored" 0 'ignored' $BS bounce "$T/vac.eml"
+
+printf '\x01\x02 not mail at all' >"$T/junk.bin"
+expect_out "unreadable input: EX_DATAERR naming the input" 65 'junk.bin: not a mail message' \
+	$BS bounce "$T/junk.bin"
+: >"$T/empty.eml"
+expect_out "empty input: EX_DATAERR" 65 'empty message' $BS bounce "$T/empty.eml"
+expect_out "missing file: EX_NOINPUT" 66 'nope.eml: cannot read' $BS bounce "$T/nope.eml"
+expect_out "bounce check on junk: EX_DATAERR" 65 'junk.bin' $BS bounce check "$T/junk.bin"
+expect "bounce check without FILE: usage" 64 $BS bounce check
+expect "bounce with two FILEs: usage" 64 $BS bounce "$T/hard.eml" "$T/soft.eml"
+
+# A busy database: EX_TEMPFAIL so that the MTA keeps the message and retries.
+$PY - "$T/broadside.db" "$T/locked" <<'PY' &
+import sqlite3, sys, time, os
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("BEGIN EXCLUSIVE")
+open(sys.argv[2], "w").close()
+time.sleep(6)
+c.execute("ROLLBACK")
+PY
+locker=$!
+on_exit "kill $locker 2>/dev/null"
+for _ in $(seq 50); do [ -e "$T/locked" ] && break; sleep 0.1; done
+expect_out "database busy: EX_TEMPFAIL" 75 'busy' $BS bounce "$T/soft.eml"
+wait $locker
+is "after the lock, nothing was half-applied" "$(sql "SELECT count(*) FROM bounces")" "3"
+expect_out "retry after the lock succeeds" 0 'soft bounce' $BS bounce "$T/soft.eml"
+is "retry recorded" "$(sql "SELECT count(*) FROM bounces")" "4"

@@ -1,0 +1,483 @@
+/* test_bounce - bounce_parse details, Mailman scoring over simulated days,
+ * hostile input, and bounce_apply against a real database: VERP matching
+ * (genuine and forged), hard/soft/complaint effects, queued deliveries
+ * dropped, the mailto unsubscribe.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "bounce_apply.h"
+#include "bounce_parse.h"
+#include "buf.h"
+#include "check.h"
+#include "config.h"
+#include "db.h"
+#include "secret.h"
+#include "token.h"
+#include "xalloc.h"
+
+#define DAY 86400
+
+static struct bounce_report *
+parse(const char *msg, diag *d)
+{
+	struct bounce_report *r = NULL;
+	if (bounce_parse(msg, strlen(msg), &r, d) < 0)
+		return NULL;
+	return r;
+}
+
+/* A Postfix-style DSN to `to` (the VERP address) about `rcpt`. */
+static void
+dsn(buf *b, const char *to, const char *rcpt, const char *action, const char *status,
+    const char *diagtext)
+{
+	buf_printf(b, "From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\n"
+	    "To: %s\nSubject: Undelivered Mail Returned to Sender\n"
+	    "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status;"
+	    " boundary=\"BB\"\n\n--BB\nContent-Type: text/plain\n\nI'm sorry.\n\n"
+	    "--BB\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n"
+	    "Final-Recipient: rfc822; %s\nAction: %s\nStatus: %s\nDiagnostic-Code: smtp; %s\n\n"
+	    "--BB\nContent-Type: text/rfc822-headers\n\nFrom: news@example.com\nTo: %s\n"
+	    "Message-ID: <m1.x@example.com>\nSubject: Issue 1\n\n--BB--\n",
+	    to, rcpt, action, status, diagtext, rcpt);
+}
+
+static void
+test_parse(void)
+{
+	diag d = DIAG_INIT;
+	buf b = BUF_INIT;
+	struct bounce_report *r;
+	enum bounce_kind k;
+
+	dsn(&b, "bounces+12.abcdef0123@example.com", "a@example.org", "failed", "5.1.1",
+	    "550 5.1.1 <a@example.org>: Recipient address rejected: User unknown");
+	r = parse(b.data, &d);
+	CHECK(r && r->format == BOUNCE_FMT_DSN && r->n == 1, "DSN: one recipient block");
+	if (r && r->n == 1) {
+		CHECK(r->v[0].kind == BOUNCE_HARD, "5.1.1 user unknown is hard");
+		CHECK_STR(r->v[0].status, "5.1.1", "status read");
+		CHECK_STR(r->v[0].reply, "550", "reply code read from Diagnostic-Code");
+		CHECK_STR(r->v[0].recipient, "a@example.org", "Final-Recipient read");
+		CHECK_STR(r->message_id, "m1.x@example.com", "returned Message-ID read");
+		CHECK(r->nenvelope >= 1 && strcmp(r->envelope[0],
+		    "bounces+12.abcdef0123@example.com") == 0, "VERP address among the envelope");
+	}
+	bounce_report_free(r);
+
+	buf_reset(&b);
+	dsn(&b, "x@example.com", "a@example.org", "delayed", "4.4.7", "451 try later");
+	r = parse(b.data, &d);
+	CHECK(r && r->n == 1 && r->v[0].kind == BOUNCE_IGNORE, "Action: delayed is ignored");
+	bounce_report_free(r);
+
+	buf_reset(&b);
+	dsn(&b, "x@example.com", "a@example.org", "failed", "5.7.1",
+	    "550 5.7.1 Message rejected as spam by Content Filtering");
+	r = parse(b.data, &d);
+	CHECK(r && r->n == 1 && r->v[0].kind == BOUNCE_SOFT, "5.7.1 spam block is soft");
+	bounce_report_free(r);
+
+	buf_reset(&b);
+	dsn(&b, "x@example.com", "a@example.org", "failed", "5.2.2",
+	    "552 5.2.2 Mailbox full");
+	r = parse(b.data, &d);
+	CHECK(r && r->n == 1 && r->v[0].kind == BOUNCE_SOFT &&
+	    strcmp(r->v[0].reason, "mailboxfull") == 0, "5.2.2 mailbox full is soft");
+	bounce_report_free(r);
+
+	/* qmail, no report part */
+	r = parse("From: MAILER-DAEMON@mx.example.net\nTo: bounces+3.0011223344@example.com\n"
+	    "Subject: failure notice\n\nHi. This is the qmail-send program at mx.example.net.\n"
+	    "I'm afraid I wasn't able to deliver your message to the following addresses.\n\n"
+	    "<c@example.org>:\n192.0.2.1 does not like recipient.\nRemote host said: "
+	    "550 5.1.1 No such user\nGiving up on 192.0.2.1.\n\n"
+	    "--- Below this line is a copy of the message.\n\nReturn-Path: <bounces+3.0011223344@example.com>\n"
+	    "Message-ID: <q.1@example.com>\nTo: c@example.org\n\nhello\n", &d);
+	CHECK(r && r->format == BOUNCE_FMT_TEXT && r->n == 1 &&
+	    strcmp(r->v[0].recipient, "c@example.org") == 0 && r->v[0].kind == BOUNCE_HARD,
+	    "qmail text bounce: recipient and hard verdict from prose");
+	CHECK(r && strcmp(r->message_id, "q.1@example.com") == 0,
+	    "qmail: Message-ID of the copy below the line");
+	bounce_report_free(r);
+
+	/* ARF */
+	r = parse("From: fbl@isp.example\nTo: bounces@example.com\nSubject: FW: report\n"
+	    "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=feedback-report; "
+	    "boundary=\"F\"\n\n--F\nContent-Type: text/plain\n\nA complaint.\n--F\n"
+	    "Content-Type: message/feedback-report\n\nFeedback-Type: abuse\nUser-Agent: x/1\n"
+	    "Version: 1\nOriginal-Rcpt-To: d@example.org\n\n--F\nContent-Type: message/rfc822\n\n"
+	    "From: news@example.com\nTo: d@example.org\nMessage-ID: <f.1@example.com>\n\nhi\n--F--\n", &d);
+	CHECK(r && r->format == BOUNCE_FMT_ARF && r->n == 1 && r->v[0].kind == BOUNCE_COMPLAINT &&
+	    strcmp(r->v[0].feedback, "abuse") == 0 && strcmp(r->v[0].recipient, "d@example.org") == 0,
+	    "ARF abuse report is a complaint for Original-Rcpt-To");
+	bounce_report_free(r);
+
+	/* auto-reply */
+	r = parse("From: e@example.org\nTo: news@example.com\nSubject: Out of office\n"
+	    "Auto-Submitted: auto-replied\n\nI am away until Monday.\n", &d);
+	CHECK(r && r->format == BOUNCE_FMT_AUTOREPLY && r->n == 1 &&
+	    r->v[0].kind == BOUNCE_IGNORE, "vacation reply is ignored");
+	bounce_report_free(r);
+
+	/* ordinary mail */
+	r = parse("From: f@example.org\nTo: news@example.com\nSubject: Great issue\n\n"
+	    "Loved it, thanks!\n", &d);
+	CHECK(r && r->format == BOUNCE_FMT_NONE && r->n == 0, "ordinary mail: no verdict");
+	bounce_report_free(r);
+
+	/* mailto unsubscribe */
+	r = parse("From: g@example.org\nTo: unsubscribe+5.AbCd_-x@example.com\n"
+	    "Subject: unsubscribe\n\nunsubscribe\n", &d);
+	CHECK(r && strcmp(r->unsub_token, "5.AbCd_-x") == 0 &&
+	    strcmp(r->unsub_address, "unsubscribe+5.AbCd_-x@example.com") == 0,
+	    "unsubscribe+TOKEN@ address exposed");
+	bounce_report_free(r);
+
+	CHECK(strcmp(bounce_reason("550 5.1.1 User unknown", "5.1.1", "550", &k), "userunknown")
+	    == 0 && k == BOUNCE_HARD, "bounce_reason: 5.1.1");
+	CHECK(bounce_reason("421 4.7.0 Try again later", "4.7.0", "421", &k) && k == BOUNCE_SOFT,
+	    "bounce_reason: 4.x.x soft");
+
+	/* JSON */
+	buf_reset(&b);
+	r = parse("From: MAILER-DAEMON@x.example\nTo: a@example.com\nSubject: Undeliverable\n\n"
+	    "<q\"x@example.org>: 550 5.1.1 user \"unknown\"\n", &d);
+	if (r) {
+		bounce_report_json(r, "f.eml", &b);
+		CHECK(strstr(b.data, "\"file\":\"f.eml\"") != NULL && strstr(b.data, "\\\"unknown\\\""),
+		    "JSON output escapes quotes");
+	} else
+		CHECK(0, "JSON output (parse failed: %s)", d.msg);
+	bounce_report_free(r);
+	buf_free(&b);
+}
+
+static void
+test_scoring(void)
+{
+	struct bounce_score_rules rules = { 5, DAY, 7 * DAY };
+	int64_t score = 0, last = 0, at, t0 = 1700000000;
+	int reached = 0, day;
+
+	/* One bounce a day: bounced on the 5th day. */
+	for (day = 0; day < 10; day++) {
+		score = bounce_score_next(&rules, score, last, t0 + day * DAY, &at, &reached);
+		last = at;
+		if (reached)
+			break;
+	}
+	CHECK(reached && day == 4 && score == 5, "daily soft bounces reach 5 on day 5 (day %d)", day + 1);
+
+	/* Many bounces on one day count once. */
+	score = 0, last = 0;
+	for (int i = 0; i < 20; i++) {
+		score = bounce_score_next(&rules, score, last, t0 + i * 60, &at, &reached);
+		last = at;
+	}
+	CHECK(score == 1 && !reached, "20 bounces within a day count 1 (score %lld)", (long long)score);
+
+	/* A score older than 7 days starts over. */
+	score = bounce_score_next(&rules, 4, t0, t0 + 8 * DAY, &at, &reached);
+	CHECK(score == 1 && at == t0 + 8 * DAY && !reached, "stale score of 4 restarts at 1");
+	score = bounce_score_next(&rules, 4, t0, t0 + 6 * DAY, &at, &reached);
+	CHECK(score == 5 && reached, "score of 4 within 7 days reaches 5");
+
+	/* Every 3 days: 1,2,3,4,5 on days 0,3,6,9,12 */
+	score = 0, last = 0;
+	for (day = 0; day <= 12; day += 3) {
+		score = bounce_score_next(&rules, score, last, t0 + day * DAY, &at, &reached);
+		last = at;
+	}
+	CHECK(score == 5 && reached, "a bounce every 3 days reaches 5 after 12 days");
+
+	/* Every 8 days: never more than 1 */
+	score = 0, last = 0;
+	for (day = 0; day <= 80; day += 8) {
+		score = bounce_score_next(&rules, score, last, t0 + day * DAY, &at, &reached);
+		last = at;
+	}
+	CHECK(score == 1 && !reached, "a bounce every 8 days never builds up");
+
+	/* Configurable: threshold 2, interval 1h */
+	struct bounce_score_rules fast = { 2, 3600, DAY };
+	score = bounce_score_next(&fast, 0, 0, t0, &at, &reached);
+	score = bounce_score_next(&fast, score, at, t0 + 3600, &at, &reached);
+	CHECK(score == 2 && reached, "threshold 2 and 1h interval reached in an hour");
+}
+
+static void
+test_hostile(void)
+{
+	diag d = DIAG_INIT;
+	struct bounce_report *r = NULL;
+	buf b = BUF_INIT;
+	int rc;
+
+	rc = bounce_parse("", 0, &r, &d);
+	CHECK(rc < 0 && d.code == EX_DATAERR && strstr(d.msg, "empty"), "empty input: EX_DATAERR");
+	d.code = 0;
+	rc = bounce_parse("\x01\x02garbage without header", 24, &r, &d);
+	CHECK(rc < 0 && d.code == EX_DATAERR, "no header: EX_DATAERR (%s)", d.msg);
+
+	/* truncated MIME: boundary never closed, part cut mid-header */
+	d.code = 0;
+	r = parse("From: MAILER-DAEMON@x.example\nTo: a@example.com\nSubject: Undelivered\n"
+	    "Content-Type: multipart/report; boundary=\"Z\"\n\n--Z\nContent-Type: message/delivery-status\n\n"
+	    "Final-Recipient: rfc822; t@example.org\nAction: failed\nStatus: 5.1.1\nDiagn", &d);
+	CHECK(r && r->n == 1 && r->v[0].kind == BOUNCE_HARD, "truncated MIME still read");
+	bounce_report_free(r);
+
+	/* NUL bytes in header and body */
+	{
+		static const char m[] = "From: MAILER-DAEMON@x.example\nTo: a@exa\0mple.com\n"
+		    "Subject: failure notice\n\n<u@example.org>:\n550 5.1.1 \0no such user\0\n";
+		rc = bounce_parse(m, sizeof m - 1, &r, &d);
+		CHECK(rc == 0 && r != NULL, "NUL bytes: parsed, no crash");
+		bounce_report_free(r);
+	}
+
+	/* bad base64 */
+	r = parse("From: MAILER-DAEMON@x.example\nTo: a@example.com\nSubject: Undelivered\n"
+	    "Content-Type: multipart/report; boundary=\"Z\"\n\n--Z\nContent-Type: message/delivery-status\n"
+	    "Content-Transfer-Encoding: base64\n\n!!!!****%%%%====////\x80\x81\n--Z--\n", &d);
+	CHECK(r != NULL, "bad base64: no crash");
+	bounce_report_free(r);
+
+	/* deep nesting beyond what is followed */
+	buf_puts(&b, "From: MAILER-DAEMON@x.example\nTo: a@example.com\nSubject: Undelivered\n");
+	for (int i = 0; i < 5000; i++)
+		buf_printf(&b, "Content-Type: multipart/mixed; boundary=\"b%d\"\n\n--b%d\n", i, i);
+	buf_puts(&b, "Content-Type: text/plain\n\nhi\n");
+	d.code = 0;
+	rc = bounce_parse(b.data, b.len, &r, &d);
+	CHECK(rc < 0 && d.code == EX_DATAERR && strstr(d.msg, "nested"),
+	    "5000 nested multiparts refused: %s", d.msg);
+	buf_reset(&b);
+	buf_puts(&b, "From: MAILER-DAEMON@x.example\nTo: a@example.com\nSubject: Undelivered\n");
+	for (int i = 0; i < 150; i++)
+		buf_printf(&b, "Content-Type: multipart/mixed; boundary=\"b%d\"\n\n--b%d\n", i, i);
+	buf_puts(&b, "Content-Type: text/plain\n\n<v@example.org>: 550 5.1.1 unknown\n");
+	rc = bounce_parse(b.data, b.len, &r, &d);
+	CHECK(rc == 0, "150 nested multiparts parsed");
+	bounce_report_free(r);
+
+	/* a 10 MB message */
+	buf_reset(&b);
+	buf_puts(&b, "From: MAILER-DAEMON@x.example\nTo: a@example.com\nSubject: Undelivered\n\n"
+	    "<w@example.org>: 550 5.1.1 user unknown\n\n");
+	while (b.len < 10 * 1024 * 1024)
+		buf_puts(&b, "filler filler filler filler filler filler filler filler filler x@y.z\n");
+	rc = bounce_parse(b.data, b.len, &r, &d);
+	CHECK(rc == 0 && r && r->n >= 1 && strcmp(r->v[0].recipient, "w@example.org") == 0,
+	    "10 MB message parsed");
+	bounce_report_free(r);
+	buf_free(&b);
+}
+
+/* ---- apply, against a real database */
+
+static int64_t
+ins(struct db *db, const char *sql)
+{
+	diag d = DIAG_INIT;
+	if (db_exec(db, sql, &d) < 0) {
+		printf("# %s: %s\n", sql, d.msg);
+		return -1;
+	}
+	return sqlite3_last_insert_rowid(db_handle(db));
+}
+
+static const char *
+one(struct db *db, const char *sql)
+{
+	static char out[256];
+	sqlite3_stmt *st;
+
+	out[0] = '\0';
+	if (sqlite3_prepare_v2(db_handle(db), sql, -1, &st, NULL) != SQLITE_OK)
+		return "(bad sql)";
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		snprintf(out, sizeof out, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return out;
+}
+
+static int
+apply_text(struct db *db, struct config *cfg, const char *msg, int64_t now,
+    struct bounce_outcome *oc)
+{
+	struct bounce_report *r;
+	diag d = DIAG_INIT;
+	int rc;
+
+	if (bounce_parse(msg, strlen(msg), &r, &d) < 0) {
+		printf("# parse: %s\n", d.msg);
+		return -1;
+	}
+	rc = bounce_apply(db, cfg, r, now, oc, &d);
+	if (rc < 0)
+		printf("# apply: %s\n", d.msg);
+	bounce_report_free(r);
+	return rc;
+}
+
+static void
+test_apply(void)
+{
+	char dir[] = "/tmp/broadside-bounce.XXXXXX";
+	char dbpath[256], keypath[256], q[512];
+	struct config cfg;
+	struct db *db;
+	struct secret sec;
+	diag d = DIAG_INIT;
+	struct bounce_outcome oc;
+	buf verp = BUF_INIT, msg = BUF_INIT;
+	int created;
+	int64_t t0 = 1700000000;
+
+	if (mkdtemp(dir) == NULL) {
+		CHECK(0, "temp dir");
+		return;
+	}
+	snprintf(dbpath, sizeof dbpath, "%s/b.db", dir);
+	snprintf(keypath, sizeof keypath, "%s/b.key", dir);
+	config_defaults(&cfg);
+	free(cfg.key_file);
+	cfg.key_file = xstrdup(keypath);
+	CHECK(db_open(dbpath, DB_OPEN_CREATE, &db, &d) == 0, "database created");
+	CHECK(secret_init(keypath, &created, &d) == 0 && secret_load(keypath, &sec, &d) == 0,
+	    "key file");
+	ins(db, "INSERT INTO subscribers (email, email_key, created_at, updated_at) VALUES "
+	    "('hard@example.org', 'hard@example.org', 1, 1), "
+	    "('soft@example.org', 'soft@example.org', 1, 1), "
+	    "('fbl@example.org', 'fbl@example.org', 1, 1), "
+	    "('plain@example.org', 'plain@example.org', 1, 1)");
+	ins(db, "INSERT INTO issues (subject, source, created_at, updated_at) VALUES "
+	    "('one', 'x', 1, 1), ('two', 'y', 1, 1)");
+	/* issue 1 sent to all, issue 2 still queued for all */
+	ins(db, "INSERT INTO deliveries (issue_id, subscriber_id, state, message_id, created_at, "
+	    "updated_at) VALUES (1, 1, 'sent', '<d1@example.com>', 1, 1), (1, 2, 'sent', '<d2@example.com>', 1, 1), "
+	    "(1, 3, 'sent', '<d3@example.com>', 1, 1), (1, 4, 'sent', '<d4@example.com>', 1, 1), "
+	    "(2, 1, 'queued', NULL, 1, 1), (2, 2, 'queued', NULL, 1, 1), "
+	    "(2, 3, 'queued', NULL, 1, 1), (2, 4, 'queued', NULL, 1, 1)");
+
+	/* hard, by VERP */
+	token_verp_make(&sec, cfg.bounces.address, 1, &verp);
+	dsn(&msg, buf_cstr(&verp), "hard@example.org", "failed", "5.1.1", "550 5.1.1 User unknown");
+	CHECK(apply_text(db, &cfg, msg.data, t0, &oc) == 0 && oc.recorded == 1,
+	    "hard bounce applied: %s", oc.summary);
+	CHECK_STR(one(db, "SELECT status FROM subscribers WHERE id = 1"), "bounced",
+	    "hard bounce: subscriber bounced at once");
+	CHECK_STR(one(db, "SELECT state FROM deliveries WHERE id = 1"), "bounced",
+	    "hard bounce: delivery marked bounced");
+	CHECK_STR(one(db, "SELECT state FROM deliveries WHERE id = 5"), "dropped",
+	    "hard bounce: queued delivery of issue 2 dropped");
+	CHECK_STR(one(db, "SELECT kind || ' ' || status || ' ' || reason FROM bounces WHERE delivery_id = 1"),
+	    "hard 5.1.1 userunknown", "bounces row recorded");
+	CHECK(atoi(one(db, "SELECT count(*) FROM events WHERE kind = 'subscriber' AND ref_id = 1")) >= 2,
+	    "events recorded for the hard bounce");
+
+	/* forged VERP: same shape, wrong MAC */
+	buf_reset(&msg);
+	dsn(&msg, "bounces+4.0000000000@example.com", "plain@example.org", "failed", "5.1.1",
+	    "550 5.1.1 User unknown");
+	CHECK(apply_text(db, &cfg, msg.data, t0, &oc) == 0 && oc.ignored && oc.recorded == 0,
+	    "forged VERP ignored: %s", oc.summary);
+	CHECK_STR(one(db, "SELECT status FROM subscribers WHERE id = 4"), "active",
+	    "forged VERP changes nothing");
+
+	/* soft, by VERP, over simulated days */
+	buf_reset(&verp);
+	token_verp_make(&sec, cfg.bounces.address, 2, &verp);
+	buf_reset(&msg);
+	dsn(&msg, buf_cstr(&verp), "soft@example.org", "failed", "5.2.2", "552 5.2.2 Mailbox full");
+	for (int day = 0; day < 4; day++) {
+		apply_text(db, &cfg, msg.data, t0 + day * DAY, &oc);
+		apply_text(db, &cfg, msg.data, t0 + day * DAY + 3600, &oc);	/* same day */
+	}
+	CHECK_STR(one(db, "SELECT bounce_score || ' ' || status FROM subscribers WHERE id = 2"),
+	    "4 active", "4 days of mailbox-full: score 4, still active");
+	CHECK_STR(one(db, "SELECT state FROM deliveries WHERE id = 6"), "queued",
+	    "soft bounces below the threshold keep queued mail");
+	apply_text(db, &cfg, msg.data, t0 + 4 * DAY, &oc);
+	CHECK_STR(one(db, "SELECT bounce_score || ' ' || status FROM subscribers WHERE id = 2"),
+	    "5 bounced", "5th day: score 5, bounced");
+	CHECK_STR(one(db, "SELECT state FROM deliveries WHERE id = 6"), "dropped",
+	    "threshold reached: queued mail dropped");
+
+	/* complaint, no VERP: matched by the returned Message-ID */
+	buf_reset(&msg);
+	buf_puts(&msg, "From: fbl@isp.example\nTo: abuse@example.com\nSubject: report\n"
+	    "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=feedback-report; "
+	    "boundary=\"F\"\n\n--F\nContent-Type: text/plain\n\nA complaint.\n--F\n"
+	    "Content-Type: message/feedback-report\n\nFeedback-Type: abuse\n"
+	    "Original-Rcpt-To: fbl@example.org\n\n--F\nContent-Type: message/rfc822\n\n"
+	    "From: news@example.com\nTo: fbl@example.org\nMessage-ID: <d3@example.com>\n\nhi\n--F--\n");
+	CHECK(apply_text(db, &cfg, msg.data, t0, &oc) == 0 && oc.suppressed == 1,
+	    "complaint applied: %s", oc.summary);
+	CHECK_STR(one(db, "SELECT status FROM subscribers WHERE id = 3"), "complained",
+	    "complaint: subscriber complained");
+	CHECK_STR(one(db, "SELECT state FROM deliveries WHERE id = 7"), "dropped",
+	    "complaint: queued delivery dropped");
+
+	/* a policy block never suppresses */
+	buf_reset(&msg);
+	dsn(&msg, "someone@example.com", "plain@example.org", "failed", "5.7.1",
+	    "550 5.7.1 Service unavailable; client host blocked using Spamhaus");
+	for (int day = 0; day < 10; day++)
+		apply_text(db, &cfg, msg.data, t0 + day * 3600, &oc);
+	CHECK_STR(one(db, "SELECT status FROM subscribers WHERE id = 4"), "active",
+	    "5.7.1 blocks within a day leave the subscriber active");
+
+	/* unknown recipient: recorded, nobody changed */
+	buf_reset(&msg);
+	dsn(&msg, "someone@example.com", "stranger@example.org", "failed", "5.1.1", "550 5.1.1 unknown");
+	CHECK(apply_text(db, &cfg, msg.data, t0, &oc) == 0 && oc.recorded == 1 && oc.suppressed == 0,
+	    "bounce for a stranger recorded only: %s", oc.summary);
+
+	/* vacation: nothing written */
+	snprintf(q, sizeof q, "%s", one(db, "SELECT count(*) FROM events"));
+	CHECK(apply_text(db, &cfg, "From: plain@example.org\nTo: news@example.com\n"
+	    "Subject: Out of office\nAuto-Submitted: auto-replied\n\nAway.\n", t0, &oc) == 0 &&
+	    oc.ignored, "auto-reply ignored");
+	CHECK_STR(one(db, "SELECT count(*) FROM events"), q, "auto-reply writes nothing");
+
+	/* mailto unsubscribe: genuine, then forged */
+	{
+		char tok[TOKEN_MAX];
+		token_unsub_make(&sec, cfg.list.id, 4, tok);
+		buf_reset(&msg);
+		buf_printf(&msg, "From: plain@example.org\nTo: unsubscribe+%s@example.com\n"
+		    "Subject: unsubscribe\n\n", tok);
+		apply_text(db, &cfg, "From: x@example.org\nTo: unsubscribe+4.forgedforgedforged@example.com\n"
+		    "Subject: unsubscribe\n\n", t0, &oc);
+		CHECK_STR(one(db, "SELECT status FROM subscribers WHERE id = 4"), "active",
+		    "forged unsubscribe token changes nothing");
+		CHECK(apply_text(db, &cfg, msg.data, t0, &oc) == 0, "mailto unsubscribe: %s", oc.summary);
+		CHECK_STR(one(db, "SELECT status FROM subscribers WHERE id = 4"), "unsubscribed",
+		    "mailto unsubscribe+TOKEN@ unsubscribes");
+	}
+
+	db_close(db);
+	config_free(&cfg);
+	buf_free(&verp);
+	buf_free(&msg);
+	snprintf(q, sizeof q, "rm -rf '%s'", dir);
+	if (system(q) != 0)
+		printf("# could not remove %s\n", dir);
+}
+
+int
+main(void)
+{
+	test_parse();
+	test_scoring();
+	test_hostile();
+	test_apply();
+	return check_exit();
+}
