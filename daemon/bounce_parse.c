@@ -1186,14 +1186,14 @@ text_near(const char *h, size_t hlen, const char *addr, const char *next,
 
 	*seg = NULL;
 	*seglen = 0;
-	if (p == NULL)
+	if (p == NULL || p >= h + hlen)
 		return;
 	while (p > h && p[-1] != '\n')
 		p--;
 	e = h + hlen;
 	if (next && next[0]) {
 		const char *q = strcasestr(p + 1, next);
-		if (q) {
+		if (q && q < e) {
 			while (q > p && q[-1] != '\n')
 				q--;
 			if (q > p)
