@@ -6,6 +6,8 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "clock.h"
+#include "deliverability.h"
 
 /* Runs a "SELECT label, count" query into parallel arrays. */
 static int
@@ -34,6 +36,34 @@ counts(struct db *db, sqlite3_stmt *st, buf *out, int json, const char *title, d
 	else
 		buf_puts(out, n ? "\n" : " none\n");
 	return 0;
+}
+
+/* Complaint and bounce rates with their warnings: JSON members, or text
+ * lines indented by `indent`. */
+static void
+rates_part(const struct config *cfg, const struct deliv_rates *r, int json,
+    const char *indent, buf *out)
+{
+	char w[2][DELIV_WARNING_MAX];
+	size_t nw = deliverability_warnings(r, cfg, w);
+
+	if (json) {
+		buf_printf(out, "\"complaints\": %lld, \"complaint_rate\": %.6f, "
+		    "\"hard_bounces\": %lld, \"bounce_rate\": %.6f, \"warnings\": [",
+		    (long long)r->complaints, (double)r->complaint_ppm / 1e6,
+		    (long long)r->hard_bounces, (double)r->bounce_ppm / 1e6);
+		for (size_t i = 0; i < nw; i++) {
+			buf_puts(out, i ? ", " : "");
+			cli_json_string(out, w[i]);
+		}
+		buf_puts(out, "]");
+		return;
+	}
+	buf_puts(out, indent);
+	deliverability_describe(r, out);
+	buf_putc(out, '\n');
+	for (size_t i = 0; i < nw; i++)
+		buf_printf(out, "%sWARNING: %s\n", indent, w[i]);
 }
 
 static int
@@ -88,13 +118,20 @@ cmd_stats(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		long long failed = sqlite3_column_int64(st, 6), dropped = sqlite3_column_int64(st, 7);
 		long long first = sqlite3_column_int64(st, 8), last = sqlite3_column_int64(st, 9);
 		double rate = last > first ? (double)sent / (double)(last - first) : 0;
+		struct deliv_rates dr;
+		if (deliverability_issue_rates(db, &ctx->cfg, id, &dr, d) < 0) {
+			sqlite3_reset(st);
+			goto fail;
+		}
 		if (json) {
 			buf_printf(&out, "%s\n {\"id\": %lld, \"status\": \"%s\", \"subject\": ",
 			    n ? "," : "", id, sqlite3_column_text(st, 1));
 			cli_json_string(&out, (const char *)sqlite3_column_text(st, 2));
 			buf_printf(&out, ", \"deliveries\": %lld, \"sent\": %lld, \"pending\": %lld, "
-			    "\"failed\": %lld, \"dropped\": %lld, \"rate_per_s\": %.1f}",
+			    "\"failed\": %lld, \"dropped\": %lld, \"rate_per_s\": %.1f, ",
 			    total, sent, pending, failed, dropped, rate);
+			rates_part(&ctx->cfg, &dr, 1, "", &out);
+			buf_putc(&out, '}');
 		} else {
 			buf_printf(&out, "  %-4lld %-10s %lld deliveries: %lld sent, %lld pending, "
 			    "%lld failed, %lld dropped", id, sqlite3_column_text(st, 1), total, sent,
@@ -102,6 +139,8 @@ cmd_stats(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 			if (rate > 0)
 				buf_printf(&out, "; %.1f msg/s", rate);
 			buf_printf(&out, "\n       %s\n", sqlite3_column_text(st, 2));
+			if (dr.deliveries > 0)
+				rates_part(&ctx->cfg, &dr, 0, "       ", &out);
 		}
 		n++;
 	}
@@ -110,7 +149,22 @@ cmd_stats(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		db_fail(db, d, "reading statistics");
 		goto fail;
 	}
-	buf_puts(&out, json ? (n ? "\n]}\n" : "]}\n") : (n ? "" : "  none\n"));
+	{
+		/* The sender's standing with the mailbox providers: the last 30 days. */
+		struct deliv_rates w;
+		if (deliverability_window_rates(db, &ctx->cfg, clock_now() - DELIV_WINDOW, &w, d) < 0)
+			goto fail;
+		buf_puts(&out, json ? (n ? "\n], \"last_30_days\": {" : "], \"last_30_days\": {")
+		    : (n ? "" : "  none\n"));
+		if (json) {
+			buf_printf(&out, "\"deliveries\": %lld, ", (long long)w.deliveries);
+			rates_part(&ctx->cfg, &w, 1, "", &out);
+			buf_puts(&out, "}}\n");
+		} else {
+			buf_puts(&out, "last 30 days:\n");
+			rates_part(&ctx->cfg, &w, 0, "  ", &out);
+		}
+	}
 	rc = cli_write_stdout(&out, d);
 	buf_free(&out);
 	return rc;

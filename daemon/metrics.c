@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "deliverability.h"
 
 static _Atomic uint64_t counters[METRIC_COUNT];
 static _Atomic uint64_t relay_counters[METRICS_MAX_RELAYS][RELAY_METRIC_COUNT];
@@ -206,7 +207,7 @@ scrape_rows(struct db *db, sqlite3_stmt *st, buf *out, const char *metric,
 }
 
 static int
-scrape_db(struct db *db, buf *out, diag *d)
+scrape_db(struct db *db, const struct config *cfg, buf *out, diag *d)
 {
 	sqlite3_stmt *st;
 
@@ -251,6 +252,9 @@ scrape_db(struct db *db, buf *out, diag *d)
 	if (scrape_rows(db, st, out, "broadside_unsubscribes_total", "via", NULL, d) < 0)
 		return -1;
 
+	if (deliverability_metrics(db, cfg, clock_now(), out, d) < 0)
+		return -1;
+
 	head(out, "broadside_subscribers", "gauge", "Subscribers by status.");
 	st = db_stmt(db, "SELECT status, count(*) FROM subscribers GROUP BY 1 ORDER BY 1");
 	return scrape_rows(db, st, out, "broadside_subscribers", "status", NULL, d);
@@ -266,7 +270,7 @@ metrics_scrape(struct db *db, const struct config *cfg, buf *out, diag *d)
 		/* One read transaction: the figures agree with each other. */
 		if (db_exec(db, "BEGIN", d) < 0)
 			return -1;
-		rc = scrape_db(db, out, d);
+		rc = scrape_db(db, cfg, out, d);
 		db_exec(db, "COMMIT", NULL);
 	}
 	return rc;

@@ -8,6 +8,7 @@
 #include <sysexits.h>
 
 #include "clock.h"
+#include "dkim.h"
 #include "markdown.h"
 #include "mime.h"
 #include "template.h"
@@ -48,6 +49,7 @@ struct render {
 	char		*unsub_base;		/* "BASE_URL/u/" */
 	char		*mailto_domain;
 	char		*msgid_domain;
+	struct dkim	*dkim;			/* NULL: no keys, copies go unsigned */
 };
 
 /* ---- escaping (compile time and per subscriber alike) ---- */
@@ -232,6 +234,7 @@ render_free(struct render *r)
 	free(r->unsub_base);
 	free(r->mailto_domain);
 	free(r->msgid_domain);
+	dkim_free(r->dkim);
 	OPENSSL_cleanse(&r->sec, sizeof r->sec);
 	free(r);
 }
@@ -342,6 +345,8 @@ render_compile(const struct config *cfg, const struct secret *sec,
 	for (int i = 0; i < 4; i++)
 		if (template_load(cfg->templates, files[i], &tp[i], d) < 0)
 			goto done;
+	if (dkim_load(cfg, &r->dkim, d) < 0)	/* once per issue, not per copy */
+		goto done;
 	for (int i = 0; i < 2; i++)
 		if (template_require(tp[i], SLOT_CONTENT, d) < 0 ||
 		    template_require(tp[i], SLOT_UNSUBSCRIBE_URL, d) < 0)
@@ -513,12 +518,22 @@ fill(const struct prog *p, const struct sub_vals *sv, int encoded, buf *out)
  * module computes its signature over it and inserts its header at
  * out->data + start; the header order above is stable for h=. */
 static int
-render_sign(const struct render *r, buf *out, size_t start, diag *d)
+render_sign(const struct render *r, buf *out, size_t start, int64_t now, diag *d)
 {
-	(void)r;
-	(void)out;
-	(void)start;
-	(void)d;
+	buf sig = BUF_INIT;
+
+	if (r->dkim == NULL)
+		return 0;
+	if (dkim_sign_fields(r->dkim, out->data + start, out->len - start, now, &sig, d) < 0) {
+		buf_free(&sig);
+		return -1;
+	}
+	buf_reserve(out, sig.len);
+	memmove(out->data + start + sig.len, out->data + start, out->len - start);
+	memcpy(out->data + start, sig.data, sig.len);
+	out->len += sig.len;
+	out->data[out->len] = '\0';
+	buf_free(&sig);
 	return 0;
 }
 
@@ -565,7 +580,7 @@ render_message(const struct render *r, const struct render_to *to,
 	buf_puts(out, r->end);
 	buf_free(&h);
 	sub_vals_free(&sv);
-	if (render_sign(r, out, start, d) < 0) {
+	if (render_sign(r, out, start, now, d) < 0) {
 		buf_truncate(out, start);
 		return -1;
 	}

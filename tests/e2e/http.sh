@@ -249,7 +249,7 @@ for want in 'broadside_unsubscribes_total{via="one-click"} 2' 'broadside_unsubsc
 	'broadside_relay_sent_total{relay="127.0.0.1:25"} 0'; do
 	if grep -qF -- "$want" <<<"$m"; then ok "metrics: $want"; else not_ok "metrics: $want"; grep -F "${want%%\{*}" <<<"$m" | sed 's/^/#   /'; fi
 done
-bad=$(grep -vE '^(# (HELP|TYPE) [a-z_]+ .*|[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [0-9]+)$' <<<"$(sed '1,/^$/d' <<<"$m")")
+bad=$(grep -vE '^(# (HELP|TYPE) [a-z_][a-z0-9_]* .*|[a-z_][a-z0-9_]*(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [0-9]+(\.[0-9]+)?)$' <<<"$(sed '1,/^$/d' <<<"$m")")
 is "every metrics line is HELP, TYPE or a sample" "$bad" ""
 
 # --- reload: SIGHUP takes a new list name ---
