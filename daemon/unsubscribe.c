@@ -38,12 +38,15 @@ change(struct db *db, const struct config *cfg, const struct secret *sec,
 {
 	struct subscriber s;
 	int64_t id;
+	/* The caller's open transaction is joined (the mail intake applies a
+	 * whole message in one); otherwise this is one of its own. */
+	int own = sqlite3_get_autocommit(db_handle(db));
 
 	*done = 0;
 	if (verify(cfg, sec, token, idp, d) < 0)
 		return -1;
 	id = *idp;
-	if (db_begin(db, d) < 0)
+	if (own && db_begin(db, d) < 0)
 		return -1;
 	if (subscriber_get(db, id, &s, d) < 0)
 		goto fail;
@@ -55,11 +58,12 @@ change(struct db *db, const struct config *cfg, const struct secret *sec,
 		*done = 1;
 	}
 	subscriber_free(&s);
-	if (db_commit(db, d) < 0)
+	if (own && db_commit(db, d) < 0)
 		goto fail;
 	return 0;
 fail:
-	db_rollback(db);
+	if (own)
+		db_rollback(db);
 	return -1;
 }
 

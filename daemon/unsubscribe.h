@@ -4,7 +4,8 @@
  * (unsubscribe+TOKEN@domain) both come here. The token is checked with
  * token_unsub_verify() against the key file's current key and previous
  * keys within cfg->keys.grace, for cfg->list.id. Unsubscribing is
- * idempotent and happens in its own transaction: subscriber_set_status()
+ * idempotent and happens in its own transaction, or in the caller's when
+ * one is open (the caller then commits or rolls back): subscriber_set_status()
  * also drops the subscriber's queued deliveries of issues not yet sent.
  *
  * Failures: a forged, truncated or stale token -> EX_DATAERR, nothing
@@ -21,8 +22,9 @@
 #include "subscribers.h"
 
 /* Unsubscribes the subscriber the token names; `how` goes in the events log
- * ("one-click", "web", "mail"). Already unsubscribed, bounced or
- * complained: nothing changes, and 0. */
+ * ("one-click", "web", "mail"; "mail" counts in METRIC_UNSUB_MAIL, the
+ * rest in METRIC_UNSUB_HTTP). Already unsubscribed, bounced or complained:
+ * nothing changes, and 0. The mail intake calls it for unsubscribe+TOKEN@. */
 int	unsubscribe_token(struct db *db, const struct config *cfg,
 	    const struct secret *sec, const char *token, const char *how, diag *d);
 

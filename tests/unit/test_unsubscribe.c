@@ -178,6 +178,15 @@ test_unsubscribe(const char *dir)
 	    resubscribe_token(db, &cfg, &sec, tok, "web", &done, &d) == 0 && !done &&
 	    count(db, "SELECT count(*) FROM subscribers WHERE status = 'complained'") == 1,
 	    "complained stays complained");
+	/* Inside the caller's transaction: joined, and undone by its rollback. */
+	db_exec(db, "UPDATE subscribers SET status = 'active'", &d);
+	db_begin(db, &d);
+	CHECK(unsubscribe_token(db, &cfg, &sec, tok, "mail", &d) == 0 &&
+	    count(db, "SELECT count(*) FROM subscribers WHERE status = 'unsubscribed'") == 1,
+	    "joins an open transaction");
+	db_rollback(db);
+	CHECK(count(db, "SELECT count(*) FROM subscribers WHERE status = 'active'") == 1,
+	    "the caller's rollback undoes it");
 	db_exec(db, "DELETE FROM deliveries; DELETE FROM subscribers", &d);
 	CHECK(unsubscribe_token(db, &cfg, &sec, tok, "one-click", &d) < 0 && d.code == EX_NOUSER,
 	    "genuine token of a removed subscriber: EX_NOUSER");
