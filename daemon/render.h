@@ -45,9 +45,9 @@ struct render_to {
 };
 
 /* Appends the complete RFC 5322 message (headers + MIME body, CRLF, NOT
- * dot-stuffed). Thread-safe: many sender threads call it on the same
- * struct render at once. Fails (EX_DATAERR) only for an address that
- * cannot be written in a header. */
+ * dot-stuffed), DKIM-signed when cfg->dkim has keys. Thread-safe: many
+ * sender threads call it on the same struct render at once. Fails
+ * (EX_DATAERR) for an address that cannot be written in a header. */
 int	render_message(const struct render *r, const struct render_to *to,
 	    int64_t now, buf *out, diag *d);
 

@@ -43,3 +43,18 @@ $BS issue create "$T/paid.md" >/dev/null
 expect_out "a paid-only issue has no free copy" 65 'issue 3 goes to paid subscribers only' $BS issue preview 3 --tier free
 is "nothing on stdout after an error" "$($BS issue preview 3 --tier free 2>/dev/null | wc -c)" 0
 expect_out "a paid-only issue for paid readers" 0 'For paid readers.' $BS issue preview 3 --tier paid --format text
+
+# With DKIM keys configured every copy is signed in render_message.
+$BS dkim keygen --selector r1 --domain example.com --type ed25519 --out "$T/r1.key" >/dev/null
+write_config <<CONF
+dkim = ( { selector = "r1"; domain = "example.com"; key_file = "$T/r1.key"; } );
+CONF
+$BS dkim dns >"$T/dns.txt"
+$BS issue preview 1 --to zoe@example.com >"$T/signed.eml"
+is "a signed copy starts with its DKIM-Signature" "$(head -c 15 "$T/signed.eml")" "DKIM-Signature:"
+expect_out "python3-dkim verifies the copy (ed25519-sha256)" 0 '^0 r1 pass' \
+	$PY "$TOP/tests/tools/dkim_verify.py" "$T/signed.eml" "$T/dns.txt"
+body() { awk 'b { print } /^\r?$/ { b = 1 }' "$1"; }
+body "$T/signed.eml" >"$T/body-signed"
+body "$GOLD/issue1-paid.eml" >"$T/body-gold"
+[ -s "$T/body-gold" ] && cmp -s "$T/body-signed" "$T/body-gold" && ok "signing leaves the body as it was" || not_ok "signing leaves the body as it was"
