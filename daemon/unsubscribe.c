@@ -30,11 +30,12 @@ unsubscribe_lookup(struct db *db, const struct config *cfg, const struct secret 
 	return subscriber_get(db, id, out, d);
 }
 
-/* Sets status `to` when the subscriber is in status `from`; *done tells. */
+/* Sets status `to` when the subscriber is in status `from`; *done tells,
+ * *was is the status before. */
 static int
 change(struct db *db, const struct config *cfg, const struct secret *sec,
     const char *token, enum sub_status from, enum sub_status to, const char *how,
-    int *done, int64_t *idp, diag *d)
+    int *done, int64_t *idp, enum sub_status *was, diag *d)
 {
 	struct subscriber s;
 	int64_t id;
@@ -50,6 +51,7 @@ change(struct db *db, const struct config *cfg, const struct secret *sec,
 		return -1;
 	if (subscriber_get(db, id, &s, d) < 0)
 		goto fail;
+	*was = s.status;
 	if (s.status == from) {
 		if (subscriber_set_status(db, id, to, how, d) < 0) {
 			subscriber_free(&s);
@@ -68,13 +70,19 @@ fail:
 }
 
 int
-unsubscribe_token(struct db *db, const struct config *cfg, const struct secret *sec,
-    const char *token, const char *how, diag *d)
+unsubscribe_token_ex(struct db *db, const struct config *cfg, const struct secret *sec,
+    const char *token, const char *how, int64_t *idp, enum sub_status *wasp, diag *d)
 {
-	int64_t id;
-	int done;
+	enum sub_status was = SUB_ACTIVE;
+	int64_t id = 0;
+	int done, rc;
 
-	if (change(db, cfg, sec, token, SUB_ACTIVE, SUB_UNSUBSCRIBED, how, &done, &id, d) < 0)
+	rc = change(db, cfg, sec, token, SUB_ACTIVE, SUB_UNSUBSCRIBED, how, &done, &id, &was, d);
+	if (idp)
+		*idp = id;
+	if (wasp)
+		*wasp = was;
+	if (rc < 0)
 		return -1;
 	if (done) {
 		metrics_inc(strcmp(how, "mail") == 0 ? METRIC_UNSUB_MAIL : METRIC_UNSUB_HTTP);
@@ -84,12 +92,20 @@ unsubscribe_token(struct db *db, const struct config *cfg, const struct secret *
 }
 
 int
+unsubscribe_token(struct db *db, const struct config *cfg, const struct secret *sec,
+    const char *token, const char *how, diag *d)
+{
+	return unsubscribe_token_ex(db, cfg, sec, token, how, NULL, NULL, d);
+}
+
+int
 resubscribe_token(struct db *db, const struct config *cfg, const struct secret *sec,
     const char *token, const char *how, int *done, diag *d)
 {
-	int64_t id;
+	enum sub_status was;
+	int64_t id = 0;
 
-	if (change(db, cfg, sec, token, SUB_UNSUBSCRIBED, SUB_ACTIVE, how, done, &id, d) < 0)
+	if (change(db, cfg, sec, token, SUB_UNSUBSCRIBED, SUB_ACTIVE, how, done, &id, &was, d) < 0)
 		return -1;
 	if (*done) {
 		metrics_inc(METRIC_RESUB_HTTP);

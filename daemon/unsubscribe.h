@@ -28,6 +28,13 @@
 int	unsubscribe_token(struct db *db, const struct config *cfg,
 	    const struct secret *sec, const char *token, const char *how, diag *d);
 
+/* As unsubscribe_token, and tells which subscriber the token named (*id,
+ * also on EX_NOUSER) and its status before (*was; SUB_ACTIVE: this call
+ * unsubscribed it). Either may be NULL. */
+int	unsubscribe_token_ex(struct db *db, const struct config *cfg,
+	    const struct secret *sec, const char *token, const char *how,
+	    int64_t *id, enum sub_status *was, diag *d);
+
 /* Sets an unsubscribed subscriber active again (nothing else: a bounced or
  * complained address stays so, and *done is 0). */
 int	resubscribe_token(struct db *db, const struct config *cfg,

@@ -181,15 +181,18 @@ test_unsubscribe(const char *dir)
 	/* Inside the caller's transaction: joined, and undone by its rollback. */
 	db_exec(db, "UPDATE subscribers SET status = 'active'", &d);
 	db_begin(db, &d);
-	CHECK(unsubscribe_token(db, &cfg, &sec, tok, "mail", &d) == 0 &&
+	int64_t who = 0;
+	enum sub_status was = SUB_BOUNCED;
+	CHECK(unsubscribe_token_ex(db, &cfg, &sec, tok, "mail", &who, &was, &d) == 0 &&
+	    who == 7 && was == SUB_ACTIVE &&
 	    count(db, "SELECT count(*) FROM subscribers WHERE status = 'unsubscribed'") == 1,
-	    "joins an open transaction");
+	    "joins an open transaction; _ex tells who and the status before");
 	db_rollback(db);
 	CHECK(count(db, "SELECT count(*) FROM subscribers WHERE status = 'active'") == 1,
 	    "the caller's rollback undoes it");
 	db_exec(db, "DELETE FROM deliveries; DELETE FROM subscribers", &d);
-	CHECK(unsubscribe_token(db, &cfg, &sec, tok, "one-click", &d) < 0 && d.code == EX_NOUSER,
-	    "genuine token of a removed subscriber: EX_NOUSER");
+	CHECK(unsubscribe_token_ex(db, &cfg, &sec, tok, "one-click", &who, NULL, &d) < 0 &&
+	    d.code == EX_NOUSER && who == 7, "genuine token of a removed subscriber: EX_NOUSER, id told");
 	db_close(db);
 	config_free(&cfg);
 }
