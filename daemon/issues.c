@@ -7,45 +7,46 @@
 #include <sysexits.h>
 
 #include "clock.h"
+#include "names.h"
 #include "xalloc.h"
 
-static const char *audiences[] = { "all", "free", "paid" };
-static const char *statuses[] = {
+static const char *const audiences[] = { "all", "free", "paid" };
+static const char *const statuses[] = {
 	"draft", "scheduled", "sending", "paused", "sent", "cancelled"
 };
 
 const char *
-issue_audience_name(enum issue_audience a)
+issue_audience_name(enum issue_audience v)
 {
-	return (unsigned)a < 3 ? audiences[a] : "?";
+	return names_name(audiences, NAMES_COUNT(audiences), (int)v);
 }
 
 int
 issue_audience_parse(const char *s, enum issue_audience *out)
 {
-	for (int i = 0; i < 3; i++)
-		if (strcmp(s, audiences[i]) == 0) {
-			*out = (enum issue_audience)i;
-			return 0;
-		}
-	return -1;
+	int i = names_index(audiences, NAMES_COUNT(audiences), s);
+
+	if (i < 0)
+		return -1;
+	*out = (enum issue_audience)i;
+	return 0;
 }
 
 const char *
-issue_status_name(enum issue_status s)
+issue_status_name(enum issue_status v)
 {
-	return (unsigned)s < 6 ? statuses[s] : "?";
+	return names_name(statuses, NAMES_COUNT(statuses), (int)v);
 }
 
 int
 issue_status_parse(const char *s, enum issue_status *out)
 {
-	for (int i = 0; i < 6; i++)
-		if (strcmp(s, statuses[i]) == 0) {
-			*out = (enum issue_status)i;
-			return 0;
-		}
-	return -1;
+	int i = names_index(statuses, NAMES_COUNT(statuses), s);
+
+	if (i < 0)
+		return -1;
+	*out = (enum issue_status)i;
+	return 0;
 }
 
 int

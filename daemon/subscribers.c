@@ -9,43 +9,44 @@
 
 #include "buf.h"
 #include "clock.h"
+#include "names.h"
 #include "xalloc.h"
 
-static const char *tiers[] = { "free", "paid" };
-static const char *statuses[] = { "active", "unsubscribed", "bounced", "complained" };
+static const char *const tiers[] = { "free", "paid" };
+static const char *const statuses[] = { "active", "unsubscribed", "bounced", "complained" };
 
 const char *
-sub_tier_name(enum sub_tier t)
+sub_tier_name(enum sub_tier v)
 {
-	return (unsigned)t < 2 ? tiers[t] : "?";
+	return names_name(tiers, NAMES_COUNT(tiers), (int)v);
 }
 
 int
 sub_tier_parse(const char *s, enum sub_tier *out)
 {
-	for (int i = 0; i < 2; i++)
-		if (strcmp(s, tiers[i]) == 0) {
-			*out = (enum sub_tier)i;
-			return 0;
-		}
-	return -1;
+	int i = names_index(tiers, NAMES_COUNT(tiers), s);
+
+	if (i < 0)
+		return -1;
+	*out = (enum sub_tier)i;
+	return 0;
 }
 
 const char *
-sub_status_name(enum sub_status s)
+sub_status_name(enum sub_status v)
 {
-	return (unsigned)s < 4 ? statuses[s] : "?";
+	return names_name(statuses, NAMES_COUNT(statuses), (int)v);
 }
 
 int
 sub_status_parse(const char *s, enum sub_status *out)
 {
-	for (int i = 0; i < 4; i++)
-		if (strcmp(s, statuses[i]) == 0) {
-			*out = (enum sub_status)i;
-			return 0;
-		}
-	return -1;
+	int i = names_index(statuses, NAMES_COUNT(statuses), s);
+
+	if (i < 0)
+		return -1;
+	*out = (enum sub_status)i;
+	return 0;
 }
 
 #define SUB_COLUMNS "id, email, name, tier, status, bounce_score, " \
