@@ -15,6 +15,7 @@
 #include "config.h"
 #include "db.h"
 #include "http.h"
+#include "imap_intake.h"
 #include "log.h"
 #include "secret.h"
 
@@ -93,6 +94,9 @@ main(int argc, char **argv)
 		return d.code;
 	}
 
+	if (imap_intake_start(&cfg, &d) < 0)
+		log_err("%s", d.msg);
+
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -114,6 +118,9 @@ main(int argc, char **argv)
 				log_set_level((enum log_level)cfg.log_level);
 				if (http_reload(http, &cfg, &d) < 0)
 					log_err("%s", d.msg);
+				imap_intake_stop();
+				if (imap_intake_start(&cfg, &d) < 0)
+					log_err("%s", d.msg);
 				log_notice("configuration reloaded from %s", path);
 			} else {
 				config_free(&fresh);
@@ -125,6 +132,7 @@ main(int argc, char **argv)
 	}
 	sd_notify(0, "STOPPING=1");
 	log_notice("stopping");
+	imap_intake_stop();
 	http_stop(http);
 	db_close(db);
 	config_free(&cfg);
