@@ -37,6 +37,9 @@ HEADERS = ["From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "List-
 
 failed = 0
 
+# When the seeds are beside the checkout, the titles above must be theirs.
+SEEDS = os.path.join(TOP, "..", "shared", "seeds")
+
 
 def ok(cond, name, detail=""):
     global failed
@@ -196,7 +199,13 @@ def check_message(label, raw, *, title, to_addr, to_name, issue, free_blocks,
 
 
 try:
-    key = os.path.join(tmp, "broadside.key")
+    for seed, title in (("growth-dragons-weekly.txt", WEEKLY_TITLE),
+                        ("alibaba-deepseek-post.txt", POST_TITLE)):
+        path = os.path.join(SEEDS, seed)
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                ok(f.readline().strip() == title, f"seed title of {seed} is the one checked")
+
     bs("init")
     weekly = os.path.join(TOP, "examples", "growth-dragons-weekly.md")
     post = os.path.join(TOP, "examples", "alibaba-deepseek.md")

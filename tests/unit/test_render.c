@@ -231,6 +231,28 @@ main(void)
 	render_body(r, &to, RENDER_PART_TEXT, &dec, &d);
 	CHECK(!strstr(dec.data, "All paid.") && strstr(dec.data, "Keep reading"), "cut on line 1: only the call to action");
 	render_free(r);
+	/* list.allow_html: raw HTML in the Markdown reaches the HTML part. */
+	is.source = "Before <b class=\"x\">bold</b> after.\n";
+	cfg.list.allow_html = 1;
+	CHECK(render_compile(&cfg, &sec, &is, &r, &d) == 0, "allow_html: compiles");
+	buf_reset(&dec);
+	render_body(r, &to, RENDER_PART_HTML, &dec, &d);
+	CHECK(strstr(dec.data, "Before <b class=\"x\">bold</b> after.") != NULL, "allow_html: raw HTML kept");
+	buf_reset(&dec);
+	render_body(r, &to, RENDER_PART_TEXT, &dec, &d);
+	CHECK(strstr(dec.data, "Before bold after.") != NULL, "allow_html: tags dropped from the text part");
+	render_free(r);
+	cfg.list.allow_html = 0;
+
+	/* A layout without the unsubscribe slot is refused. */
+	free(cfg.templates);
+	cfg.templates = strdup("/nonexistent-templates");
+	CHECK(render_compile(&cfg, &sec, &is, &r, &d) < 0 && r == NULL &&
+	    strstr(d.msg, "/nonexistent-templates/layout.txt: cannot read template"),
+	    "missing template folder refused: %s", d.msg);
+	free(cfg.templates);
+	cfg.templates = strdup("templates");
+
 	free(cfg.list.from);
 	cfg.list.from = strdup("Broken <news@>");
 	CHECK(render_compile(&cfg, &sec, &is, &r, &d) < 0 && r == NULL && strstr(d.msg, "list.from"),
