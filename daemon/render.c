@@ -315,16 +315,18 @@ render_compile(const struct config *cfg, const struct secret *sec,
 		    "(write \"Name <local@domain>\")", cfg->list.from);
 		goto done;
 	}
-	if (!safe_token(cfg->list.id, ".-_")) {
-		diag_set(d, EX_CONFIG, "list.id '%s': use letters, digits, '.', '-' "
-		    "(like news.example.com)", cfg->list.id);
+	if (!safe_token(cfg->list.id, ".-_") || strlen(cfg->list.id) > 200) {
+		diag_set(d, EX_CONFIG, "list.id '%.200s': use letters, digits, '.', '-', "
+		    "at most 200 (like news.example.com)", cfg->list.id);
 		goto done;
 	}
+	/* 400: List-Unsubscribe must fit a header line (998) even unfolded. */
 	if (!safe_token(cfg->list.base_url, "-._~:/?#[]@!$&*+,;=%") ||
+	    strlen(cfg->list.base_url) > 400 ||
 	    (strncmp(cfg->list.base_url, "https://", 8) != 0 &&
 	    strncmp(cfg->list.base_url, "http://", 7) != 0)) {
-		diag_set(d, EX_CONFIG, "list.base_url '%s': not an http(s) URL",
-		    cfg->list.base_url);
+		diag_set(d, EX_CONFIG, "list.base_url '%.400s': not an http(s) URL "
+		    "of at most 400 characters", cfg->list.base_url);
 		goto done;
 	}
 	const char *bounces = cfg->bounces.address ? cfg->bounces.address : "";

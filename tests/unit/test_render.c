@@ -253,6 +253,17 @@ main(void)
 	free(cfg.templates);
 	cfg.templates = strdup("templates");
 
+	char *base = cfg.list.base_url;
+	cfg.list.base_url = "https://news.example.com/a path";
+	CHECK(render_compile(&cfg, &sec, &is, &r, &d) < 0 && strstr(d.msg, "list.base_url"),
+	    "base_url with a space refused: %s", d.msg);
+	cfg.list.base_url = base;
+	char *id = cfg.list.id;
+	cfg.list.id = "list.example.com>\r\nBcc: x@y";
+	CHECK(render_compile(&cfg, &sec, &is, &r, &d) < 0 && strstr(d.msg, "list.id"),
+	    "list.id with specials refused");
+	cfg.list.id = id;
+
 	free(cfg.list.from);
 	cfg.list.from = strdup("Broken <news@>");
 	CHECK(render_compile(&cfg, &sec, &is, &r, &d) < 0 && r == NULL && strstr(d.msg, "list.from"),
