@@ -10,6 +10,7 @@
 
 #include "address.h"
 #include "buf.h"
+#include "deliverability.h"
 #include "log.h"
 #include "secret.h"
 #include "subscribers.h"
@@ -262,6 +263,9 @@ apply_one(struct db *db, const struct config *cfg, const struct target *t,
 		break;
 	}
 	subscriber_free(&sub);
+	/* Too many complaints or hard bounces pause the issue (when configured). */
+	if (rc == 0 && t->delivery_id && (v->kind == BOUNCE_HARD || v->kind == BOUNCE_COMPLAINT))
+		rc = deliverability_check_delivery(db, cfg, t->delivery_id, d);
 	return rc;
 }
 

@@ -60,3 +60,65 @@ write_config <<'EOF'
 deliverability: { min_deliveries = 0; };
 EOF
 expect_out "config: min_deliveries at least 1" 78 'min_deliveries: "0": out of range' $BS config check
+
+# The pause, end to end: ARF complaints fed to `broadside bounce` past
+# deliverability.pause_complaint_rate pause the issue still sending.
+rm -f "$T/broadside.db"*
+write_config <<'EOF2'
+deliverability: { pause_complaint_rate = "1%"; min_deliveries = 100; };
+EOF2
+expect "init (pause)" 0 $BS init
+expect "create the issue" 0 $BS issue create "$TOP/examples/alibaba-deepseek.md"
+now=$(date +%s)
+sql "UPDATE issues SET status = 'sending', started_at = $now WHERE id = 1;
+WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 200)
+INSERT INTO subscribers (id, email, email_key, created_at, updated_at)
+SELECT i, 'reader' || i || '@example.net', 'reader' || i || '@example.net', 0, 0 FROM k;
+INSERT INTO deliveries (issue_id, subscriber_id, state, message_id, created_at, updated_at, sent_at)
+SELECT 1, id, 'sent', '<' || id || '.abcdef@example.com>', $now, $now, $now FROM subscribers;"
+arf() {	# N: an ARF abuse report about the copy sent to reader N
+	cat <<ARF
+From: feedback@fbl.example.org
+To: fbl@example.com
+Subject: FBL report
+Date: Mon, 23 Nov 2026 18:00:00 +0000
+Message-ID: <fbl-$1@fbl.example.org>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="b$1"
+
+--b$1
+Content-Type: text/plain
+
+This is an email abuse report.
+
+--b$1
+Content-Type: message/feedback-report
+
+Feedback-Type: abuse
+User-Agent: FBL/1.0
+Version: 1
+Original-Rcpt-To: <reader$1@example.net>
+
+--b$1
+Content-Type: message/rfc822
+
+From: Growth Dragons <news@example.com>
+To: reader$1@example.net
+Subject: Alibaba
+Message-ID: <$1.abcdef@example.com>
+
+body
+--b$1--
+ARF
+}
+for n in 1 2; do arf $n >"$T/arf$n.eml"; $BS bounce "$T/arf$n.eml" >/dev/null 2>&1; done
+is "2 complaints of 200 (1%, not past): still sending" "$(sql "SELECT status FROM issues WHERE id = 1")" sending
+is "the complaints were recorded" "$(sql "SELECT count(*) FROM bounces WHERE kind = 'complaint'")" 2
+arf 3 >"$T/arf3.eml"
+expect_out "the third complaint (1.5%) pauses the issue" 0 '' $BS bounce "$T/arf3.eml"
+grep -q "issue 1 paused: complaint rate 1.5% passed 1%" <<<"$OUT" && ok "the log says why it paused" \
+	|| { not_ok "the log says why it paused"; echo "$OUT" | sed 's/^/#   /'; }
+is "the issue is paused" "$(sql "SELECT status FROM issues WHERE id = 1")" paused
+is "an event says why" "$(sql "SELECT detail FROM events WHERE event = 'auto-paused'" | cut -c1-37)" \
+	"complaint rate 1.5% passed 1% (delive"
+is "the subscribers complained" "$(sql "SELECT count(*) FROM subscribers WHERE status = 'complained'")" 3
