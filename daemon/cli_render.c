@@ -15,7 +15,9 @@
 #include "buf.h"
 #include "cli.h"
 #include "clock.h"
+#include "dkim.h"
 #include "issues.h"
+#include "mailcheck.h"
 #include "render.h"
 #include "secret.h"
 #include "subscribers.h"
@@ -29,6 +31,7 @@ cmd_preview(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		{ "tier", required_argument, NULL, 't' },
 		{ "to", required_argument, NULL, 'o' },
 		{ "format", required_argument, NULL, 'f' },
+		{ "check", no_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *tier_s = NULL, *to_s = NULL, *format = "eml";
@@ -39,13 +42,15 @@ cmd_preview(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	struct render *r = NULL;
 	struct render_to to;
 	enum sub_tier tier = TIER_FREE;
-	int have_sub = 0, have_issue = 0, ch, rc = -1;
+	int have_sub = 0, have_issue = 0, check = 0, ch, rc = -1;
 	int64_t id;
 	buf out = BUF_INIT;
 
 	memset(&sub, 0, sizeof sub);
-	while ((ch = getopt_long(argc, argv, "t:o:f:", opts, NULL)) != -1) {
-		if (ch == 't')
+	while ((ch = getopt_long(argc, argv, "t:o:f:c", opts, NULL)) != -1) {
+		if (ch == 'c')
+			check = 1;
+		else if (ch == 't')
 			tier_s = optarg;
 		else if (ch == 'o')
 			to_s = optarg;
@@ -63,6 +68,8 @@ cmd_preview(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	if (strcmp(format, "eml") != 0 && strcmp(format, "html") != 0 &&
 	    strcmp(format, "text") != 0)
 		return cli_usage(d, "--format '%s': use eml, html or text", format);
+	if (check && strcmp(format, "eml") != 0)
+		return cli_usage(d, "--check reads the whole message: no --format %s", format);
 
 	memset(&to, 0, sizeof to);
 	to.email = PREVIEW_ADDRESS;
@@ -106,7 +113,24 @@ cmd_preview(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	else
 		rc = render_body(r, &to, strcmp(format, "html") == 0 ?
 		    RENDER_PART_HTML : RENDER_PART_TEXT, &out, d);
-	if (rc == 0)
+	if (rc == 0 && check) {
+		/* The copy as the providers will judge it, then a report. */
+		struct dkim *dk = NULL;
+		struct mailcheck_result res;
+		buf rep = BUF_INIT;
+		if ((rc = dkim_load(&ctx->cfg, &dk, d)) == 0) {
+			buf_printf(&rep, "issue %lld, %s copy to %s (%zu bytes):\n", (long long)id,
+			    sub_tier_name(tier), to.email, out.len);
+			mailcheck_run(dk, out.data, out.len, mailcheck_find_spamassassin(), &res,
+			    &rep);
+			rc = cli_write_stdout(&rep, d);
+			if (rc == 0 && res.failed)
+				rc = diag_set(d, EX_DATAERR, "issue %lld: %d check%s failed",
+				    (long long)id, res.failed, res.failed == 1 ? "" : "s");
+		}
+		dkim_free(dk);
+		buf_free(&rep);
+	} else if (rc == 0)
 		rc = cli_write_stdout(&out, d);
 done:
 	render_free(r);
@@ -120,8 +144,9 @@ done:
 }
 
 const struct cli_command cli_render_commands[] = {
-	{ "issue", "preview", "ID [--tier free|paid] [--to EMAIL] [--format eml|html|text]",
-	  "write the message a subscriber would receive to stdout (eml by default)",
+	{ "issue", "preview", "ID [--tier free|paid] [--to EMAIL] [--format eml|html|text] [--check]",
+	  "write the message a subscriber would receive to stdout (eml by default); "
+	  "--check: a deliverability report on it instead (DKIM, headers, SpamAssassin)",
 	  CLI_NEEDS_DB, cmd_preview },
 	{ NULL, NULL, NULL, NULL, 0, NULL },
 };

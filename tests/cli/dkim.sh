@@ -40,8 +40,8 @@ expect "sign the fixture" 0 $BS dkim sign "$FIX/message.eml"
 $BS dkim sign "$FIX/message.eml" >"$T/signed.eml"
 is "two signatures, rsa first" "$(grep -o '^DKIM-Signature: v=1; a=[a-z0-9-]*' "$T/signed.eml" | cut -d= -f3 | tr '\n' ' ')" \
 	"rsa-sha256 ed25519-sha256 "
-expect_out "python3-dkim verifies rsa-sha256 and ed25519-sha256" 0 '^1 e1 pass' \
-	$VERIFY "$T/signed.eml" "$T/dns.txt"
+expect_out "python3-dkim verifies rsa-sha256 and ed25519-sha256" 0 ' 1 e1 pass$' \
+	$VERIFY "$T/dns.txt" "$T/signed.eml"
 expect_out "our verifier agrees" 0 'e1: pass' $BS dkim verify "$T/signed.eml"
 # The signatures come first; each line at most 76 characters before its CRLF.
 awk '/^From:/ { exit } length($0) > 77 { bad = 1 } END { exit bad }' "$T/signed.eml" \
@@ -51,20 +51,31 @@ grep -q 'list-unsubscribe:list-unsubscribe:list-unsubscribe-post:' "$T/signed.em
 
 # Relaxed canonicalization forgives re-folding and blanks, nothing else.
 sed 's/^Subject: \(.*\)\r$/Subject:    \1  \r/' "$T/signed.eml" >"$T/refold.eml"
-expect "relaxed: blanks added around a header value still verify" 0 $VERIFY "$T/refold.eml" "$T/dns.txt"
+expect "relaxed: blanks added around a header value still verify" 0 $VERIFY "$T/dns.txt" "$T/refold.eml"
 sed 's/^Happy Lunar New Year!  /Happy   Lunar New Year! /' "$T/signed.eml" >"$T/blank.eml"
-expect "relaxed: blanks changed inside a body line still verify" 0 $VERIFY "$T/blank.eml" "$T/dns.txt"
+expect "relaxed: blanks changed inside a body line still verify" 0 $VERIFY "$T/dns.txt" "$T/blank.eml"
 
 # Tamper with one header of each signed kind: both signatures must fail, for
 # python3-dkim and for our own verifier.
+# The copies are made first, then python3-dkim reads them all in one run.
+tampered=()
 tamper() {	# name sed-expression
-	sed "$2" "$T/signed.eml" >"$T/t.eml"
-	if cmp -s "$T/t.eml" "$T/signed.eml"; then not_ok "tamper $1: sed changed nothing"; return; fi
-	local py ours
-	py=$($VERIFY "$T/t.eml" "$T/dns.txt" 2>&1 | grep -c 'fail$')
-	ours=$($BS dkim verify "$T/t.eml" 2>&1 | grep -c ': signature does not verify\|body hash')
-	if [ "$py" = 2 ] && [ "$ours" = 2 ]; then ok "tamper $1: both signatures fail"; else
-		not_ok "tamper $1: python3-dkim failed $py of 2, ours $ours of 2"; fi
+	local f=$T/t${#tampered[@]}.eml
+	sed "$2" "$T/signed.eml" >"$f"
+	if cmp -s "$f" "$T/signed.eml"; then not_ok "tamper $1: sed changed nothing"; return; fi
+	tampered+=("$f|$1")
+}
+check_tampered() {
+	local files=() e f name py ours
+	for e in "${tampered[@]}"; do files+=("${e%%|*}"); done
+	$VERIFY "$T/dns.txt" "${files[@]}" >"$T/py.out" 2>&1
+	for e in "${tampered[@]}"; do
+		f=${e%%|*}; name=${e#*|}
+		py=$(grep -c "^$f [01] .* fail$" "$T/py.out")
+		ours=$($BS dkim verify "$f" 2>&1 | grep -c ': signature does not verify\|body hash')
+		if [ "$py" = 2 ] && [ "$ours" = 2 ]; then ok "tamper $name: both signatures fail"; else
+			not_ok "tamper $name: python3-dkim failed $py of 2, ours $ours of 2"; fi
+	done
 }
 tamper From 's/^From: Growth Dragons <news@example.com>/From: Growth Dragons <news@evil.example>/'
 tamper To 's/^To: Ada Reader <ada@example.org>/To: Bob <bob@example.org>/'
@@ -80,9 +91,10 @@ tamper Content-Type 's/^Content-Type: multipart\/alternative;/Content-Type: mult
 tamper "an added Reply-To (over-signed)" 's/^Date: /Reply-To: evil@example.net\r\nDate: /'
 tamper "a second From (over-signed)" 's/^Date: /From: evil@example.net\r\nDate: /'
 tamper body 's/Markets reopen on February 5/Markets reopen on February 6/'
+check_tampered
 # A header that is not signed may change.
 sed 's/^X-Mailer: .*/X-Mailer: other\r/' "$T/signed.eml" >"$T/x.eml"
-expect "an unsigned header may change" 0 $VERIFY "$T/x.eml" "$T/dns.txt"
+expect "an unsigned header may change" 0 $VERIFY "$T/dns.txt" "$T/x.eml"
 
 # Bad keys and messages: clear errors, no output.
 printf 'not a key\n' >"$T/bad.key"
