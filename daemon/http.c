@@ -353,10 +353,8 @@ json_string(buf *out, const char *s)
 }
 
 static enum MHD_Result
-healthz(struct http *h, struct MHD_Connection *c, struct req *r, struct db *db,
-    const diag *open_err)
+healthz(struct MHD_Connection *c, struct req *r, struct db *db, const diag *open_err)
 {
-	const struct config *cfg = &h->site.cfg;
 	diag d = DIAG_INIT;
 	buf b = BUF_INIT;
 	int db_ok = 0, known = 0, open = 0;
@@ -371,7 +369,7 @@ healthz(struct http *h, struct MHD_Connection *c, struct req *r, struct db *db,
 	} else {
 		d = *open_err;
 	}
-	for (size_t i = 0; i < cfg->nrelays && i < METRICS_MAX_RELAYS; i++) {
+	for (size_t i = 0; i < metrics_relay_count(); i++) {
 		enum relay_circuit st;
 		if (metrics_relay_circuit_get(i, &st) == 0) {
 			known++;
@@ -383,15 +381,12 @@ healthz(struct http *h, struct MHD_Connection *c, struct req *r, struct db *db,
 	json_string(&b, db_ok ? "ok" : d.msg);
 	if (known) {
 		buf_puts(&b, ",\"relays\":[");
-		for (size_t i = 0, n = 0; i < cfg->nrelays && i < METRICS_MAX_RELAYS; i++) {
+		for (size_t i = 0, n = 0; i < metrics_relay_count(); i++) {
 			enum relay_circuit st;
 			if (metrics_relay_circuit_get(i, &st) < 0)
 				continue;
 			buf_printf(&b, "%s{\"relay\":", n++ ? "," : "");
-			buf t = BUF_INIT;
-			buf_printf(&t, "%s:%lld", cfg->relays[i].host, (long long)cfg->relays[i].port);
-			json_string(&b, buf_cstr(&t));
-			buf_free(&t);
+			json_string(&b, metrics_relay_name(i));
 			buf_printf(&b, ",\"circuit\":\"%s\"}", metrics_circuit_name(st));
 		}
 		buf_putc(&b, ']');
@@ -428,7 +423,7 @@ dispatch(struct http *h, struct MHD_Connection *c, struct req *r)
 	db = pool_get(h, &d);
 	pthread_rwlock_rdlock(&h->rw);
 	if (r->route == R_HEALTHZ)
-		rc = healthz(h, c, r, db, &d);
+		rc = healthz(c, r, db, &d);
 	else if (db == NULL)
 		rc = send_failure(h, c, r, &d);
 	else if (r->route == R_METRICS)

@@ -1,7 +1,9 @@
 /* metrics - process-wide counters any module bumps, and the /metrics page. */
 #include "metrics.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "clock.h"
@@ -11,6 +13,44 @@ static _Atomic uint64_t counters[METRIC_COUNT];
 static _Atomic uint64_t relay_counters[METRICS_MAX_RELAYS][RELAY_METRIC_COUNT];
 /* 0: never reported; else enum relay_circuit + 1. */
 static _Atomic int relay_circuits[METRICS_MAX_RELAYS];
+/* Slot names; a slot is published (nslots) after its name is written. */
+static char relay_names[METRICS_MAX_RELAYS][128];
+static _Atomic size_t nslots;
+static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
+
+size_t
+metrics_relay_index(const char *name)
+{
+	size_t i, n;
+
+	pthread_mutex_lock(&slots_lock);
+	n = atomic_load(&nslots);
+	for (i = 0; i < n; i++)
+		if (strcmp(relay_names[i], name) == 0)
+			break;
+	if (i == n) {
+		if (n == METRICS_MAX_RELAYS) {
+			i = METRICS_NO_RELAY;
+		} else {
+			snprintf(relay_names[n], sizeof relay_names[n], "%s", name);
+			atomic_store(&nslots, n + 1);
+		}
+	}
+	pthread_mutex_unlock(&slots_lock);
+	return i;
+}
+
+size_t
+metrics_relay_count(void)
+{
+	return atomic_load(&nslots);
+}
+
+const char *
+metrics_relay_name(size_t relay)
+{
+	return relay < atomic_load(&nslots) ? relay_names[relay] : "";
+}
 
 void
 metrics_add(enum metric m, uint64_t n)
@@ -105,13 +145,6 @@ head(buf *out, const char *name, const char *type, const char *help)
 }
 
 static void
-relay_name(const struct config *cfg, size_t i, buf *out)
-{
-	buf_reset(out);
-	buf_printf(out, "%s:%lld", cfg->relays[i].host, (long long)cfg->relays[i].port);
-}
-
-static void
 scrape_counters(const struct config *cfg, buf *out)
 {
 	static const struct {
@@ -135,8 +168,16 @@ scrape_counters(const struct config *cfg, buf *out)
 		{ RELAY_SESSIONS, "broadside_relay_sessions_total",
 		  "SMTP sessions opened since the daemon started." },
 	};
-	size_t nrelays = cfg->nrelays < METRICS_MAX_RELAYS ? cfg->nrelays : METRICS_MAX_RELAYS;
 	buf name = BUF_INIT;
+	size_t nrelays;
+
+	/* Every configured relay shows, reported on or not yet. */
+	for (size_t i = 0; i < cfg->nrelays; i++) {
+		buf_reset(&name);
+		buf_printf(&name, "%s:%lld", cfg->relays[i].host, (long long)cfg->relays[i].port);
+		metrics_relay_index(buf_cstr(&name));
+	}
+	nrelays = metrics_relay_count();
 
 	for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
 		head(out, plain[i].name, "counter", plain[i].help);
@@ -160,9 +201,8 @@ scrape_counters(const struct config *cfg, buf *out)
 	for (size_t k = 0; k < sizeof per_relay / sizeof per_relay[0]; k++) {
 		head(out, per_relay[k].name, "counter", per_relay[k].help);
 		for (size_t i = 0; i < nrelays; i++) {
-			relay_name(cfg, i, &name);
 			buf_printf(out, "%s{relay=", per_relay[k].name);
-			label(out, buf_cstr(&name));
+			label(out, metrics_relay_name(i));
 			buf_printf(out, "} %llu\n",
 			    (unsigned long long)metrics_relay_get(i, per_relay[k].m));
 		}
@@ -173,9 +213,8 @@ scrape_counters(const struct config *cfg, buf *out)
 		enum relay_circuit st;
 		if (metrics_relay_circuit_get(i, &st) < 0)
 			continue;
-		relay_name(cfg, i, &name);
 		buf_puts(out, "broadside_relay_circuit{relay=");
-		label(out, buf_cstr(&name));
+		label(out, metrics_relay_name(i));
 		buf_printf(out, "} %d\n", (int)st);
 	}
 	buf_free(&name);

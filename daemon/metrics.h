@@ -1,12 +1,12 @@
 /* metrics - process-wide counters any module bumps, and the /metrics page.
  *
- * Counters are lock-free atomics: a sender thread calls
- * metrics_relay_inc(relay_index, RELAY_SENT) after each accepted message,
- * the renderer metrics_inc(METRIC_RENDERED) per message, and so on; the HTTP
- * endpoint reads them all when scraped. relay_index is the relay's position
- * in cfg->relays (0 ..  METRICS_MAX_RELAYS - 1; others are ignored).
- * A relay's circuit breaker reports its state with metrics_relay_circuit();
- * until a module does, /healthz and /metrics say nothing about circuits.
+ * Counters are lock-free atomics: the renderer calls
+ * metrics_inc(METRIC_RENDERED) per message; a relay takes its slot once,
+ * `i = metrics_relay_index("host:port")`, then its senders call
+ * metrics_relay_inc(i, RELAY_SENT) per accepted message and its breaker
+ * metrics_relay_circuit(i, CIRCUIT_OPEN) on each change; the HTTP endpoint
+ * reads them all when scraped. Until a module reports a relay's circuit,
+ * /healthz and /metrics say nothing about it.
  *
  * metrics_scrape() writes the Prometheus text format (version 0.0.4): the
  * counters above, plus figures read from the database (deliveries by relay
@@ -25,6 +25,7 @@
 #include "diag.h"
 
 #define METRICS_MAX_RELAYS	64
+#define METRICS_NO_RELAY	((size_t)-1)
 
 enum metric {
 	METRIC_RENDERED,	/* messages rendered */
@@ -54,6 +55,14 @@ enum relay_circuit {
 void	metrics_inc(enum metric m);
 void	metrics_add(enum metric m, uint64_t n);
 uint64_t metrics_get(enum metric m);
+
+/* The slot of relay `name` ("host:port"): the same name always gets the
+ * same slot; METRICS_NO_RELAY once all are taken (the calls below then do
+ * nothing). Takes a lock: call it once per relay, not per message. */
+size_t	metrics_relay_index(const char *name);
+/* Slots taken so far, and each one's name. */
+size_t	metrics_relay_count(void);
+const char *metrics_relay_name(size_t relay);
 
 void	metrics_relay_inc(size_t relay, enum relay_metric m);
 void	metrics_relay_add(size_t relay, enum relay_metric m, uint64_t n);

@@ -103,19 +103,32 @@ test_metrics(void)
 	enum relay_circuit st;
 
 	config_defaults(&cfg);
-	metrics_relay_add(0, RELAY_SENT, 41);
-	metrics_relay_inc(0, RELAY_SENT);
-	metrics_relay_inc(METRICS_MAX_RELAYS + 3, RELAY_SENT);	/* ignored */
-	CHECK(metrics_relay_get(0, RELAY_SENT) == 42, "relay counter adds");
-	CHECK(metrics_relay_circuit_get(0, &st) < 0, "circuit unknown until reported");
-	metrics_relay_circuit(0, CIRCUIT_OPEN);
-	CHECK(metrics_relay_circuit_get(0, &st) == 0 && st == CIRCUIT_OPEN, "circuit reported");
+	size_t r0 = metrics_relay_index("127.0.0.1:25"), r1 = metrics_relay_index("relay2:587");
+	CHECK(r0 == 0 && r1 == 1 && metrics_relay_index("127.0.0.1:25") == 0,
+	    "relay slots by name: the same name, the same slot");
+	CHECK_STR(metrics_relay_name(r1), "relay2:587", "slot name");
+	metrics_relay_add(r0, RELAY_SENT, 41);
+	metrics_relay_inc(r0, RELAY_SENT);
+	metrics_relay_inc(METRICS_NO_RELAY, RELAY_SENT);	/* ignored */
+	CHECK(metrics_relay_get(r0, RELAY_SENT) == 42, "relay counter adds");
+	CHECK(metrics_relay_circuit_get(r0, &st) < 0, "circuit unknown until reported");
+	metrics_relay_circuit(r0, CIRCUIT_OPEN);
+	CHECK(metrics_relay_circuit_get(r0, &st) == 0 && st == CIRCUIT_OPEN, "circuit reported");
 	metrics_inc(METRIC_RENDERED);
 	CHECK(metrics_scrape(NULL, &cfg, &b, &d) == 0, "scrape without database");
 	CHECK(strstr(buf_cstr(&b), "broadside_relay_sent_total{relay=\"127.0.0.1:25\"} 42\n") != NULL,
 	    "relay counter in Prometheus text");
 	CHECK(strstr(buf_cstr(&b), "broadside_relay_circuit{relay=\"127.0.0.1:25\"} 1\n") != NULL,
 	    "circuit gauge");
+	CHECK(strstr(buf_cstr(&b), "broadside_relay_sent_total{relay=\"relay2:587\"} 0\n") != NULL,
+	    "a relay not in the config but reporting is shown");
+	for (int i = 0; i < METRICS_MAX_RELAYS; i++) {
+		char n[32];
+		snprintf(n, sizeof n, "r%d:25", i);
+		metrics_relay_index(n);
+	}
+	CHECK(metrics_relay_index("one-too-many:25") == METRICS_NO_RELAY &&
+	    metrics_relay_count() == METRICS_MAX_RELAYS, "slots run out: METRICS_NO_RELAY");
 	CHECK(strstr(buf_cstr(&b), "# TYPE broadside_rendered_total counter\n"
 	    "broadside_rendered_total 1\n") != NULL, "TYPE line and counter");
 	buf_free(&b);
