@@ -15,11 +15,11 @@
 #include "secret.h"
 #include "subscribers.h"
 #include "token.h"
+#include "unsubscribe.h"
 
 /* Bounces come back days after the mail left (retries last 5 days, some
  * providers report later still): previous keys stay good this long. */
 #define VERP_GRACE	(60 * 86400LL)
-#define UNSUB_GRACE	(365 * 86400LL)
 
 int64_t
 bounce_score_next(const struct bounce_score_rules *rules, int64_t score,
@@ -302,40 +302,37 @@ load_secret(const struct config *cfg, struct secret *s, int *loaded, diag *d)
 	return 0;
 }
 
+/* unsubscribe+TOKEN@: the one unsubscribe path (unsubscribe.c), in our
+ * transaction. A forged or stale token changes nothing. */
 static int
 apply_unsubscribe(struct db *db, const struct config *cfg, const struct bounce_report *r,
-    const struct secret *s, int64_t now, struct bounce_outcome *oc, diag *d)
+    const struct secret *s, struct bounce_outcome *oc, diag *d)
 {
-	int64_t sid;
-	struct subscriber sub;
-	int rc = 0;
+	int64_t sid = 0;
+	enum sub_status was = SUB_ACTIVE;
 
-	if (token_unsub_verify(s, UNSUB_GRACE, now, cfg->list.id, r->unsub_token, &sid) < 0) {
-		summary(oc, "unsubscribe mail to %s: forged or stale token, ignored",
-		    r->unsub_address);
-		return 0;
-	}
-	memset(&sub, 0, sizeof sub);
-	if (subscriber_get(db, sid, &sub, d) < 0) {
+	if (unsubscribe_token_ex(db, cfg, s, r->unsub_token, "mail", &sid, &was, d) < 0) {
+		if (d->code == EX_DATAERR) {
+			summary(oc, "unsubscribe mail to %s: forged or stale token, ignored",
+			    r->unsub_address);
+			d->code = 0;
+			return 0;
+		}
 		if (d->code == EX_NOUSER) {
 			summary(oc, "unsubscribe mail: subscriber %lld no longer exists",
 			    (long long)sid);
+			d->code = 0;
 			return 0;
 		}
 		return -1;
 	}
-	if (sub.status == SUB_ACTIVE) {
-		rc = subscriber_set_status(db, sid, SUB_UNSUBSCRIBED, "mailto unsubscribe", d);
-		if (rc == 0) {
-			oc->suppressed++;
-			summary(oc, "subscriber %lld unsubscribed by mail", (long long)sid);
-		}
+	if (was == SUB_ACTIVE) {
+		oc->suppressed++;
+		summary(oc, "subscriber %lld unsubscribed by mail", (long long)sid);
 	} else {
-		summary(oc, "subscriber %lld already %s", (long long)sid,
-		    sub_status_name(sub.status));
+		summary(oc, "subscriber %lld already %s", (long long)sid, sub_status_name(was));
 	}
-	subscriber_free(&sub);
-	return rc;
+	return 0;
 }
 
 int
@@ -354,7 +351,7 @@ bounce_apply_tx(struct db *db, const struct config *cfg, const struct bounce_rep
 	if (r->unsub_token[0]) {
 		if (load_secret(cfg, &sec, &have_secret, d) < 0)
 			return -1;
-		if (apply_unsubscribe(db, cfg, r, &sec, now, oc, d) < 0)
+		if (apply_unsubscribe(db, cfg, r, &sec, oc, d) < 0)
 			return -1;
 	}
 	if (!any) {
