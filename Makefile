@@ -106,7 +106,8 @@ $(BUILD)/obj $(BUILD)/tests $(BUILD)/bench:
 test: deps
 	$(MAKE) all
 	$(MAKE) BUILD=build-asan SAN=1 all
-	tests/run.sh build build-asan
+	tests/run.sh build build-asan; rc=$$?; \
+	  $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$${FUZZ_TEST_SECONDS:-10} || rc=1; exit $$rc
 
 test-asan: deps
 	$(MAKE) BUILD=build-asan SAN=1 all
@@ -120,6 +121,18 @@ demo: deps all
 
 bench: deps all
 	tests/bench.sh
+
+# The bounce parser under libFuzzer (clang), seeded with the peer corpus.
+FUZZ_SECONDS ?= 60
+FUZZ_SRC = daemon/bounce_parse.c daemon/buf.c daemon/xalloc.c daemon/diag.c daemon/log.c
+build-fuzz/fuzz_bounce: tests/fuzz/fuzz_bounce.c $(FUZZ_SRC) $(wildcard daemon/*.h)
+	@mkdir -p build-fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=undefined -Idaemon $(shell pkg-config --cflags gmime-3.0) \
+	  -o $@ tests/fuzz/fuzz_bounce.c $(FUZZ_SRC) $(shell pkg-config --libs gmime-3.0)
+
+fuzz: build-fuzz/fuzz_bounce
+	tests/fuzz/run.sh $(CURDIR)/build-fuzz/fuzz_bounce $(FUZZ_SECONDS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(DATADIR)/templates \

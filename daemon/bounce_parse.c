@@ -1045,25 +1045,31 @@ static size_t
 find_returned(const char *s, size_t len, size_t *mark)
 {
 	size_t best = len, bestmark = len;
+	char *lc = xmalloc(len + 1);
 
+	for (size_t i = 0; i < len; i++)
+		lc[i] = (char)tolower((unsigned char)s[i]);
+	lc[len] = '\0';
 	for (const char *const *m = returned_markers; *m; m++) {
 		size_t ml = strlen(*m);
-		for (size_t i = 0; i + ml <= len && i < best; i++) {
-			if (strncasecmp(s + i, *m, ml) != 0)
-				continue;
-			size_t ls = i;
-			while (ls > 0 && s[ls - 1] != '\n')
-				ls--;
-			size_t e = i + ml;
-			while (e < len && s[e] != '\n')
-				e++;
-			if (ls < best) {
-				best = e < len ? e + 1 : len;
-				bestmark = ls;
-			}
-			break;
+		const char *f = best >= ml ? memmem(lc, best, *m, ml) : NULL;
+		size_t i, ls, e;
+
+		if (f == NULL)
+			continue;
+		i = (size_t)(f - lc);
+		ls = i;
+		while (ls > 0 && s[ls - 1] != '\n')
+			ls--;
+		e = i + ml;
+		while (e < len && s[e] != '\n')
+			e++;
+		if (ls < best) {
+			best = e < len ? e + 1 : len;
+			bestmark = ls;
 		}
 	}
+	free(lc);
 	*mark = bestmark;
 	return best;
 }

@@ -102,5 +102,18 @@ bench_render() {
 		"$TOP/templates" "${BENCH_RENDER_SECONDS:-2}" | sed 's/^/  /'
 }
 
+# --- bounces: messages parsed per second beside GMime alone ---------------
+# The 560 messages of the peer corpus, read into memory, parsed into
+# verdicts again and again on one core; beside it GMime's MIME parse of the
+# same messages in the same run (what the bounce knowledge costs on top).
+bench_bounce() {
+	local one= corpus=${BOUNCE_CORPUS:-$TOP/../shared/bounce-corpus}
+	command -v taskset >/dev/null && one="taskset -c 0"
+	echo "== bounces (one core)"
+	[ -d "$corpus/emails" ] || { echo "  no corpus at $corpus"; return 1; }
+	$one "$BUILD/bench/bench_bounce" "$corpus" "${BENCH_BOUNCE_SECONDS:-2}" | sed 's/^/  /'
+}
+
 bench_render
 bench_http
+bench_bounce
