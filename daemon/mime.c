@@ -1,10 +1,7 @@
 /* mime - the bytes of a message: quoted-printable, RFC 2047 words, headers. */
 #include "mime.h"
 
-#include <stdlib.h>
 #include <string.h>
-
-#include "xalloc.h"
 
 static const char hex[] = "0123456789ABCDEF";
 
@@ -182,10 +179,8 @@ mime_clean(buf *out, const char *s)
 		buf_truncate(out, out->len - 1);
 }
 
-/* Folds one unfolded header line (no CRLF) at white space so that lines
- * stay within MIME_FOLD_AT where a space allows it; appends it with CRLF. */
-static void
-fold(buf *out, const char *line, size_t len, size_t namelen)
+void
+mime_fold(buf *out, const char *line, size_t len, size_t namelen)
 {
 	size_t pos = 0;
 
@@ -220,7 +215,7 @@ mime_header_raw(buf *out, const char *name, const char *value)
 	buf_puts(&line, name);
 	buf_puts(&line, ": ");
 	mime_clean(&line, value);
-	fold(out, line.data, line.len, strlen(name));
+	mime_fold(out, line.data, line.len, strlen(name));
 	buf_free(&line);
 }
 
@@ -258,10 +253,10 @@ needs_words(const char *s)
  * line for the first word (a shorter first word keeps the line within 78),
  * `rest` the length of the others. */
 static void
-encoded_words(buf *out, const char *str, size_t first, size_t rest)
+encoded_words(buf *out, const char *str, size_t n, size_t first, size_t rest)
 {
 	const unsigned char *s = (const unsigned char *)str;
-	size_t n = strlen(str), i = 0, room = first;
+	size_t i = 0, room = first;
 	const size_t over = 12;		/* "=?UTF-8?Q?" + "?=" */
 
 	if (room < over + 9)
@@ -303,10 +298,10 @@ mime_header_text(buf *out, const char *name, const char *value)
 	buf_puts(&line, name);
 	buf_puts(&line, ": ");
 	if (needs_words(buf_cstr(&v)))
-		encoded_words(&line, buf_cstr(&v), MIME_FOLD_AT - line.len, 75);
+		encoded_words(&line, buf_cstr(&v), v.len, MIME_FOLD_AT - line.len, 75);
 	else
 		buf_append(&line, v.data, v.len);
-	fold(out, buf_cstr(&line), line.len, strlen(name));
+	mime_fold(out, buf_cstr(&line), line.len, strlen(name));
 	buf_free(&v);
 	buf_free(&line);
 }
@@ -360,10 +355,8 @@ phrase_words(buf *out, const char *v)
 		} else {
 			while (*e == ' ' && e[1] && !plain_word(e + 1, word_end(e + 1)))
 				e = word_end(e + 1);
-			char *run = xstrndup(p, (size_t)(e - p));
 			/* 66: fits a line after any header name we write ("List-Id: "). */
-			encoded_words(out, run, 66, 66);
-			free(run);
+			encoded_words(out, p, (size_t)(e - p), 66, 66);
 		}
 		p = *e ? e + 1 : e;
 	}
@@ -383,33 +376,53 @@ mime_phrase_quoted(buf *out, const char *name)
 	phrase(out, name, 1);
 }
 
+/* 1 when mime_clean would leave s as it is (the common case: no copy). */
+static int
+is_clean(const char *s)
+{
+	if (*s == ' ')
+		return 0;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c < 32 || c == 127 || (c == ' ' && (s[1] == ' ' || s[1] == '\0')))
+			return 0;
+	}
+	return 1;
+}
+
 static void
 phrase(buf *out, const char *name, int quote)
 {
 	buf v = BUF_INIT;
+	const char *val = name ? name : "";
+	size_t len;
 	int plain = !quote;
 
-	mime_clean(&v, name);
-	if (v.len == 0) {
+	if (!is_clean(val)) {
+		mime_clean(&v, val);
+		val = buf_cstr(&v);
+	}
+	len = strlen(val);
+	if (len == 0) {
 		buf_free(&v);
 		return;
 	}
-	if (needs_words(v.data)) {
-		phrase_words(out, v.data);
+	if (needs_words(val)) {
+		phrase_words(out, val);
 		buf_free(&v);
 		return;
 	}
-	for (size_t i = 0; i < v.len; i++)
-		if (v.data[i] != ' ' && !atext((unsigned char)v.data[i]))
+	for (size_t i = 0; i < len; i++)
+		if (val[i] != ' ' && !atext((unsigned char)val[i]))
 			plain = 0;
 	if (plain) {
-		buf_append(out, v.data, v.len);
+		buf_append(out, val, len);
 	} else {
 		buf_putc(out, '"');
-		for (size_t i = 0; i < v.len; i++) {
-			if (v.data[i] == '"' || v.data[i] == '\\')
+		for (size_t i = 0; i < len; i++) {
+			if (val[i] == '"' || val[i] == '\\')
 				buf_putc(out, '\\');
-			buf_putc(out, v.data[i]);
+			buf_putc(out, val[i]);
 		}
 		buf_putc(out, '"');
 	}

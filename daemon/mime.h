@@ -56,6 +56,10 @@ void	mime_header_text(buf *out, const char *name, const char *value);
  * safe parts (addresses, message ids, URLs); folded at white space. Control
  * bytes are still replaced. */
 void	mime_header_raw(buf *out, const char *name, const char *value);
+/* Folds a ready header line "Name: value" (no CRLF, no control bytes;
+ * namelen = strlen("Name")) at white space to MIME_FOLD_AT where a space
+ * allows it, and appends it with CRLF. */
+void	mime_fold(buf *out, const char *line, size_t len, size_t namelen);
 
 /* Appends a display name as an RFC 5322 phrase: atoms as they are, a
  * quoted-string when it holds specials, encoded-words when non-ASCII. */

@@ -3,6 +3,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
@@ -475,16 +476,57 @@ render_unsubscribe_url(const struct render *r, int64_t subscriber_id, buf *out)
 	buf_puts(out, tok);
 }
 
-/* The values of the per-subscriber slots, cleaned of control bytes. */
-struct sub_vals {
-	buf	name, email, unsub;
+/* Per-thread scratch: the per-subscriber slot values and the header lines
+ * being built. After a thread's first copy render_message allocates nothing
+ * of its own (the token's HMAC still does, inside OpenSSL). Freed when the
+ * thread ends. */
+struct scratch {
+	buf	name, email, unsub;	/* slot values, cleaned */
+	buf	line;			/* a header line before folding */
 };
 
-static int
-sub_vals_init(const struct render *r, const struct render_to *to,
-    struct sub_vals *sv, diag *d)
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void
+scratch_free(void *p)
 {
-	memset(sv, 0, sizeof *sv);
+	struct scratch *s = p;
+
+	buf_free(&s->name);
+	buf_free(&s->email);
+	buf_free(&s->unsub);
+	buf_free(&s->line);
+	free(s);
+}
+
+static void
+scratch_key_make(void)
+{
+	pthread_key_create(&scratch_key, scratch_free);
+}
+
+static struct scratch *
+scratch_get(void)
+{
+	struct scratch *s;
+
+	pthread_once(&scratch_once, scratch_key_make);
+	s = pthread_getspecific(scratch_key);
+	if (s == NULL) {
+		s = xcalloc(1, sizeof *s);
+		pthread_setspecific(scratch_key, s);
+	}
+	return s;
+}
+
+static int
+sub_vals(const struct render *r, const struct render_to *to,
+    struct scratch *sv, diag *d)
+{
+	if (to->tier != TIER_FREE && to->tier != TIER_PAID)
+		return diag_set(d, EX_SOFTWARE, "subscriber %lld: no such tier %d",
+		    (long long)to->subscriber_id, (int)to->tier);
 	if (to->email == NULL || !mime_addr_ok(to->email)) {
 		buf c = BUF_INIT;
 		mime_clean(&c, to->email ? to->email : "");
@@ -494,6 +536,9 @@ sub_vals_init(const struct render *r, const struct render_to *to,
 		buf_free(&c);
 		return -1;
 	}
+	buf_reset(&sv->name);
+	buf_reset(&sv->email);
+	buf_reset(&sv->unsub);
 	mime_clean(&sv->name, to->name ? to->name : "");
 	buf_puts(&sv->email, to->email);
 	render_unsubscribe_url(r, to->subscriber_id, &sv->unsub);
@@ -501,15 +546,7 @@ sub_vals_init(const struct render *r, const struct render_to *to,
 }
 
 static void
-sub_vals_free(struct sub_vals *sv)
-{
-	buf_free(&sv->name);
-	buf_free(&sv->email);
-	buf_free(&sv->unsub);
-}
-
-static void
-fill(const struct prog *p, const struct sub_vals *sv, int encoded, buf *out)
+fill(const struct prog *p, const struct scratch *sv, int encoded, buf *out)
 {
 	struct mime_qp q;
 
@@ -565,26 +602,25 @@ int
 render_message(const struct render *r, const struct render_to *to,
     int64_t now, buf *out, diag *d)
 {
-	struct sub_vals sv;
+	struct scratch *sv = scratch_get();
+	buf *h = &sv->line;
 	uint64_t rnd;
 	char date[64], hexid[17];
 	size_t start = out->len;
-	buf h = BUF_INIT;
 
-	if (to->tier != TIER_FREE && to->tier != TIER_PAID)
-		return diag_set(d, EX_SOFTWARE, "subscriber %lld: no such tier %d",
-		    (long long)to->subscriber_id, (int)to->tier);
-	if (sub_vals_init(r, to, &sv, d) < 0)
+	if (sub_vals(r, to, sv, d) < 0)
 		return -1;
-	if (rng_next(&rnd) < 0) {
-		sub_vals_free(&sv);
+	if (rng_next(&rnd) < 0)
 		return diag_set(d, EX_SOFTWARE, "OpenSSL RAND_bytes failed");
-	}
 	buf_reserve(out, 4096 + r->body[to->tier][PART_TEXT].n * 64);
 
+	/* The values are clean (control bytes gone, address checked, URL
+	 * safe): the lines only need folding. */
 	buf_puts(out, r->h_from);
-	mime_mailbox(&h, sv.name.data, to->email);
-	mime_header_raw(out, "To", h.data);
+	buf_reset(h);
+	buf_puts(h, "To: ");
+	mime_mailbox(h, sv->name.data, to->email);
+	mime_fold(out, h->data, h->len, 2);
 	buf_puts(out, r->h_subject);
 	clock_format_rfc5322(now, date, sizeof date);
 	buf_printf(out, "Date: %s\r\n", date);
@@ -594,17 +630,15 @@ render_message(const struct render *r, const struct render_to *to,
 	buf_printf(out, "Message-ID: <%lld.%s@%s>\r\n", (long long)to->delivery_id,
 	    hexid, r->msgid_domain);
 	buf_puts(out, r->h_list);
-	buf_reset(&h);
-	buf_printf(&h, "<%s>, <mailto:unsubscribe+%s@%s>", sv.unsub.data,
-	    sv.unsub.data + strlen(r->unsub_base), r->mailto_domain);
-	mime_header_raw(out, "List-Unsubscribe", h.data);
+	buf_reset(h);
+	buf_printf(h, "List-Unsubscribe: <%s>, <mailto:unsubscribe+%s@%s>", sv->unsub.data,
+	    sv->unsub.data + strlen(r->unsub_base), r->mailto_domain);
+	mime_fold(out, h->data, h->len, 16);
 	buf_puts(out, r->h_tail);
-	fill(&r->body[to->tier][PART_TEXT], &sv, 1, out);
+	fill(&r->body[to->tier][PART_TEXT], sv, 1, out);
 	buf_puts(out, r->sep);
-	fill(&r->body[to->tier][PART_HTML], &sv, 1, out);
+	fill(&r->body[to->tier][PART_HTML], sv, 1, out);
 	buf_puts(out, r->end);
-	buf_free(&h);
-	sub_vals_free(&sv);
 	if (render_sign(r, out, start, now, d) < 0) {
 		buf_truncate(out, start);
 		return -1;
@@ -616,14 +650,11 @@ int
 render_body(const struct render *r, const struct render_to *to,
     enum render_part part, buf *out, diag *d)
 {
-	struct sub_vals sv;
+	struct scratch *sv = scratch_get();
 
-	if (to->tier != TIER_FREE && to->tier != TIER_PAID)
-		return diag_set(d, EX_SOFTWARE, "no such tier %d", (int)to->tier);
-	if (sub_vals_init(r, to, &sv, d) < 0)
+	if (sub_vals(r, to, sv, d) < 0)
 		return -1;
 	fill(&r->body[to->tier][part == RENDER_PART_HTML ? PART_HTML : PART_TEXT],
-	    &sv, 0, out);
-	sub_vals_free(&sv);
+	    sv, 0, out);
 	return 0;
 }
