@@ -114,6 +114,20 @@ bench_bounce() {
 	$one "$BUILD/bench/bench_bounce" "$corpus" "${BENCH_BOUNCE_SECONDS:-2}" | sed 's/^/  /'
 }
 
+# --- DKIM: signing beside rendering -----------------------------------------
+# The weekly example rendered per subscriber on one core with no key (the
+# baseline), with an RSA-2048 key, an Ed25519 key and both; then signing
+# alone. Postfix's smtp-source pushes ~2,200-2,700 messages/s over loopback
+# on these machines: that is what signing must stay small beside.
+bench_dkim() {
+	local one=
+	command -v taskset >/dev/null && one="taskset -c 0"
+	echo "== DKIM signing (one core)"
+	$one "$BUILD/bench/bench_dkim" "$TOP/examples/growth-dragons-weekly.md" \
+		"$TOP/templates" "${BENCH_DKIM_SECONDS:-1}" | sed 's/^/  /'
+}
+
 bench_render
+bench_dkim
 bench_http
 bench_bounce

@@ -1,7 +1,5 @@
 /* test_dkim - DKIM signing and our verifier on the fixture message: both
  * algorithms, canonicalization edge cases, tampering, threads.
- *
- * `test_dkim --bench [N]` prints signing rates instead (tests/bench.sh).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -94,67 +92,8 @@ work(void *arg)
 	return NULL;
 }
 
-static double
-rate(const struct dkim *dk, const buf *msg, int n)
-{
-	buf m = BUF_INIT;
-	diag d = DIAG_INIT;
-	int64_t t0 = clock_mono_ms(), t1;
-
-	for (int i = 0; i < n; i++) {
-		buf_reset(&m);
-		buf_append(&m, msg->data, msg->len);
-		if (dkim_sign(dk, &m, 1795440000, &d) < 0) {
-			fprintf(stderr, "%s\n", d.msg);
-			exit(1);
-		}
-	}
-	t1 = clock_mono_ms();
-	buf_free(&m);
-	return n * 1000.0 / (double)(t1 - t0 > 0 ? t1 - t0 : 1);
-}
-
-static int
-bench(int n, const buf *msg)
-{
-	static const char *const rsa[] = { "s1" }, *const ed[] = { "e1" };
-	struct config c1, c2;
-	struct dkim *d1, *d2;
-	diag d = DIAG_INIT;
-	buf m = BUF_INIT;
-	double copy, r, e;
-	int64_t t0;
-
-	make_config(&c1, rsa, 1);
-	make_config(&c2, ed, 1);
-	if (dkim_load(&c1, &d1, &d) < 0 || dkim_load(&c2, &d2, &d) < 0) {
-		fprintf(stderr, "%s\n", d.msg);
-		return 1;
-	}
-	/* The copy the signer starts from, as a baseline of memory traffic. */
-	t0 = clock_mono_ms();
-	for (int i = 0; i < n * 20; i++) {
-		buf_reset(&m);
-		buf_append(&m, msg->data, msg->len);
-	}
-	copy = n * 20 * 1000.0 / (double)(clock_mono_ms() - t0 > 0 ? clock_mono_ms() - t0 : 1);
-	r = rate(d1, msg, n);
-	e = rate(d2, msg, n * 5);
-	printf("dkim: message of %zu bytes, one thread\n", msg->len);
-	printf("  copy only           %10.0f msg/s\n", copy);
-	printf("  rsa-2048 sign       %10.0f msg/s  (%.0f us each)\n", r, 1e6 / r);
-	printf("  ed25519 sign        %10.0f msg/s  (%.0f us each)\n", e, 1e6 / e);
-	printf("  ed25519 / rsa-2048  %10.1fx\n", e / r);
-	buf_free(&m);
-	dkim_free(d1);
-	dkim_free(d2);
-	config_free(&c1);
-	config_free(&c2);
-	return 0;
-}
-
 int
-main(int argc, char **argv)
+main(void)
 {
 	static const char *const both[] = { "s1", "e1" };
 	struct config cfg;
@@ -176,15 +115,6 @@ main(int argc, char **argv)
 	CHECK(dkim_keygen(DKIM_ED25519_SHA256, 0, buf_cstr(&p), &txt, &d) == 0, "keygen ed25519");
 	CHECK(strlen(buf_cstr(&txt)) == 22 + 44, "ed25519 TXT value holds 32 raw bytes");
 	read_file("tests/fixtures/dkim/message.eml", &fix);
-
-	if (argc > 1 && strcmp(argv[1], "--bench") == 0) {
-		int rc = bench(argc > 2 ? atoi(argv[2]) : 2000, &fix);
-		buf_reset(&p);
-		buf_printf(&p, "rm -rf %s", tmpdir);
-		if (system(buf_cstr(&p)) != 0)
-			rc = 1;
-		return rc;
-	}
 
 	make_config(&cfg, both, 2);
 	CHECK(dkim_load(&cfg, &dk, &d) == 0 && dkim_nkeys(dk) == 2, "load two keys %s", d.msg);
