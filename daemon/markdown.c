@@ -142,7 +142,6 @@ struct tw {
 	int	 ncells;
 	int	 blank;			/* a blank line is due before the next block */
 	int	 started;
-	int	 tight_next;		/* first block of a tight item: no blank */
 };
 
 static size_t

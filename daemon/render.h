@@ -11,8 +11,8 @@
  * render_message() then writes one subscriber's copy: a few headers that
  * differ per copy (To, Date, Message-ID, List-Unsubscribe) between the
  * precomputed ones, and the two bodies as memcpy of the static segments with
- * the slots escaped and encoded in between. No parse, no template, a handful
- * of small allocations.
+ * the slots escaped and encoded in between. No parse, no template, and no
+ * allocation of its own once a thread has made its first copy.
  *
  * Free readers get the Markdown before the line ISSUE_PAYWALL_MARK followed
  * by the paywall template; paid readers get all of it (the mark line
