@@ -203,7 +203,7 @@ is_system_address(const char *addr)
 	static const char *const locals[] = { "mailer-daemon", "postmaster",
 	    "mail-daemon", "mailerdaemon", "double-bounce", "root", "daemon",
 	    "nobody", "noreply", "no-reply", "abuse", "mdaemon", "mailer_daemon",
-	    "mail.daemon", "bounce", "bounces", NULL };
+	    "mail.daemon", "bounce", "bounces", "post_master", NULL };
 	for (const char *const *l = locals; *l; l++)
 		if (addr_local_is(addr, *l))
 			return 1;
@@ -350,10 +350,8 @@ static const char *const p_rejected[] = {
 	"sender verify failed", "sender rejected", "after mail from",
 	"in reply to mail from", "envelope sender", "sender address is not",
 	"invalid sender", "sender is not allowed", "unverified address",
-	"sender address must exist", "sender does not exist", NULL };
-static const char *const p_policy_words[] = {
-	"spam", "block", "policy", "reputation", "blacklist", "rbl", "listed",
-	"dmarc", "spf", "dkim", "authentication", "virus", NULL };
+	"sender address must exist", "sender does not exist",
+	"you may not have permission to post", NULL };
 static const char *const p_data_phase[] = {
 	"in reply to end of data", "in reply to data", "after end of data",
 	"after data", "smtp command data", "during data",
@@ -381,7 +379,8 @@ static const char *const p_suspend[] = {
 	"recipient is suspended", "mailbox unavailable or access denied",
 	"mailbox currently suspended", "mailbox is frozen", "is frozen",
 	"account has been frozen", "deactivated", "disabled recipient",
-	"user suspended", "this mailbox is disabled", NULL };
+	"user suspended", "this mailbox is disabled", "temporary locked",
+	"temporarily locked", NULL };
 static const char *const p_hasmoved[] = {
 	"has been replaced by", "address has moved", "has moved to",
 	"user has moved", "no longer at this address", NULL };
@@ -571,7 +570,7 @@ classify(const char *text, const char *context, const char *status, const char *
 	const char *reason = NULL, *sr;
 	const char *st = status ? status : "";
 	int klass = st[0] ? st[0] - '0' : (reply && reply[0] ? reply[0] - '0' : 5);
-	int from_text = 0, weak = 0;
+	int weak = 0;
 	const size_t nrules = sizeof text_rules / sizeof text_rules[0];
 
 	for (size_t i = 0; i < nrules && !reason; i++)
@@ -579,17 +578,18 @@ classify(const char *text, const char *context, const char *status, const char *
 			reason = text_rules[i].reason;
 			weak = i == nrules - 1 || text_rules[i].pats == p_expired;
 		}
-	from_text = reason != NULL;
 	sr = st[0] ? status_reason(st) : NULL;
 	/* A dead-address code outranks vaguer wording ("rejected",
 	 * "blocked") but not a specific other reason (mailbox full). */
 	if (sr && hard_reason(sr) && dead_status(st) && (reason == NULL || weak)) {
 		reason = sr;
-		from_text = 0;
 	}
 	/* Sender-side codes: the recipient is not at fault. */
 	if (strcmp(st, "5.1.7") == 0 || strcmp(st, "5.1.8") == 0)
 		reason = "rejected";
+	/* A specific code outranks vague words ("rejected", "blocked"). */
+	if (sr && weak)
+		reason = sr;
 	if (reason == NULL)
 		reason = sr;
 	if (reason == NULL)
@@ -606,7 +606,7 @@ classify(const char *text, const char *context, const char *status, const char *
 		*kind = BOUNCE_SOFT;
 	else if (!hard_reason(reason))
 		*kind = BOUNCE_SOFT;
-	else if (strncmp(st, "5.7.", 4) == 0 && (!from_text || has_any(norm, p_policy_words)))
+	else if (strncmp(st, "5.7.", 4) == 0)
 		*kind = BOUNCE_SOFT;	/* a policy block never suppresses */
 	else
 		*kind = BOUNCE_HARD;
@@ -852,6 +852,15 @@ walk(struct walk *w, GMimeObject *obj, int depth)
 	}
 	if (GMIME_IS_MESSAGE_PART(obj)) {
 		GMimeMessage *m = g_mime_message_part_get_message((GMimeMessagePart *)obj);
+		GMimeObject *inner = m ? g_mime_message_get_mime_part(m) : NULL;
+		GMimeContentType *ict = inner ? g_mime_object_get_content_type(inner) : NULL;
+
+		/* A report forwarded as an attachment: read the report. */
+		if (ict && w->dsn.len == 0 && w->arf.len == 0 &&
+		    g_mime_content_type_is_type(ict, "multipart", "report")) {
+			walk(w, inner, depth + 1);
+			return;
+		}
 		if (m && w->returned == NULL) {
 			w->returned = m;
 			g_object_ref(m);
@@ -1233,6 +1242,53 @@ has_code_or_reason(const char *s, size_t n)
 	}
 	free(t);
 	return r;
+}
+
+/* The words about failed recipient rc[i] in a prose bounce: from a line
+ * naming it to the next line naming another failed recipient; the first
+ * such stretch that holds a reply code or a reason. */
+static void
+text_segment(const char *h, size_t hlen, char **rc, size_t nrc, size_t i,
+    const char **seg, size_t *seglen)
+{
+	const char *end = h + hlen, *from = h, *first = NULL;
+	size_t firstlen = 0;
+
+	*seg = NULL;
+	*seglen = 0;
+	for (int tries = 0; tries < 8 && from < end; tries++) {
+		const char *p = strcasestr(from, rc[i]), *e = end;
+		if (p == NULL || p >= end)
+			break;
+		from = p + strlen(rc[i]);
+		while (p > h && p[-1] != '\n')
+			p--;
+		for (size_t j = 0; j < nrc; j++) {
+			const char *q;
+			if (j == i || strcasecmp(rc[j], rc[i]) == 0)
+				continue;
+			q = strcasestr(from, rc[j]);
+			if (q == NULL || q >= e)
+				continue;
+			while (q > from && q[-1] != '\n')
+				q--;
+			if (q > p)
+				e = q;
+		}
+		if (e - p > 4000)
+			e = p + 4000;
+		if (first == NULL) {
+			first = p;
+			firstlen = (size_t)(e - p);
+		}
+		if (has_code_or_reason(p, (size_t)(e - p))) {
+			*seg = p;
+			*seglen = (size_t)(e - p);
+			return;
+		}
+	}
+	*seg = first;
+	*seglen = firstlen;
 }
 
 /* Status class from the words when no code is given. */
@@ -1923,7 +1979,7 @@ bounce_parse(const void *data, size_t len, struct bounce_report **out, diag *d)
 		for (size_t i = 0; i < nrc; i++) {
 			const char *seg;
 			size_t seglen;
-			text_near(h, hlen, rc[i], i + 1 < nrc ? rc[i + 1] : NULL, &seg, &seglen);
+			text_segment(h, hlen, rc, nrc, i, &seg, &seglen);
 			if (seg == NULL || !has_code_or_reason(seg, seglen)) {
 				seg = h;
 				seglen = hlen;
