@@ -530,32 +530,53 @@ dead_status(const char *st)
 	    strcmp(st, "5.1.10") == 0;
 }
 
-/* Was the failure the answer to DATA? Said outright (Postfix, Exim), or
- * in a Sendmail transcript: the last ">>> command" before the first
- * "<<< 4xx/5xx" reply. `raw` is not normalised (lines matter). */
-static int
-data_phase(const char *norm, const char *raw)
+enum smtp_phase { PHASE_UNKNOWN, PHASE_MAIL, PHASE_RCPT, PHASE_DATA };
+
+static const char *const p_rcpt_phase[] = {
+	"in reply to rcpt to", "after rcpt to", "rcpt to response", "[rcpt_to]",
+	"smtp command rcpt", "does not like recipient", "after rcpt command",
+	"-------smtp command rcpt", "rcpt to command", NULL };
+static const char *const p_mail_phase[] = {
+	"in reply to mail from", "after mail from", "mail from command", NULL };
+
+/* Which SMTP command the failure answered. Said outright (Postfix "in reply
+ * to end of DATA command", Exim "after RCPT TO:"), or in a Sendmail
+ * transcript: the last ">>> command" before the first "<<< 4xx/5xx".
+ * `raw` is not normalised (lines matter). */
+static enum smtp_phase
+smtp_phase(const char *norm, const char *raw)
 {
 	const char *p, *last = NULL;
 
 	if (has_any(norm, p_data_phase))
-		return 1;
+		return PHASE_DATA;
+	if (has_any(norm, p_mail_phase))
+		return PHASE_MAIL;
+	if (has_any(norm, p_rcpt_phase))
+		return PHASE_RCPT;
 	if (raw == NULL)
-		return 0;
+		return PHASE_UNKNOWN;
 	for (p = raw; *p; ) {
 		const char *q = p;
 		while (*q == ' ' || *q == '\t')
 			q++;
 		if (strncmp(q, ">>> ", 4) == 0)
 			last = q + 4;
-		else if (strncmp(q, "<<< 4", 5) == 0 || strncmp(q, "<<< 5", 5) == 0)
-			return last && strncasecmp(last, "data", 4) == 0;
+		else if (last && (strncmp(q, "<<< 4", 5) == 0 || strncmp(q, "<<< 5", 5) == 0)) {
+			if (strncasecmp(last, "data", 4) == 0 || last[0] == '.')
+				return PHASE_DATA;
+			if (strncasecmp(last, "rcpt", 4) == 0)
+				return PHASE_RCPT;
+			if (strncasecmp(last, "mail", 4) == 0)
+				return PHASE_MAIL;
+			break;
+		}
 		p = strchr(p, '\n');
 		if (p == NULL)
 			break;
 		p++;
 	}
-	return 0;
+	return PHASE_UNKNOWN;
 }
 
 /* The reason and kind of a failure: `text` is the remote server's words,
@@ -596,9 +617,15 @@ classify(const char *text, const char *context, const char *status, const char *
 		reason = klass == 4 ? "expired" : "undefined";
 	/* "User unknown" in answer to DATA: the address was accepted at
 	 * RCPT, so it is a content filter speaking, not a dead address. */
-	if (strcmp(reason, "userunknown") == 0 && !dead_status(st) &&
-	    (data_phase(norm, text) || (ctx && data_phase(ctx, context))))
-		reason = "filtered";
+	if (strcmp(reason, "userunknown") == 0 && !dead_status(st)) {
+		enum smtp_phase ph = smtp_phase(norm, text);
+		if (ph == PHASE_UNKNOWN && ctx)
+			ph = smtp_phase(ctx, context);
+		/* In answer to DATA, or with a 5.2.x "mailbox" code (5.2.1 is
+		 * "disabled", ambiguous) unless RCPT TO was refused: soft. */
+		if (ph == PHASE_DATA || (strncmp(st, "5.2.", 4) == 0 && ph != PHASE_RCPT))
+			reason = "filtered";
+	}
 
 	if (klass == 2)
 		*kind = BOUNCE_IGNORE;
@@ -1985,8 +2012,9 @@ bounce_parse(const void *data, size_t len, struct bounce_report **out, diag *d)
 				seglen = hlen;
 			}
 			text_verdict(r, rc[i], seg, seglen, h, "failed", NULL);
-			free(rc[i]);
 		}
+		for (size_t i = 0; i < nrc; i++)
+			free(rc[i]);
 		free(rc);
 	}
 done:
