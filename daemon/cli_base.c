@@ -6,6 +6,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "dkim.h"
 #include "secret.h"
 
 static int
@@ -45,6 +46,14 @@ cmd_config_check(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		diag_set(d, EX_CONFIG, "%s: configuration has errors", path);
 		return -1;
 	}
+	/* The DKIM keys are read here too: a bad key file shows now, not at sending. */
+	struct dkim *dk = NULL;
+	if (dkim_load(&cfg, &dk, d) < 0) {
+		buf_free(&errs);
+		config_free(&cfg);
+		return -1;
+	}
+	dkim_free(dk);
 	printf("%s: ok (%zu relay%s, database %s)\n", path, cfg.nrelays,
 	    cfg.nrelays == 1 ? "" : "s", cfg.database);
 	buf_free(&errs);

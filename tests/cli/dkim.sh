@@ -102,6 +102,8 @@ openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/ec.key" 
 write_config <<EOF
 dkim = ( { selector = "s1"; domain = "example.com"; key_file = "$T/missing.key"; } );
 EOF
+expect_out "config check reads the key files" 78 "dkim\[0\]: $T/missing.key: cannot read key" \
+	$BS config check
 expect_out "missing key file: names entry and file" 78 "dkim\[0\]: $T/missing.key: cannot read key" \
 	$BS dkim sign "$FIX/message.eml"
 write_config <<EOF
