@@ -1370,47 +1370,111 @@ same_addr(const char *a, const char *b)
 	return a && b && a[0] && strcasecmp(a, b) == 0;
 }
 
-/* Collects the failed recipients named in the text, in order. */
+/* How an address stands in a prose bounce: 0 dropped (a header of the
+ * returned message, a sender, a URL), 1 mentioned, 2 named the way
+ * failed recipients are ("<a@b>:", "RCPT TO:<a@b>", a line of its own,
+ * "a@b on <date>", "to <a@b>"). */
+static int
+address_role(const char *h, size_t at, size_t alen)
+{
+	size_t ls = at, k;
+	char pre[64];
+	size_t pn = 0;
+	const char *after = h + at + alen;
+
+	while (ls > 0 && h[ls - 1] != '\n')
+		ls--;
+	/* the line's start, past quoting ("> ") and list marks */
+	k = ls;
+	while (k < at && (h[k] == ' ' || h[k] == '\t' || h[k] == '>' || h[k] == '*' ||
+	    h[k] == '-' || h[k] == '"'))
+		k++;
+	static const char *const hdrs[] = { "message-id", "from:", "reply-to:", "sender:",
+	    "return-path:", "received:", "references:", "in-reply-to:", "mail from:",
+	    "cc:", "date:", "subject:", "x-", "envelope-from", "in: mail from", NULL };
+	for (const char *const *hd = hdrs; *hd; hd++)
+		if (strncasecmp(h + k, *hd, strlen(*hd)) == 0)
+			return 0;
+	if (at > 0 && (h[at - 1] == '=' || h[at - 1] == '/'))
+		return 0;	/* "...?id=x@y", URLs */
+	/* the words just before the address, lowercased */
+	for (size_t q = at > 40 && at - 40 > ls ? at - 40 : ls; q < at && pn < sizeof pre - 1; q++)
+		pre[pn++] = (char)tolower((unsigned char)h[q]);
+	pre[pn] = '\0';
+	if (strstr(pre, "mail from:") || strstr(pre, "envelope-from") || strstr(pre, "sender"))
+		return 0;
+	if (k == at || (k + 1 == at && h[k] == '<'))
+		return 2;	/* the address opens the line */
+	if (strstr(pre, "rcpt to:") || strstr(pre, "recipient:") || strstr(pre, " to <") ||
+	    strstr(pre, " to: <") || strstr(pre, "to:<") || strstr(pre, "mail to <") ||
+	    strstr(pre, "delivering your mail to") || strstr(pre, "addresses:"))
+		return 2;
+	if (*after == '>' && after[1] == ':')
+		return 2;	/* "<a@b>:" */
+	if (strncmp(after, ">...", 4) == 0 || strncmp(after, "...", 3) == 0)
+		return 2;	/* Sendmail: "550 <a@b>... User unknown" */
+	if (at - k >= 4 && at - k <= 5 && (h[k] == '4' || h[k] == '5') &&
+	    isdigit((unsigned char)h[k + 1]) && isdigit((unsigned char)h[k + 2]))
+		return 2;	/* "554 <a@b>" */
+	if (*after == ':' && (after[1] == ' ' || after[1] == '\n'))
+		return 2;
+	return 1;
+}
+
+/* Collects the failed recipients named in the text, in order: those named
+ * the way failed recipients are when there are any, else every address
+ * that is not the report's own or a header of the returned message. */
 static size_t
 text_recipients(const struct bounce_report *r, const char *h, size_t hlen,
     char **skip, size_t nskip, char ***out)
 {
 	char **list = NULL;
-	size_t n = 0, pos = 0, at, alen;
+	int *strong = NULL;
+	size_t n = 0, pos = 0, at, alen, nstrong = 0;
 
 	while (pos < hlen && next_address(h, hlen, pos, &at, &alen)) {
 		char *a = xstrndup(h + at, alen);
 		int drop = is_system_address(a) || same_addr(a, r->from);
-		size_t ls = at;
+		int role;
 
 		pos = at + alen;
 		for (size_t i = 0; i < nskip && !drop; i++)
 			if (same_addr(a, skip[i]))
 				drop = 1;
-		/* Message-ID-like: "<id@host>" right after "message-id" */
-		while (ls > 0 && h[ls - 1] != '\n')
-			ls--;
-		if (!drop && (strncasecmp(h + ls, "message-id", 10) == 0 ||
-		    strncasecmp(h + ls, "from:", 5) == 0 ||
-		    strncasecmp(h + ls, "reply-to:", 9) == 0 ||
-		    strncasecmp(h + ls, "sender:", 7) == 0 ||
-		    strncasecmp(h + ls, "return-path:", 12) == 0 ||
-		    strncasecmp(h + ls, "received:", 9) == 0 ||
-		    strncasecmp(h + ls, "references:", 11) == 0 ||
-		    strncasecmp(h + ls, "in-reply-to:", 12) == 0))
-			drop = 1;
-		if (!drop && at > 0 && h[at - 1] == '=')
-			drop = 1;	/* "...?id=x@y" in URLs */
+		role = drop ? 0 : address_role(h, at, alen);
+		if (role == 0) {
+			free(a);
+			continue;
+		}
 		for (size_t i = 0; i < n && !drop; i++)
-			if (strcasecmp(list[i], a) == 0)
+			if (strcasecmp(list[i], a) == 0) {
+				if (role == 2 && !strong[i]) {
+					strong[i] = 1;
+					nstrong++;
+				}
 				drop = 1;
+			}
 		if (drop || n >= MAX_RCPTS) {
 			free(a);
 			continue;
 		}
 		list = xrealloc(list, (n + 1) * sizeof *list);
+		strong = xrealloc(strong, (n + 1) * sizeof *strong);
+		strong[n] = role == 2;
+		nstrong += role == 2;
 		list[n++] = a;
 	}
+	if (nstrong && nstrong < n) {
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (strong[i])
+				list[k++] = list[i];
+			else
+				free(list[i]);
+		}
+		n = k;
+	}
+	free(strong);
 	*out = list;
 	return n;
 }
