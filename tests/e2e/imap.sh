@@ -151,4 +151,16 @@ is "the message made unseen is flagged again, not applied" \
 	"$(imap INBOX 'UID SEARCH UNSEEN' | tr -d '\r')" "* SEARCH"
 stop_daemon
 is "daemon stops cleanly again" "$drc" "0"
+
+# With imap_delete the processed messages leave the mailbox (EXPUNGE): the
+# new one, and the ones recorded before, as the polls come across them.
+sed -i 's/imap_interval = "1s";/imap_interval = "1s"; imap_delete = true;/' "$CONF"
+deliver full@example.org 5.2.2 "552 5.2.2 Mailbox full" "<d2@example.com>"
+start_daemon
+wait_for "SELECT count(*) FROM imap_seen" 5
+is "delete mode: the new message processed" "$(sql "SELECT count(*) FROM imap_seen")" "5"
+for _ in $(seq 50); do [ "$(imap INBOX 'UID SEARCH ALL' | tr -d '\r')" = "* SEARCH" ] && break; sleep 0.1; done
+is "delete mode: the mailbox is emptied" "$(imap INBOX 'UID SEARCH ALL' | tr -d '\r')" "* SEARCH"
+is "delete mode: no message applied twice" "$(sql "SELECT count(*) FROM bounces")" "4"
+stop_daemon
 grep -q "bounce intake: polling" "$T/daemon.log" && ok "daemon logs the intake" || not_ok "daemon logs the intake"
