@@ -431,6 +431,9 @@ static const char *const p_userunknown[] = {
 	"not known here", "no such local user", "user_unknown", "no such user here",
 	"there is no one at this address", "not exist",
 	"recipient address rejected: access denied", "invalid final delivery userid",
+	/* Lotus Domino/Notes in Japanese: "not found in the directory" */
+	"\xe3\x83\x87\xe3\x82\xa3\xe3\x83\xac\xe3\x82\xaf\xe3\x83\x88\xe3\x83\xaa\xe3\x81\xab\xe3\x81\xaf\xe8\xa6\x8b\xe3\x81\xa4\xe3\x81\x8b\xe3\x82\x8a\xe3\x81\xbe\xe3\x81\x9b\xe3\x82\x93",
+	"\xe3\x83\x87\xe3\x82\xa3\xe3\x83\xac\xe3\x82\xaf\xe3\x83\x88\xe3\x83\xaa\xe3\x81\xae\xe3\x83\xaa\xe3\x82\xb9\xe3\x83\x88\xe3\x81\xab\xe3\x81\x82\xe3\x82\x8a\xe3\x81\xbe\xe3\x81\x9b\xe3\x82\x93",
 	"couldn't find a mail exchanger", "domain is not reachable",
 	NULL };
 static const char *const p_expired[] = {
@@ -798,6 +801,17 @@ part_content(GMimeObject *obj, buf *out, size_t cap)
 	if (g_mime_data_wrapper_write_to_stream(w, filt) >= 0)
 		g_mime_stream_flush(filt);
 	ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+	if (ba && ba->len && cs == NULL && memmem(ba->data, ba->len, "\x1b$B", 3)) {
+		/* Unlabelled ISO-2022-JP (Lotus Domino/Notes diagnostics). */
+		gsize got = 0;
+		gchar *u = g_convert((const gchar *)ba->data, (gssize)ba->len, "UTF-8",
+		    "ISO-2022-JP", NULL, &got, NULL);
+		if (u) {
+			g_byte_array_set_size(ba, 0);
+			g_byte_array_append(ba, (const guint8 *)u, (guint)got);
+			g_free(u);
+		}
+	}
 	if (ba && ba->len) {
 		size_t n = ba->len, start = out->len;
 		if (n > cap - out->len)

@@ -247,7 +247,7 @@ main(void)
 	size_t nmsg;
 	struct tally t[F_N + 1];
 	long refused = 0;
-	double floor_pct = getenv("BOUNCE_FLOOR") ? atof(getenv("BOUNCE_FLOOR")) : 88.0;
+	double floor_pct = getenv("BOUNCE_FLOOR") ? atof(getenv("BOUNCE_FLOOR")) : 89.0;
 
 	if (dir == NULL || dir[0] == '\0')
 		dir = "../shared/bounce-corpus";
