@@ -1,34 +1,53 @@
 /* broadsided - the Broadside daemon.
  *
- * Thin: reads the config, opens the database, and runs until SIGTERM or
- * SIGINT; SIGHUP reloads. The work is done by the modules it starts.
+ * Thin: owns the life cycle. It reads the config, opens the database, loads
+ * the key, takes the daemon lock, puts back what a previous run left in
+ * flight, then starts the modules that do the work (scheduler, senders,
+ * bounce mailbox poller, HTTP endpoint) and waits for signals: SIGTERM/SIGINT stop (senders finish
+ * or release their batches; exit 0), SIGHUP reloads the config and
+ * templates (scheduler, senders and poller are stopped and started again
+ * with the new config; the HTTP endpoint takes it in place). systemd hears READY,
+ * STATUS (sent, queued, rate) and WATCHDOG.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sysexits.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "config.h"
 #include "db.h"
 #include "http.h"
 #include "imap_intake.h"
 #include "log.h"
+#include "queue.h"
+#include "scheduler.h"
 #include "secret.h"
+#include "sender.h"
 
-static volatile sig_atomic_t stop_requested, reload_requested;
+#define STATUS_EVERY_MS	2000
+#define HEARTBEAT_MAX_MS 30000	/* a scheduler silent this long: no watchdog ping */
 
-static void
-on_signal(int sig)
-{
-	if (sig == SIGHUP)
-		reload_requested = 1;
-	else
-		stop_requested = 1;
-}
+struct daemon {
+	const char	*path;
+	struct config	 cfg;
+	struct secret	 sec;
+	struct db	*db;
+	struct scheduler *sched;
+	struct sender	*sender;
+	struct http	*http;
+	int64_t		 sent_base;	/* sent by senders of earlier reloads */
+};
 
 static int
 load(const char *path, struct config *cfg)
@@ -51,6 +70,105 @@ load(const char *path, struct config *cfg)
 	return rc;
 }
 
+/* The sending modules, in the order they start; stopped and started again
+ * on SIGHUP. Services that take a new config in place (HTTP endpoint) start
+ * once, in main. */
+static int
+services_start(struct daemon *dm, diag *d)
+{
+	diag d2 = DIAG_INIT;
+
+	if (secret_load(dm->cfg.key_file, &dm->sec, d) < 0)
+		return -1;
+	if (scheduler_start(&dm->cfg, &dm->sched, d) < 0)
+		return -1;
+	if (sender_start(&dm->cfg, &dm->sec, &dm->sender, d) < 0)
+		return -1;
+	/* The bounce mailbox poller: its trouble is logged, not fatal. */
+	if (imap_intake_start(&dm->cfg, &d2) < 0)
+		log_err("%s", d2.msg);
+	return 0;
+}
+
+static void
+services_stop(struct daemon *dm)
+{
+	imap_intake_stop();
+	dm->sent_base += sender_sent_total(dm->sender);
+	sender_stop(dm->sender);
+	dm->sender = NULL;
+	scheduler_stop(dm->sched);
+	dm->sched = NULL;
+}
+
+/* One daemon per database: a second one would lease the same mail. */
+static int
+take_lock(const char *database, diag *d)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof path, "%s.lock", database);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return diag_set(d, EX_CANTCREAT, "%s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return diag_set(d, EX_TEMPFAIL, "%s: another broadsided is running on "
+		    "database %s", path, database);
+	return fd;	/* held open until exit */
+}
+
+static void
+reload(struct daemon *dm)
+{
+	struct config fresh;
+	diag d = DIAG_INIT;
+
+	sd_notify(0, "RELOADING=1\nSTATUS=reloading");
+	if (load(dm->path, &fresh) < 0) {
+		config_free(&fresh);
+		log_warn("reload failed; keeping the running configuration");
+		sd_notify(0, "READY=1");
+		return;
+	}
+	if (strcmp(fresh.database, dm->cfg.database) != 0)
+		log_warn("reload: database cannot change while running; keeping %s",
+		    dm->cfg.database);
+	services_stop(dm);
+	free(fresh.database);
+	fresh.database = strdup(dm->cfg.database);
+	config_free(&dm->cfg);
+	dm->cfg = fresh;
+	log_set_level((enum log_level)dm->cfg.log_level);
+	if (services_start(dm, &d) < 0)
+		log_fatal(d.code ? d.code : EX_SOFTWARE, "reload: %s", d.msg);
+	if (http_reload(dm->http, &dm->cfg, &d) < 0)
+		log_err("reload: %s", d.msg);
+	log_notice("configuration and templates reloaded from %s", dm->path);
+	sd_notify(0, "READY=1");
+}
+
+static void
+report_status(struct daemon *dm, int64_t *last_sent, int64_t *last_ms, double *rate)
+{
+	int64_t sent = dm->sent_base + sender_sent_total(dm->sender), now = clock_mono_ms();
+	int64_t pending = 0;
+	diag d = DIAG_INIT;
+	char line[200];
+
+	if (now > *last_ms) {
+		double inst = (double)(sent - *last_sent) * 1000.0 / (double)(now - *last_ms);
+		*rate = *rate * 0.5 + inst * 0.5;
+	}
+	*last_sent = sent;
+	*last_ms = now;
+	if (queue_pending(dm->db, &pending, &d) < 0)
+		pending = -1;
+	snprintf(line, sizeof line, "STATUS=sent %lld, queued %lld, %.0f messages/s",
+	    (long long)sent, (long long)pending, *rate);
+	sd_notify(0, line);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -58,15 +176,17 @@ main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *cfg_arg = NULL, *path;
-	struct config cfg;
-	struct db *db;
-	struct secret sec;
-	struct http *http = NULL;
+	const char *cfg_arg = NULL;
+	struct daemon dm;
 	diag d = DIAG_INIT;
-	struct sigaction sa;
-	int ch;
+	sigset_t sigs;
+	uint64_t wd_usec = 0;
+	int64_t released = 0, last_sent = 0, last_ms = clock_mono_ms(), next_status = 0;
+	int64_t next_watchdog = 0;
+	double rate = 0;
+	int ch, lockfd;
 
+	memset(&dm, 0, sizeof dm);
 	log_init("broadsided");
 	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
 		if (ch != 'c') {
@@ -75,66 +195,71 @@ main(int argc, char **argv)
 		}
 		cfg_arg = optarg;
 	}
-	path = config_path(cfg_arg);
-	if (load(path, &cfg) < 0) {
-		config_free(&cfg);
+	dm.path = config_path(cfg_arg);
+	if (load(dm.path, &dm.cfg) < 0) {
+		config_free(&dm.cfg);
 		return EX_CONFIG;
 	}
-	log_set_level((enum log_level)cfg.log_level);
-	if (db_open(cfg.database, DB_OPEN_EXISTING, &db, &d) < 0) {
+	log_set_level((enum log_level)dm.cfg.log_level);
+	if (db_open(dm.cfg.database, DB_OPEN_EXISTING, &dm.db, &d) < 0 ||
+	    (lockfd = take_lock(dm.cfg.database, &d)) < 0 ||
+	    secret_load(dm.cfg.key_file, &dm.sec, &d) < 0 ||
+	    queue_release_all(dm.db, &released, &d) < 0) {
 		log_err("%s", d.msg);
-		config_free(&cfg);
+		db_close(dm.db);
+		config_free(&dm.cfg);
 		return d.code;
 	}
+	if (released)
+		log_notice("%lld deliveries left in flight by the previous run are due again",
+		    (long long)released);
 
-	if (secret_load(cfg.key_file, &sec, &d) < 0 || http_start(&cfg, &sec, &http, &d) < 0) {
-		log_err("%s", d.msg);
-		db_close(db);
-		config_free(&cfg);
-		return d.code;
-	}
-
-	if (imap_intake_start(&cfg, &d) < 0)
-		log_err("%s", d.msg);
-
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	/* Signals are taken by this thread alone, with sigtimedwait(). */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	log_notice("started: config %s, database %s", path, cfg.database);
-	sd_notify(0, "READY=1\nSTATUS=idle");
-	while (!stop_requested) {
-		if (reload_requested) {
-			struct config fresh;
-			reload_requested = 0;
-			sd_notify(0, "RELOADING=1");
-			if (load(path, &fresh) == 0) {
-				config_free(&cfg);
-				cfg = fresh;
-				log_set_level((enum log_level)cfg.log_level);
-				if (http_reload(http, &cfg, &d) < 0)
-					log_err("%s", d.msg);
-				imap_intake_stop();
-				if (imap_intake_start(&cfg, &d) < 0)
-					log_err("%s", d.msg);
-				log_notice("configuration reloaded from %s", path);
-			} else {
-				config_free(&fresh);
-				log_warn("reload failed; keeping the running configuration");
-			}
-			sd_notify(0, "READY=1");
-		}
-		pause();
+	if (services_start(&dm, &d) < 0 || http_start(&dm.cfg, &dm.sec, &dm.http, &d) < 0) {
+		log_err("%s", d.msg);
+		services_stop(&dm);
+		db_close(dm.db);
+		config_free(&dm.cfg);
+		return d.code ? d.code : EX_SOFTWARE;
 	}
-	sd_notify(0, "STOPPING=1");
-	log_notice("stopping");
-	imap_intake_stop();
-	http_stop(http);
-	db_close(db);
-	config_free(&cfg);
+	log_notice("started: config %s, database %s", dm.path, dm.cfg.database);
+	sd_notify(0, "READY=1\nSTATUS=started");
+	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
+		wd_usec = 0;
+
+	for (;;) {
+		struct timespec tick = { 0, 250 * 1000000L };
+		int sig = sigtimedwait(&sigs, NULL, &tick);
+		int64_t now = clock_mono_ms();
+
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+		if (sig == SIGHUP)
+			reload(&dm);
+		if (wd_usec && now >= next_watchdog &&
+		    now - scheduler_heartbeat(dm.sched) < HEARTBEAT_MAX_MS) {
+			sd_notify(0, "WATCHDOG=1");
+			next_watchdog = now + (int64_t)(wd_usec / 4000);
+		}
+		if (now >= next_status) {
+			report_status(&dm, &last_sent, &last_ms, &rate);
+			next_status = now + STATUS_EVERY_MS;
+		}
+	}
+	sd_notify(0, "STOPPING=1\nSTATUS=stopping: finishing the batches in flight");
+	log_notice("stopping: finishing the batches in flight");
+	http_stop(dm.http);
+	services_stop(&dm);
+	log_notice("stopped: %lld messages sent since start", (long long)dm.sent_base);
+	db_close(dm.db);
+	config_free(&dm.cfg);
+	close(lockfd);
 	return 0;
 }

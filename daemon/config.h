@@ -48,6 +48,7 @@ struct config {
 	size_t	 nrelays;
 	struct {
 		int64_t	 min_backoff, max_backoff, max_age;
+		int64_t	 relay_min_backoff, relay_max_backoff;
 	} retry;
 	struct {
 		char	*listen;

@@ -68,6 +68,11 @@ const struct setting settings_table[] = {
 	  M(retry.max_backoff), "Retries back off exponentially up to this interval." },
 	{ SCOPE_MAIN, "retry.max_age", ST_DURATION, "5d", 1, 60 * DAY, NULL,
 	  M(retry.max_age), "A message still deferred this long after its first try fails." },
+	{ SCOPE_MAIN, "retry.relay_min_backoff", ST_DURATION, "10s", 1, DAY, NULL,
+	  M(retry.relay_min_backoff), "A relay that fails as a whole (down, 421) is left alone "
+	  "this long, doubling with each further failure." },
+	{ SCOPE_MAIN, "retry.relay_max_backoff", ST_DURATION, "10m", 1, DAY, NULL,
+	  M(retry.relay_max_backoff), "The longest a failing relay is left alone before it is tried again." },
 
 	{ SCOPE_MAIN, "http.listen", ST_STRING, "127.0.0.1:8025", NOLIMIT, NULL, M(http.listen),
 	  "Address:port of the unsubscribe, health and metrics endpoint." },

@@ -1,0 +1,441 @@
+/* queue - the deliveries of an issue: fan-out, claim with a lease, complete. */
+#include "queue.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "issues.h"
+#include "log.h"
+#include "xalloc.h"
+
+void
+queue_outcome_free(struct queue_outcome *o)
+{
+	free(o->text);
+	free(o->message_id);
+	free(o->relay);
+	o->text = o->message_id = o->relay = NULL;
+}
+
+void
+queue_batch_reset(struct queue_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		free(b->items[i].email);
+		free(b->items[i].name);
+	}
+	b->n = 0;
+}
+
+void
+queue_batch_free(struct queue_batch *b)
+{
+	queue_batch_reset(b);
+	free(b->items);
+	memset(b, 0, sizeof *b);
+}
+
+int
+queue_fanout(struct db *db, int64_t issue_id, int64_t now, int64_t *count, diag *d)
+{
+	sqlite3_stmt *st;
+	int64_t n;
+
+	if (db_begin(db, d) < 0)
+		return -1;
+	st = db_stmt(db,
+	    "INSERT OR IGNORE INTO deliveries (issue_id, subscriber_id, state, "
+	    "next_attempt_at, created_at, updated_at) "
+	    "SELECT i.id, s.id, 'queued', 0, ?2, ?2 FROM issues i JOIN subscribers s "
+	    "ON s.status = 'active' AND (i.audience = 'all' OR s.tier = i.audience) "
+	    "WHERE i.id = ?1 AND i.status IN ('scheduled', 'sending')");
+	sqlite3_bind_int64(st, 1, issue_id);
+	sqlite3_bind_int64(st, 2, now);
+	if (db_step_done(db, st, d, "fanning out issue") < 0)
+		goto fail;
+	n = sqlite3_changes(db_handle(db));
+	if (issue_transition(db, issue_id, ISSUE_SENDING, d) < 0)
+		goto fail;
+	if (db_commit(db, d) < 0)
+		return -1;
+	if (count)
+		*count = n;
+	return 0;
+fail:
+	db_rollback(db);
+	return -1;
+}
+
+static int
+claim_rows(struct db *db, sqlite3_stmt *sel, const char *owner, const char *relay,
+    size_t limit, int64_t now, struct queue_batch *out, int64_t *dropped, diag *d)
+{
+	int rc = SQLITE_DONE;
+
+	while (out->n < limit && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(sel, 0);
+		const char *email = (const char *)sqlite3_column_text(sel, 5);
+		const char *status = (const char *)sqlite3_column_text(sel, 8);
+		const char *tier = (const char *)sqlite3_column_text(sel, 7);
+		const char *name = (const char *)sqlite3_column_text(sel, 6);
+		sqlite3_stmt *up;
+		struct queue_item *it;
+
+		if (email == NULL || status == NULL || strcmp(status, "active") != 0) {
+			/* Unsubscribed, bounced, complained or forgotten since
+			 * the fan-out: this copy is not sent. */
+			up = db_stmt(db, "UPDATE deliveries SET state = 'dropped', "
+			    "lease_owner = NULL, lease_expires = NULL, updated_at = ?2 "
+			    "WHERE id = ?1");
+			sqlite3_bind_int64(up, 1, id);
+			sqlite3_bind_int64(up, 2, now);
+			if (db_step_done(db, up, d, "dropping delivery") < 0)
+				return -1;
+			if (dropped)
+				(*dropped)++;
+			continue;
+		}
+		up = db_stmt(db, "UPDATE deliveries SET state = 'sending', lease_owner = ?2, "
+		    "lease_expires = ?3, relay = ?4, updated_at = ?5 WHERE id = ?1");
+		sqlite3_bind_int64(up, 1, id);
+		sqlite3_bind_text(up, 2, owner, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(up, 3, now + QUEUE_LEASE_SECS);
+		sqlite3_bind_text(up, 4, relay, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(up, 5, now);
+		if (db_step_done(db, up, d, "claiming delivery") < 0)
+			return -1;
+		out->items = xgrow(out->items, &out->cap, out->n + 1, sizeof *out->items);
+		it = &out->items[out->n++];
+		it->delivery_id = id;
+		it->issue_id = sqlite3_column_int64(sel, 1);
+		it->subscriber_id = sqlite3_column_int64(sel, 2);
+		it->attempts = sqlite3_column_int64(sel, 3);
+		it->first_attempt_at = sqlite3_column_int64(sel, 4);
+		it->email = xstrdup(email);
+		it->name = xstrdup(name ? name : "");
+		it->tier = tier && strcmp(tier, "paid") == 0 ? TIER_PAID : TIER_FREE;
+	}
+	if (out->n < limit && rc != SQLITE_DONE)
+		return db_fail(db, d, "claiming deliveries");
+	return 0;
+}
+
+int
+queue_claim(struct db *db, const char *owner, const char *relay, size_t limit,
+    int64_t now, struct queue_batch *out, int64_t *dropped, diag *d)
+{
+	sqlite3_stmt *iss, *sel;
+	int64_t ids[64];
+	size_t nids = 0;
+	int rc;
+
+	if (db_begin(db, d) < 0)
+		return -1;
+	/* The issues being sent, oldest first; paused and cancelled ones are
+	 * not claimed from. */
+	iss = db_stmt(db, "SELECT id FROM issues WHERE status = 'sending' ORDER BY id LIMIT 64");
+	while ((rc = sqlite3_step(iss)) == SQLITE_ROW)
+		ids[nids++] = sqlite3_column_int64(iss, 0);
+	if (rc != SQLITE_DONE) {
+		db_fail(db, d, "claiming deliveries");
+		goto fail;
+	}
+	for (size_t i = 0; i < nids && out->n < limit; i++) {
+		/* Due deliveries first, then batches whose lease expired. */
+		sel = db_stmt(db,
+		    "SELECT d.id, d.issue_id, d.subscriber_id, d.attempts, "
+		    "coalesce(d.first_attempt_at, 0), s.email, s.name, s.tier, s.status "
+		    "FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id "
+		    "WHERE d.issue_id = ?1 AND d.state IN ('queued', 'deferred') "
+		    "AND d.next_attempt_at <= ?2 LIMIT ?3");
+		sqlite3_bind_int64(sel, 1, ids[i]);
+		sqlite3_bind_int64(sel, 2, now);
+		sqlite3_bind_int64(sel, 3, (int64_t)(limit - out->n));
+		if (claim_rows(db, sel, owner, relay, limit, now, out, dropped, d) < 0)
+			goto fail;
+		sqlite3_reset(sel);
+		if (out->n >= limit)
+			break;
+		sel = db_stmt(db,
+		    "SELECT d.id, d.issue_id, d.subscriber_id, d.attempts, "
+		    "coalesce(d.first_attempt_at, 0), s.email, s.name, s.tier, s.status "
+		    "FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id "
+		    "WHERE d.issue_id = ?1 AND d.state = 'sending' AND d.lease_expires < ?2 "
+		    "LIMIT ?3");
+		sqlite3_bind_int64(sel, 1, ids[i]);
+		sqlite3_bind_int64(sel, 2, now);
+		sqlite3_bind_int64(sel, 3, (int64_t)(limit - out->n));
+		if (claim_rows(db, sel, owner, relay, limit, now, out, dropped, d) < 0)
+			goto fail;
+		sqlite3_reset(sel);
+	}
+	if (db_commit(db, d) < 0)
+		goto fail_nocommit;
+	return 0;
+fail:
+	db_rollback(db);
+fail_nocommit:
+	queue_batch_reset(out);
+	return -1;
+}
+
+static void
+bind_reply(sqlite3_stmt *st, const struct queue_outcome *o, int first)
+{
+	if (o->code)
+		sqlite3_bind_int(st, first, o->code);
+	else
+		sqlite3_bind_null(st, first);
+	sqlite3_bind_text(st, first + 1, o->status, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, first + 2, o->text ? o->text : "", -1, SQLITE_STATIC);
+	if (o->relay)
+		sqlite3_bind_text(st, first + 3, o->relay, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, first + 3);
+}
+
+static int
+complete_one(struct db *db, const struct queue_outcome *o, diag *d)
+{
+	sqlite3_stmt *st;
+	char why[160];
+
+	switch (o->result) {
+	case QR_SENT:
+		/* Recorded even if the copy was dropped meanwhile: it went. */
+		st = db_stmt(db, "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, "
+		    "first_attempt_at = coalesce(first_attempt_at, ?2), sent_at = ?2, "
+		    "last_code = ?3, last_status = ?4, last_text = ?5, relay = coalesce(?6, relay), "
+		    "message_id = ?7, lease_owner = NULL, lease_expires = NULL, updated_at = ?2 "
+		    "WHERE id = ?1 AND state <> 'sent'");
+		sqlite3_bind_int64(st, 1, o->delivery_id);
+		sqlite3_bind_int64(st, 2, o->at);
+		bind_reply(st, o, 3);
+		if (o->message_id)
+			sqlite3_bind_text(st, 7, o->message_id, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, 7);
+		return db_step_done(db, st, d, "recording a sent message");
+	case QR_DEFERRED:
+	case QR_FAILED:
+		st = db_stmt(db, "UPDATE deliveries SET state = ?8, attempts = attempts + 1, "
+		    "first_attempt_at = coalesce(first_attempt_at, ?2), next_attempt_at = ?7, "
+		    "last_code = ?3, last_status = ?4, last_text = ?5, relay = coalesce(?6, relay), "
+		    "lease_owner = NULL, lease_expires = NULL, updated_at = ?2 "
+		    "WHERE id = ?1 AND state = 'sending'");
+		sqlite3_bind_int64(st, 1, o->delivery_id);
+		sqlite3_bind_int64(st, 2, o->at);
+		bind_reply(st, o, 3);
+		sqlite3_bind_int64(st, 7, o->result == QR_DEFERRED ? o->next_attempt_at : 0);
+		sqlite3_bind_text(st, 8, o->result == QR_DEFERRED ? "deferred" : "failed", -1,
+		    SQLITE_STATIC);
+		if (db_step_done(db, st, d, "recording a delivery attempt") < 0)
+			return -1;
+		if (o->result == QR_FAILED && o->suppress && o->subscriber_id > 0) {
+			snprintf(why, sizeof why, "SMTP %d %s%s%.100s", o->code, o->status,
+			    *o->status ? " " : "", o->text ? o->text : "");
+			return subscriber_set_status(db, o->subscriber_id, SUB_BOUNCED, why, d);
+		}
+		return 0;
+	case QR_RELEASE:
+		st = db_stmt(db, "UPDATE deliveries SET "
+		    "state = CASE WHEN attempts = 0 THEN 'queued' ELSE 'deferred' END, "
+		    "lease_owner = NULL, lease_expires = NULL, updated_at = ?2 "
+		    "WHERE id = ?1 AND state = 'sending'");
+		sqlite3_bind_int64(st, 1, o->delivery_id);
+		sqlite3_bind_int64(st, 2, o->at);
+		return db_step_done(db, st, d, "releasing a delivery");
+	}
+	return diag_set(d, EX_SOFTWARE, "queue: unknown outcome %d", (int)o->result);
+}
+
+int
+queue_complete(struct db *db, const struct queue_outcome *o, size_t n, diag *d)
+{
+	if (n == 0)
+		return 0;
+	if (db_begin(db, d) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (complete_one(db, &o[i], d) < 0) {
+			db_rollback(db);
+			return -1;
+		}
+	}
+	return db_commit(db, d);
+}
+
+int
+queue_release_all(struct db *db, int64_t *n, diag *d)
+{
+	sqlite3_stmt *st;
+
+	if (db_begin(db, d) < 0)
+		return -1;
+	st = db_stmt(db, "UPDATE deliveries SET "
+	    "state = CASE WHEN attempts = 0 THEN 'queued' ELSE 'deferred' END, "
+	    "lease_owner = NULL, lease_expires = NULL WHERE state = 'sending'");
+	if (db_step_done(db, st, d, "releasing leased deliveries") < 0) {
+		db_rollback(db);
+		return -1;
+	}
+	if (n)
+		*n = sqlite3_changes(db_handle(db));
+	return db_commit(db, d);
+}
+
+int
+queue_due_issues(struct db *db, int64_t now, int64_t **ids, size_t *n, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT id FROM issues WHERE status = 'scheduled' "
+	    "AND send_at IS NOT NULL AND send_at <= ?1 ORDER BY send_at, id");
+	size_t cap = 0;
+	int rc;
+
+	*ids = NULL;
+	*n = 0;
+	sqlite3_bind_int64(st, 1, now);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*ids = xgrow(*ids, &cap, *n + 1, sizeof **ids);
+		(*ids)[(*n)++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		free(*ids);
+		*ids = NULL;
+		*n = 0;
+		return db_fail(db, d, "looking for due issues");
+	}
+	return 0;
+}
+
+int
+queue_finish_issues(struct db *db, int64_t now,
+    void (*finished)(int64_t issue_id, const struct queue_counts *c, void *arg),
+    void *arg, diag *d)
+{
+	sqlite3_stmt *st;
+	int64_t ids[64];
+	size_t nids = 0;
+	int rc;
+
+	/* A cancelled issue sends nothing more: drop what is still waiting,
+	 * and what a lost lease left behind. */
+	if (db_begin(db, d) < 0)
+		return -1;
+	st = db_stmt(db, "UPDATE deliveries SET state = 'dropped', lease_owner = NULL, "
+	    "lease_expires = NULL, updated_at = ?1 WHERE issue_id IN "
+	    "(SELECT id FROM issues WHERE status = 'cancelled') AND (state IN "
+	    "('queued', 'deferred') OR (state = 'sending' AND lease_expires < ?1))");
+	sqlite3_bind_int64(st, 1, now);
+	if (db_step_done(db, st, d, "dropping deliveries of cancelled issues") < 0)
+		goto fail;
+	st = db_stmt(db, "SELECT i.id FROM issues i WHERE i.status = 'sending' AND NOT EXISTS "
+	    "(SELECT 1 FROM deliveries d WHERE d.issue_id = i.id AND d.state IN "
+	    "('queued', 'sending', 'deferred')) ORDER BY i.id LIMIT 64");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		ids[nids++] = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		db_fail(db, d, "looking for finished issues");
+		goto fail;
+	}
+	for (size_t i = 0; i < nids; i++)
+		if (issue_transition(db, ids[i], ISSUE_SENT, d) < 0)
+			goto fail;
+	if (db_commit(db, d) < 0)
+		return -1;
+	for (size_t i = 0; i < nids && finished; i++) {
+		struct queue_counts c;
+		if (queue_issue_counts(db, ids[i], now, &c, d) == 0)
+			finished(ids[i], &c, arg);
+	}
+	return 0;
+fail:
+	db_rollback(db);
+	return -1;
+}
+
+int
+queue_issue_counts(struct db *db, int64_t issue_id, int64_t now,
+    struct queue_counts *out, diag *d)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	if (issue_id > 0) {
+		st = db_stmt(db, "SELECT state, count(*) FROM deliveries WHERE issue_id = ?1 "
+		    "GROUP BY state");
+		sqlite3_bind_int64(st, 1, issue_id);
+	} else {
+		st = db_stmt(db, "SELECT state, count(*) FROM deliveries GROUP BY state");
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *s = (const char *)sqlite3_column_text(st, 0);
+		int64_t c = sqlite3_column_int64(st, 1);
+		int64_t *slot = strcmp(s, "queued") == 0 ? &out->queued :
+		    strcmp(s, "sending") == 0 ? &out->sending :
+		    strcmp(s, "deferred") == 0 ? &out->deferred :
+		    strcmp(s, "sent") == 0 ? &out->sent :
+		    strcmp(s, "failed") == 0 ? &out->failed :
+		    strcmp(s, "bounced") == 0 ? &out->bounced : &out->dropped;
+		*slot += c;
+		out->total += c;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(db, d, "counting deliveries");
+
+	if (issue_id > 0) {
+		st = db_stmt(db, "SELECT count(*) FROM deliveries WHERE sent_at >= ?2 "
+		    "AND issue_id = ?1");
+		sqlite3_bind_int64(st, 1, issue_id);
+	} else {
+		st = db_stmt(db, "SELECT count(*) FROM deliveries WHERE sent_at >= ?2");
+	}
+	sqlite3_bind_int64(st, 2, now - 60);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return db_fail(db, d, "counting deliveries");
+	}
+	out->rate_minute = (double)sqlite3_column_int64(st, 0) / 60.0;
+	sqlite3_reset(st);
+
+	if (issue_id > 0) {
+		st = db_stmt(db, "SELECT min(sent_at), max(sent_at) FROM deliveries "
+		    "WHERE issue_id = ?1 AND state IN ('sent', 'bounced') AND sent_at IS NOT NULL");
+		sqlite3_bind_int64(st, 1, issue_id);
+	} else {
+		st = db_stmt(db, "SELECT min(sent_at), max(sent_at) FROM deliveries");
+	}
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return db_fail(db, d, "counting deliveries");
+	}
+	out->first_sent_at = sqlite3_column_int64(st, 0);
+	out->last_sent_at = sqlite3_column_int64(st, 1);
+	sqlite3_reset(st);
+	if (out->sent + out->bounced > 0) {
+		int64_t span = out->last_sent_at - out->first_sent_at;
+		out->rate_average = (double)(out->sent + out->bounced) / (double)(span > 0 ? span : 1);
+	}
+	return 0;
+}
+
+int
+queue_pending(struct db *db, int64_t *n, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT count(*) FROM deliveries "
+	    "WHERE state IN ('queued', 'sending', 'deferred')");
+
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return db_fail(db, d, "counting pending deliveries");
+	}
+	*n = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return 0;
+}

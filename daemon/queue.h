@@ -1,0 +1,110 @@
+/* queue - the deliveries of an issue: fan-out, claim with a lease, complete.
+ *
+ * Fan-out turns a due issue into one `deliveries` row per eligible subscriber
+ * (active, in the issue's audience) in ONE transaction with one prepared
+ * INSERT ... SELECT; UNIQUE(issue, subscriber) makes it idempotent, so no
+ * subscriber can get an issue twice. Senders claim batches of due deliveries
+ * of issues that are 'sending' (not paused or cancelled): each claimed row
+ * becomes 'sending' with a lease (owner, expiry); a lease that expires is
+ * claimable again. The subscriber is checked again at claim time: one who is
+ * no longer active has the delivery 'dropped'. Outcomes come back in batches
+ * (queue_complete), one transaction per batch. A released delivery goes back
+ * to the queue untouched (no attempt counted).
+ * The issue becomes 'sent' when every delivery is final (sent, failed,
+ * bounced, dropped): queue_finish_issues().
+ */
+#ifndef BROADSIDE_QUEUE_H
+#define BROADSIDE_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db.h"
+#include "diag.h"
+#include "subscribers.h"
+
+/* How long a claimed batch is leased before another sender may take it. */
+#define QUEUE_LEASE_SECS	600
+
+struct queue_item {
+	int64_t		 delivery_id, issue_id, subscriber_id;
+	int64_t		 attempts, first_attempt_at;	/* 0: never tried */
+	char		*email, *name;
+	enum sub_tier	 tier;
+};
+
+struct queue_batch {
+	struct queue_item *items;
+	size_t		 n, cap;
+};
+
+enum queue_result {
+	QR_SENT,
+	QR_DEFERRED,	/* again at next_attempt_at */
+	QR_FAILED,	/* permanent; suppress: the subscriber is marked bounced */
+	QR_RELEASE,	/* back to the queue untouched (relay at fault, shutdown) */
+};
+
+struct queue_outcome {
+	int64_t		 delivery_id, subscriber_id;
+	enum queue_result result;
+	int		 suppress;
+	int64_t		 at;			/* when the reply came */
+	int64_t		 next_attempt_at;	/* QR_DEFERRED */
+	int		 code;			/* SMTP reply code, 0: none */
+	char		 status[16];		/* enhanced status, "" if none */
+	char		*text;			/* reply text (owned) */
+	char		*message_id;		/* Message-ID sent, or NULL (owned) */
+	char		*relay;			/* "host:port" (owned) */
+};
+void	queue_outcome_free(struct queue_outcome *o);
+
+/* Per-issue (issue_id > 0) or overall (issue_id 0) counts by state and the
+ * sending rate. */
+struct queue_counts {
+	int64_t		 queued, sending, deferred, sent, failed, bounced, dropped;
+	int64_t		 total;
+	int64_t		 first_sent_at, last_sent_at;	/* 0: none sent */
+	double		 rate_minute;	/* messages/s sent in the last minute */
+	double		 rate_average;	/* sent / (last - first sent), whole run */
+};
+
+/* Fans the issue out and moves it to 'sending', in one transaction. *count
+ * (may be NULL): deliveries created. */
+int	queue_fanout(struct db *db, int64_t issue_id, int64_t now, int64_t *count,
+	    diag *d);
+
+/* Claims up to `limit` due deliveries for `owner`, in one transaction.
+ * Deliveries of subscribers no longer active are dropped on the way (their
+ * count in *dropped, may be NULL). Appends to `out`. */
+int	queue_claim(struct db *db, const char *owner, const char *relay, size_t limit,
+	    int64_t now, struct queue_batch *out, int64_t *dropped, diag *d);
+void	queue_batch_reset(struct queue_batch *b);
+void	queue_batch_free(struct queue_batch *b);
+
+/* Writes outcomes back in one transaction. A failure with `suppress` also
+ * marks the subscriber bounced (which drops their other pending copies). */
+int	queue_complete(struct db *db, const struct queue_outcome *o, size_t n, diag *d);
+
+/* Puts every leased delivery back untouched: at start-up, when no other
+ * daemon can hold a lease. *n (may be NULL): how many. */
+int	queue_release_all(struct db *db, int64_t *n, diag *d);
+
+/* Issues 'sending' whose deliveries are all final become 'sent'; pending
+ * deliveries of cancelled issues are dropped. Calls back for each issue
+ * finished (may be NULL). */
+int	queue_finish_issues(struct db *db, int64_t now,
+	    void (*finished)(int64_t issue_id, const struct queue_counts *c, void *arg),
+	    void *arg, diag *d);
+
+/* Ids of issues due for fan-out (scheduled, send_at <= now); *ids owned. */
+int	queue_due_issues(struct db *db, int64_t now, int64_t **ids, size_t *n, diag *d);
+
+/* Counts by state and rate; issue_id 0: every issue. */
+int	queue_issue_counts(struct db *db, int64_t issue_id, int64_t now,
+	    struct queue_counts *out, diag *d);
+
+/* Deliveries not yet final (queued, sending, deferred), every issue. */
+int	queue_pending(struct db *db, int64_t *n, diag *d);
+
+#endif

@@ -1,0 +1,141 @@
+/* relay - one SMTP relay of the pool: its settings, circuit breaker and rate. */
+#include "relay.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backoff.h"
+#include "buf.h"
+#include "log.h"
+#include "xalloc.h"
+
+struct relay {
+	struct relay_conf conf;
+	char		*name;
+	int64_t		 min_backoff, max_backoff;	/* seconds */
+	pthread_mutex_t	 mu;
+	int		 failures;	/* consecutive; 0: breaker closed */
+	int64_t		 open_until;	/* ms */
+	double		 tokens;
+	int64_t		 refilled;	/* ms */
+};
+
+struct relay *
+relay_new(const struct relay_conf *rc, int64_t min_backoff, int64_t max_backoff)
+{
+	struct relay *r = xcalloc(1, sizeof *r);
+	buf name = BUF_INIT;
+
+	r->conf = *rc;
+	r->conf.host = xstrdup(rc->host);
+	r->conf.username = xstrdup(rc->username ? rc->username : "");
+	r->conf.password = xstrdup(rc->password ? rc->password : "");
+	buf_printf(&name, strchr(rc->host, ':') ? "[%s]:%lld" : "%s:%lld", rc->host,
+	    (long long)rc->port);
+	r->name = buf_detach(&name);
+	r->min_backoff = min_backoff;
+	r->max_backoff = max_backoff;
+	r->tokens = (double)rc->rate;
+	pthread_mutex_init(&r->mu, NULL);
+	return r;
+}
+
+void
+relay_free(struct relay *r)
+{
+	if (!r)
+		return;
+	pthread_mutex_destroy(&r->mu);
+	free(r->conf.host);
+	free(r->conf.username);
+	free(r->conf.password);
+	free(r->name);
+	free(r);
+}
+
+const char *
+relay_name(const struct relay *r)
+{
+	return r->name;
+}
+
+const struct relay_conf *
+relay_conf(const struct relay *r)
+{
+	return &r->conf;
+}
+
+int64_t
+relay_wait_ms(struct relay *r, int64_t now_ms)
+{
+	int64_t w;
+
+	pthread_mutex_lock(&r->mu);
+	w = r->failures && r->open_until > now_ms ? r->open_until - now_ms : 0;
+	pthread_mutex_unlock(&r->mu);
+	return w;
+}
+
+int
+relay_is_down(struct relay *r, int64_t now_ms)
+{
+	return relay_wait_ms(r, now_ms) > 0;
+}
+
+void
+relay_failed(struct relay *r, int64_t now_ms, const char *why)
+{
+	int64_t secs;
+
+	pthread_mutex_lock(&r->mu);
+	if (r->failures && r->open_until > now_ms) {
+		/* Another connection of the same relay saw the same outage. */
+		pthread_mutex_unlock(&r->mu);
+		return;
+	}
+	r->failures++;
+	secs = backoff_delay(r->failures, r->min_backoff, r->max_backoff,
+	    (uint32_t)random());
+	r->open_until = now_ms + secs * 1000;
+	pthread_mutex_unlock(&r->mu);
+	log_warn("relay %s: down (%s); its mail waits, next try in %llds",
+	    r->name, why, (long long)secs);
+}
+
+void
+relay_succeeded(struct relay *r)
+{
+	int was;
+
+	pthread_mutex_lock(&r->mu);
+	was = r->failures;
+	r->failures = 0;
+	r->open_until = 0;
+	pthread_mutex_unlock(&r->mu);
+	if (was)
+		log_notice("relay %s: up again", r->name);
+}
+
+int64_t
+relay_rate_take(struct relay *r, int64_t now_ms)
+{
+	double rate = (double)r->conf.rate;
+	int64_t wait = 0;
+
+	if (r->conf.rate <= 0)
+		return 0;
+	pthread_mutex_lock(&r->mu);
+	if (r->refilled == 0)
+		r->refilled = now_ms;
+	r->tokens += (double)(now_ms - r->refilled) * rate / 1000.0;
+	r->refilled = now_ms;
+	if (r->tokens > rate)
+		r->tokens = rate;	/* burst: one second's worth */
+	if (r->tokens >= 1.0)
+		r->tokens -= 1.0;
+	else
+		wait = (int64_t)((1.0 - r->tokens) * 1000.0 / rate) + 1;
+	pthread_mutex_unlock(&r->mu);
+	return wait;
+}

@@ -1,0 +1,37 @@
+/* relay - one SMTP relay of the pool: its settings, circuit breaker and rate.
+ *
+ * Circuit breaker: a relay that fails as a whole (down, greeting/EHLO/MAIL
+ * refused, 421) is left alone for retry.relay_min_backoff, doubling with
+ * each further failure up to retry.relay_max_backoff (backoff_delay); the
+ * first session that goes through closes the breaker. Each change of state
+ * is logged once. Rate: a token bucket of `rate` messages per second with a
+ * burst of one second's worth (0 = unlimited). Thread-safe.
+ */
+#ifndef BROADSIDE_RELAY_H
+#define BROADSIDE_RELAY_H
+
+#include <stdint.h>
+
+#include "config.h"
+
+struct relay;
+
+struct relay *relay_new(const struct relay_conf *rc, int64_t min_backoff,
+	    int64_t max_backoff);
+void	 relay_free(struct relay *r);
+const char *relay_name(const struct relay *r);		/* "host:port" */
+const struct relay_conf *relay_conf(const struct relay *r);
+
+/* 0 when the relay may be tried at now_ms, else ms until it may. */
+int64_t	 relay_wait_ms(struct relay *r, int64_t now_ms);
+/* The relay failed as a whole (`why` for the log): open the breaker. */
+void	 relay_failed(struct relay *r, int64_t now_ms, const char *why);
+/* A session went through: close the breaker. */
+void	 relay_succeeded(struct relay *r);
+/* 1 while the breaker is open. */
+int	 relay_is_down(struct relay *r, int64_t now_ms);
+
+/* Takes one message's token: 0 when taken, else ms until one is due. */
+int64_t	 relay_rate_take(struct relay *r, int64_t now_ms);
+
+#endif

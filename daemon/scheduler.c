@@ -1,0 +1,186 @@
+/* scheduler - the thread that starts and finishes issues. */
+#include "scheduler.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "db.h"
+#include "log.h"
+#include "queue.h"
+#include "xalloc.h"
+
+#define TICK_MS	500
+
+struct seen {
+	int64_t	id;
+	char	status[16];
+};
+
+struct scheduler {
+	const struct config *cfg;
+	struct db	*db;
+	pthread_t	 th;
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	int		 stop;
+	atomic_llong	 heartbeat;
+	struct seen	*seen;
+	size_t		 nseen, capseen;
+};
+
+static void
+on_finished(int64_t issue_id, const struct queue_counts *c, void *arg)
+{
+	(void)arg;
+	log_notice("issue %lld: sent: %lld sent, %lld failed, %lld dropped, %lld bounced "
+	    "(%.1f messages/s)", (long long)issue_id, (long long)c->sent,
+	    (long long)c->failed, (long long)c->dropped, (long long)c->bounced,
+	    c->rate_average);
+}
+
+/* Logs the status changes made by others (the CLI): paused, resumed,
+ * cancelled. */
+static void
+watch_statuses(struct scheduler *s, int first)
+{
+	sqlite3_stmt *st = db_stmt(s->db, "SELECT id, status FROM issues "
+	    "WHERE status IN ('sending', 'paused', 'cancelled') AND "
+	    "(status <> 'cancelled' OR finished_at >= ?1)");
+	int rc;
+
+	sqlite3_bind_int64(st, 1, clock_now() - 60);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		const char *status = (const char *)sqlite3_column_text(st, 1);
+		struct seen *e = NULL;
+
+		for (size_t i = 0; i < s->nseen; i++)
+			if (s->seen[i].id == id)
+				e = &s->seen[i];
+		if (!e) {
+			s->seen = xgrow(s->seen, &s->capseen, s->nseen + 1, sizeof *s->seen);
+			e = &s->seen[s->nseen++];
+			e->id = id;
+			e->status[0] = '\0';
+			if (first || strcmp(status, "sending") == 0)
+				snprintf(e->status, sizeof e->status, "%s", status);
+		}
+		if (strcmp(e->status, status) == 0)
+			continue;
+		if (strcmp(status, "paused") == 0)
+			log_notice("issue %lld: paused", (long long)id);
+		else if (strcmp(status, "sending") == 0)
+			log_notice("issue %lld: resumed", (long long)id);
+		else if (strcmp(status, "cancelled") == 0)
+			log_notice("issue %lld: cancelled; its waiting copies are dropped",
+			    (long long)id);
+		snprintf(e->status, sizeof e->status, "%s", status);
+	}
+	sqlite3_reset(st);
+}
+
+static void
+round_once(struct scheduler *s, int first)
+{
+	int64_t *ids = NULL, now = clock_now();
+	size_t n = 0;
+	diag d = DIAG_INIT;
+
+	if (queue_due_issues(s->db, now, &ids, &n, &d) < 0)
+		log_warn("scheduler: %s", d.msg);
+	for (size_t i = 0; i < n; i++) {
+		int64_t count = 0, t0 = clock_mono_ms();
+		if (queue_fanout(s->db, ids[i], now, &count, &d) < 0) {
+			log_err("issue %lld: fan-out failed: %s", (long long)ids[i], d.msg);
+			continue;
+		}
+		log_notice("issue %lld: sending to %lld subscribers (queued in %lld ms)",
+		    (long long)ids[i], (long long)count, (long long)(clock_mono_ms() - t0));
+		s->seen = xgrow(s->seen, &s->capseen, s->nseen + 1, sizeof *s->seen);
+		s->seen[s->nseen].id = ids[i];
+		snprintf(s->seen[s->nseen].status, sizeof s->seen[0].status, "sending");
+		s->nseen++;
+	}
+	free(ids);
+	watch_statuses(s, first);
+	if (queue_finish_issues(s->db, now, on_finished, s, &d) < 0)
+		log_warn("scheduler: %s", d.msg);
+	atomic_store(&s->heartbeat, clock_mono_ms());
+}
+
+static void *
+scheduler_main(void *arg)
+{
+	struct scheduler *s = arg;
+	int first = 1;
+
+	pthread_mutex_lock(&s->mu);
+	while (!s->stop) {
+		struct timespec ts;
+
+		pthread_mutex_unlock(&s->mu);
+		round_once(s, first);
+		first = 0;
+		pthread_mutex_lock(&s->mu);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		if (!s->stop)
+			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+int
+scheduler_start(const struct config *cfg, struct scheduler **out, diag *d)
+{
+	struct scheduler *s = xcalloc(1, sizeof *s);
+
+	s->cfg = cfg;
+	if (db_open(cfg->database, DB_OPEN_EXISTING, &s->db, d) < 0) {
+		free(s);
+		return -1;
+	}
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	atomic_store(&s->heartbeat, clock_mono_ms());
+	if (pthread_create(&s->th, NULL, scheduler_main, s) != 0) {
+		db_close(s->db);
+		free(s);
+		return diag_set(d, 71, "cannot start the scheduler thread");
+	}
+	*out = s;
+	return 0;
+}
+
+void
+scheduler_stop(struct scheduler *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stop = 1;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->th, NULL);
+	db_close(s->db);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	free(s->seen);
+	free(s);
+}
+
+int64_t
+scheduler_heartbeat(struct scheduler *s)
+{
+	return atomic_load(&s->heartbeat);
+}

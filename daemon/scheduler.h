@@ -1,0 +1,25 @@
+/* scheduler - the thread that starts and finishes issues.
+ *
+ * Twice a second: a scheduled issue whose time has come is fanned out
+ * (queue_fanout) and becomes 'sending'; a sending issue whose deliveries
+ * are all final becomes 'sent'; a cancelled issue's waiting deliveries are
+ * dropped. Pause and resume need nothing from it: senders only claim for
+ * issues that are 'sending'. It logs one line per issue event (sending,
+ * paused, resumed, cancelled, sent), never per message.
+ */
+#ifndef BROADSIDE_SCHEDULER_H
+#define BROADSIDE_SCHEDULER_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "diag.h"
+
+struct scheduler;
+
+int	scheduler_start(const struct config *cfg, struct scheduler **out, diag *d);
+void	scheduler_stop(struct scheduler *s);
+/* clock_mono_ms() of the last completed round (for the watchdog). */
+int64_t	scheduler_heartbeat(struct scheduler *s);
+
+#endif

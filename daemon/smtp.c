@@ -1,0 +1,248 @@
+/* smtp - one SMTP session with libesmtp: a claimed batch over one connection. */
+#include "smtp.h"
+
+#include <auth-client.h>
+#include <libesmtp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "token.h"
+
+struct session_ctx {
+	struct smtp_job	*job;
+	const struct relay_conf *rc;
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+
+static void
+global_init_once(void)
+{
+	auth_client_init();
+}
+
+void
+smtp_global_init(void)
+{
+	pthread_once(&global_once, global_init_once);
+}
+
+static void
+copy_status(struct smtp_msg *m, enum smtp_stage stage, const smtp_status_t *s)
+{
+	m->outcome.stage = stage;
+	m->outcome.code = s ? s->code : 0;
+	m->outcome.status[0] = '\0';
+	if (s && s->enh_class > 0)
+		snprintf(m->outcome.status, sizeof m->outcome.status, "%d.%d.%d",
+		    s->enh_class, s->enh_subject, s->enh_detail);
+	m->text[0] = '\0';
+	if (s && s->text) {
+		size_t n = strcspn(s->text, "\r\n");
+		snprintf(m->text, sizeof m->text, "%.*s", (int)n, s->text);
+	}
+}
+
+static void
+finish(struct smtp_job *job, struct smtp_msg *m)
+{
+	if (m->done)
+		return;
+	m->done = 1;
+	job->done(m, job->arg);
+}
+
+/* Where a message ended, from the statuses libesmtp kept. */
+static void
+settle(struct smtp_msg *m, const char *session_err)
+{
+	const smtp_status_t *rp = smtp_reverse_path_status(m->priv_msg);
+	const smtp_status_t *rs = smtp_recipient_status(m->priv_rcpt);
+	const smtp_status_t *ts = smtp_message_transfer_status(m->priv_msg);
+
+	if (!rp || rp->code == 0) {
+		copy_status(m, STAGE_CONNECT, NULL);
+		snprintf(m->text, sizeof m->text, "%s", session_err);
+	} else if (rp->code / 100 != 2) {
+		copy_status(m, STAGE_MAIL, rp);
+	} else if (!rs || rs->code / 100 != 2) {
+		copy_status(m, STAGE_RCPT, rs && rs->code ? rs : NULL);
+		if (!rs || rs->code == 0)
+			snprintf(m->text, sizeof m->text, "%s", session_err);
+	} else {
+		copy_status(m, STAGE_DATA, ts && ts->code ? ts : NULL);
+		if (!ts || ts->code == 0)
+			snprintf(m->text, sizeof m->text, "%s", session_err);
+	}
+}
+
+static void
+on_event(smtp_session_t session, int event, void *arg, ...)
+{
+	struct session_ctx *ctx = arg;
+	va_list ap;
+
+	(void)session;
+	va_start(ap, arg);
+	switch (event) {
+	case SMTP_EV_MAILSTATUS: {
+		(void)va_arg(ap, const char *);
+		smtp_message_t msg = va_arg(ap, smtp_message_t);
+		struct smtp_msg *m = smtp_message_get_application_data(msg);
+		const smtp_status_t *s = smtp_reverse_path_status(msg);
+		if (m && s && s->code / 100 != 2) {
+			copy_status(m, STAGE_MAIL, s);
+			finish(ctx->job, m);
+		}
+		break;
+	}
+	case SMTP_EV_RCPTSTATUS: {
+		(void)va_arg(ap, const char *);
+		smtp_recipient_t rcpt = va_arg(ap, smtp_recipient_t);
+		struct smtp_msg *m = smtp_recipient_get_application_data(rcpt);
+		const smtp_status_t *s = smtp_recipient_status(rcpt);
+		/* One recipient per message: a refused RCPT ends it. */
+		if (m && s && s->code / 100 != 2) {
+			copy_status(m, STAGE_RCPT, s);
+			finish(ctx->job, m);
+		}
+		break;
+	}
+	case SMTP_EV_MESSAGESENT: {
+		smtp_message_t msg = va_arg(ap, smtp_message_t);
+		struct smtp_msg *m = smtp_message_get_application_data(msg);
+		if (m) {
+			copy_status(m, STAGE_DATA, smtp_message_transfer_status(msg));
+			finish(ctx->job, m);
+		}
+		break;
+	}
+	case SMTP_EV_EXTNA_DSN: {
+		/* DSN parameters are a request, not a requirement: send
+		 * without them to a relay that does not offer DSN. */
+		int *quit = va_arg(ap, int *);
+		*quit = 0;
+		break;
+	}
+	default:
+		break;
+	}
+	va_end(ap);
+}
+
+/* Hands libesmtp the whole rendered message in one piece. */
+static const char *
+message_cb(void **ctx, int *len, void *arg)
+{
+	struct smtp_msg *m = arg;
+	struct smtp_job *job = m->priv_job;
+
+	(void)ctx;
+	if (len == NULL) {		/* rewind: the message is about to go */
+		if (!m->rated && job->before_data)
+			job->before_data(job->arg);
+		m->rated = 1;
+		m->handed = 0;
+		return NULL;
+	}
+	if (m->handed) {
+		*len = 0;
+		return NULL;
+	}
+	m->handed = 1;
+	*len = (int)m->len;
+	return m->data;
+}
+
+static int
+auth_interact(auth_client_request_t req, char **result, int fields, void *arg)
+{
+	const struct relay_conf *rc = arg;
+
+	for (int i = 0; i < fields; i++) {
+		if (req[i].flags & AUTH_USER)
+			result[i] = rc->username;
+		else if (req[i].flags & AUTH_PASS)
+			result[i] = rc->password;
+		else
+			return 0;
+	}
+	return 1;
+}
+
+int
+smtp_send(struct smtp_job *job, char *err, size_t errsz)
+{
+	const struct relay_conf *rc = relay_conf(job->relay);
+	struct session_ctx ctx = { job, rc };
+	smtp_session_t session = smtp_create_session();
+	auth_context_t authctx = NULL;
+	buf verp = BUF_INIT, hostport = BUF_INIT;
+	char envid[32], ebuf[200];
+	int ok, rc_ret = 0;
+
+	err[0] = '\0';
+	buf_printf(&hostport, "%s:%lld", rc->host, (long long)rc->port);
+	smtp_set_server(session, buf_cstr(&hostport));
+	smtp_set_eventcb(session, on_event, &ctx);
+	smtp_set_timeout(session, Timeout_GREETING, 60);
+	smtp_set_timeout(session, Timeout_ENVELOPE, 60);
+	smtp_set_timeout(session, Timeout_DATA, 60);
+	smtp_set_timeout(session, Timeout_TRANSFER, 60);
+	smtp_set_timeout(session, Timeout_DATA2, 120);
+	smtp_starttls_enable(session, rc->tls == RELAY_TLS_REQUIRED ? Starttls_REQUIRED :
+	    rc->tls == RELAY_TLS_STARTTLS ? Starttls_ENABLED : Starttls_DISABLED);
+	if (rc->username && *rc->username) {
+		smtp_global_init();
+		authctx = auth_create_context();
+		auth_set_mechanism_flags(authctx, AUTH_PLUGIN_PLAIN, 0);
+		auth_set_interact_cb(authctx, auth_interact, (void *)rc);
+		smtp_auth_set_context(session, authctx);
+	}
+
+	for (size_t i = 0; i < job->n; i++) {
+		struct smtp_msg *m = &job->msgs[i];
+		smtp_message_t msg = smtp_add_message(session);
+		smtp_recipient_t rcpt;
+
+		buf_reset(&verp);
+		token_verp_make(job->sec, job->bounce_address, m->delivery_id, &verp);
+		smtp_set_reverse_path(msg, buf_cstr(&verp));
+		smtp_dsn_set_ret(msg, Ret_HDRS);
+		snprintf(envid, sizeof envid, "%lld", (long long)m->delivery_id);
+		smtp_dsn_set_envid(msg, envid);
+		smtp_set_messagecb(msg, message_cb, m);
+		smtp_message_set_application_data_release(msg, m, NULL);
+		rcpt = smtp_add_recipient(msg, m->rcpt);
+		smtp_dsn_set_notify(rcpt, Notify_FAILURE);
+		smtp_recipient_set_application_data_release(rcpt, m, NULL);
+		m->priv_msg = msg;
+		m->priv_rcpt = rcpt;
+		m->priv_job = job;
+		m->done = 0;
+		m->handed = 0;
+		m->rated = 0;
+	}
+
+	ok = smtp_start_session(session);
+	if (!ok) {
+		smtp_strerror(smtp_errno(), ebuf, sizeof ebuf);
+		snprintf(err, errsz, "%s", ebuf);
+		rc_ret = -1;
+	}
+	for (size_t i = 0; i < job->n; i++) {
+		struct smtp_msg *m = &job->msgs[i];
+		if (!m->done) {
+			settle(m, ok ? "no reply" : err);
+			finish(job, m);
+		}
+	}
+	smtp_destroy_session(session);
+	if (authctx)
+		auth_destroy_context(authctx);
+	buf_free(&verp);
+	buf_free(&hostport);
+	return rc_ret;
+}

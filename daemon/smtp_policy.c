@@ -1,0 +1,75 @@
+/* smtp_policy - the one module that decides what an SMTP outcome means. */
+#include "smtp_policy.h"
+
+#include <string.h>
+
+#include "backoff.h"
+
+static const char *const dead_codes[] = {
+	"5.1.1",	/* bad destination mailbox address */
+	"5.1.2",	/* bad destination system address */
+	"5.1.3",	/* bad destination mailbox address syntax */
+	"5.1.6",	/* destination mailbox has moved */
+	"5.1.10",	/* recipient address has null MX (RFC 7505) */
+};
+
+int
+smtp_policy_dead_address(const char *status)
+{
+	for (size_t i = 0; i < sizeof dead_codes / sizeof dead_codes[0]; i++)
+		if (status && strcmp(status, dead_codes[i]) == 0)
+			return 1;
+	return 0;
+}
+
+const char *
+smtp_stage_name(enum smtp_stage s)
+{
+	switch (s) {
+	case STAGE_CONNECT:	return "connect";
+	case STAGE_MAIL:	return "MAIL FROM";
+	case STAGE_RCPT:	return "RCPT TO";
+	case STAGE_DATA:	return "DATA";
+	}
+	return "?";
+}
+
+void
+smtp_policy_decide(const struct smtp_outcome *o, const struct smtp_retry *rt,
+    int64_t attempts, int64_t first_attempt_at, int64_t now, uint32_t rnd,
+    struct smtp_decision *out)
+{
+	int cls = o->code / 100;
+	int64_t first = first_attempt_at > 0 ? first_attempt_at : now;
+
+	memset(out, 0, sizeof *out);
+	if (o->code == 421 || o->stage == STAGE_CONNECT ||
+	    (o->stage == STAGE_MAIL && cls != 2)) {
+		out->verdict = VERDICT_RELAY;
+		out->why = o->code == 421 ? "relay closing the connection (421)" :
+		    o->stage == STAGE_CONNECT ? "relay unavailable" :
+		    "relay refused the envelope sender";
+		return;
+	}
+	if (cls == 2 && o->stage == STAGE_DATA) {
+		out->verdict = VERDICT_SENT;
+		return;
+	}
+	if (cls == 5) {
+		out->verdict = VERDICT_FAIL;
+		out->suppress = smtp_policy_dead_address(o->status);
+		out->why = "rejected";
+		return;
+	}
+	/* 4xx, no reply at all (connection broke mid-transaction), or a 2xx
+	 * that does not finish the transaction: try again later. */
+	if (now - first >= rt->max_age) {
+		out->verdict = VERDICT_FAIL;
+		out->why = "gave up: retry.max_age reached";
+		return;
+	}
+	out->verdict = VERDICT_DEFER;
+	out->next_attempt_at = now + backoff_delay(attempts + 1, rt->min_backoff,
+	    rt->max_backoff, rnd);
+	out->why = o->code ? "deferred" : "connection lost during the transaction";
+}
