@@ -41,6 +41,7 @@ int
 queue_fanout(struct db *db, int64_t issue_id, int64_t now, int64_t *count, diag *d)
 {
 	sqlite3_stmt *st;
+	struct issue is;
 	int64_t n;
 
 	if (db_begin(db, d) < 0)
@@ -56,7 +57,10 @@ queue_fanout(struct db *db, int64_t issue_id, int64_t now, int64_t *count, diag 
 	if (db_step_done(db, st, d, "fanning out issue") < 0)
 		goto fail;
 	n = sqlite3_changes(db_handle(db));
-	if (issue_transition(db, issue_id, ISSUE_SENDING, d) < 0)
+	if (issue_get(db, issue_id, &is, d) < 0)
+		goto fail;
+	issue_free(&is);
+	if (is.status != ISSUE_SENDING && issue_transition(db, issue_id, ISSUE_SENDING, d) < 0)
 		goto fail;
 	if (db_commit(db, d) < 0)
 		return -1;

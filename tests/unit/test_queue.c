@@ -1,0 +1,203 @@
+/* test_queue - fan-out, claim with a lease, re-check at claim time, complete,
+ * release, finishing issues and counts, on a real SQLite database. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "db.h"
+#include "issues.h"
+#include "queue.h"
+
+static struct db *db;
+
+static int64_t
+num(const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(db_handle(db), sql, -1, &st, NULL) != SQLITE_OK)
+		return -2;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static void
+exec(const char *sql)
+{
+	diag d = DIAG_INIT;
+	if (db_exec(db, sql, &d) < 0)
+		printf("# %s: %s\n", sql, d.msg);
+}
+
+int
+main(void)
+{
+	char dir[] = "/tmp/broadside-queue.XXXXXX", path[256];
+	diag d = DIAG_INIT;
+	struct queue_batch b = { 0 };
+	struct queue_counts c;
+	int64_t n = -1, dropped = 0, now = 1800000000;
+
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(path, sizeof path, "%s/q.db", dir);
+	CHECK(db_open(path, DB_OPEN_CREATE, &db, &d) == 0, "database created (%s)", d.msg);
+
+	/* 6 subscribers: 3 free, 2 paid active, 1 paid unsubscribed. */
+	exec("INSERT INTO subscribers (email, email_key, tier, status, created_at, updated_at) VALUES "
+	    "('a@x.org','a@x.org','free','active',0,0), ('b@x.org','b@x.org','free','active',0,0),"
+	    "('c@x.org','c@x.org','free','active',0,0), ('d@x.org','d@x.org','paid','active',0,0),"
+	    "('e@x.org','e@x.org','paid','active',0,0), ('f@x.org','f@x.org','paid','unsubscribed',0,0)");
+	exec("INSERT INTO issues (id, subject, source, audience, status, send_at, created_at, updated_at) VALUES "
+	    "(1, 'All', 'x', 'all', 'scheduled', 10, 0, 0), (2, 'Paid', 'x', 'paid', 'scheduled', 10, 0, 0),"
+	    "(3, 'Later', 'x', 'free', 'scheduled', 1900000000, 0, 0), (4, 'Draft', 'x', 'all', 'draft', NULL, 0, 0)");
+
+	{
+		int64_t *ids = NULL;
+		size_t nids = 0;
+		CHECK(queue_due_issues(db, now, &ids, &nids, &d) == 0 && nids == 2 &&
+		    ids[0] == 1 && ids[1] == 2, "due issues: the two whose time has come");
+		free(ids);
+	}
+	CHECK(queue_fanout(db, 1, now, &n, &d) == 0 && n == 5, "audience all: 5 active subscribers (%lld)",
+	    (long long)n);
+	CHECK(num("SELECT count(*) FROM issues WHERE id = 1 AND status = 'sending'") == 1,
+	    "fan-out moves the issue to sending");
+	CHECK(queue_fanout(db, 2, now, &n, &d) == 0 && n == 2, "audience paid: the 2 active paid ones");
+	CHECK(queue_fanout(db, 1, now, &n, &d) == 0 && n == 0 &&
+	    num("SELECT count(*) FROM deliveries WHERE issue_id = 1") == 5,
+	    "fan-out twice: no second copy for anyone");
+	CHECK(queue_fanout(db, 4, now, &n, &d) < 0 &&
+	    num("SELECT count(*) FROM deliveries WHERE issue_id = 4") == 0,
+	    "a draft is not fanned out, and nothing is left behind");
+
+	/* Claim: batches, leases, limit. */
+	CHECK(queue_claim(db, "w1", "r:25", 3, now, &b, &dropped, &d) == 0 && b.n == 3,
+	    "claim a batch of 3");
+	CHECK(b.items[0].issue_id == 1 && strcmp(b.items[0].email, "a@x.org") == 0 &&
+	    b.items[0].tier == TIER_FREE && b.items[0].attempts == 0, "claimed item carries what render needs");
+	CHECK(num("SELECT count(*) FROM deliveries WHERE state = 'sending' AND lease_owner = 'w1' "
+	    "AND lease_expires > 1800000000") == 3, "claimed rows are leased to their owner");
+	{
+		struct queue_batch b2 = { 0 };
+		CHECK(queue_claim(db, "w2", "r:25", 10, now, &b2, NULL, &d) == 0 && b2.n == 4,
+		    "a second sender gets only the rest (%zu)", b2.n);
+		CHECK(b2.items[0].delivery_id != b.items[0].delivery_id, "no delivery claimed twice");
+		queue_batch_free(&b2);
+	}
+	{
+		struct queue_batch b3 = { 0 };
+		CHECK(queue_claim(db, "w3", "r:25", 10, now, &b3, NULL, &d) == 0 && b3.n == 0,
+		    "nothing left to claim while leases hold");
+		CHECK(queue_claim(db, "w3", "r:25", 2, now + QUEUE_LEASE_SECS + 1, &b3, NULL, &d) == 0 &&
+		    b3.n == 2, "an expired lease is claimable again");
+		queue_batch_free(&b3);
+	}
+
+	/* Complete: sent, deferred, failed+suppressed, release. */
+	{
+		struct queue_outcome o[4];
+		memset(o, 0, sizeof o);
+		for (int i = 0; i < 3; i++) {
+			o[i].delivery_id = b.items[i].delivery_id;
+			o[i].subscriber_id = b.items[i].subscriber_id;
+			o[i].at = now;
+		}
+		o[0].result = QR_SENT; o[0].code = 250; strcpy(o[0].status, "2.0.0");
+		o[0].text = "ok"; o[0].message_id = "1.abc@example.com"; o[0].relay = "r:25";
+		o[1].result = QR_DEFERRED; o[1].code = 451; o[1].next_attempt_at = now + 60;
+		o[2].result = QR_FAILED; o[2].code = 550; strcpy(o[2].status, "5.1.1");
+		o[2].suppress = 1; o[2].text = "user unknown";
+		CHECK(queue_complete(db, o, 3, &d) == 0, "outcomes written in one batch (%s)", d.msg);
+	}
+	CHECK(num("SELECT count(*) FROM deliveries WHERE id = 1 AND state = 'sent' AND attempts = 1 "
+	    "AND sent_at = 1800000000 AND message_id = '1.abc@example.com' AND last_code = 250 "
+	    "AND lease_owner IS NULL") == 1, "sent: state, attempt, time, Message-ID, reply recorded");
+	CHECK(num("SELECT count(*) FROM deliveries WHERE id = 2 AND state = 'deferred' AND attempts = 1 "
+	    "AND next_attempt_at = 1800000060 AND first_attempt_at = 1800000000") == 1,
+	    "deferred: next attempt and first attempt recorded");
+	CHECK(num("SELECT count(*) FROM deliveries WHERE id = 3 AND state = 'failed' "
+	    "AND last_status = '5.1.1'") == 1, "failed: enhanced status recorded");
+	CHECK(num("SELECT count(*) FROM subscribers WHERE id = 3 AND status = 'bounced'") == 1,
+	    "a dead address suppresses the subscriber");
+
+	{
+		struct queue_batch b4 = { 0 };
+		CHECK(queue_claim(db, "w4", "r:25", 10, now + 30, &b4, NULL, &d) == 0 && b4.n == 0,
+		    "a deferred delivery waits for its next attempt");
+		CHECK(queue_claim(db, "w4", "r:25", 10, now + 61, &b4, NULL, &d) == 0 && b4.n == 1 &&
+		    b4.items[0].attempts == 1 && b4.items[0].first_attempt_at == now,
+		    "then it is claimed, with its attempts so far");
+		{
+			struct queue_outcome r = { 0 };
+			r.delivery_id = b4.items[0].delivery_id;
+			r.result = QR_RELEASE;
+			r.at = now + 61;
+			CHECK(queue_complete(db, &r, 1, &d) == 0 &&
+			    num("SELECT count(*) FROM deliveries WHERE id = 2 AND state = 'deferred' "
+			    "AND attempts = 1 AND lease_owner IS NULL") == 1,
+			    "released: back untouched, no attempt counted");
+		}
+		queue_batch_free(&b4);
+	}
+
+	/* Re-check at claim time. */
+	exec("UPDATE subscribers SET status = 'complained' WHERE email = 'b@x.org'");
+	{
+		struct queue_batch b5 = { 0 };
+		dropped = 0;
+		CHECK(queue_claim(db, "w5", "r:25", 10, now + 61, &b5, &dropped, &d) == 0 && b5.n == 0 &&
+		    dropped == 1, "a subscriber no longer active has the copy dropped at claim time");
+		queue_batch_free(&b5);
+	}
+
+	/* Everything in flight back at start-up. */
+	CHECK(queue_release_all(db, &n, &d) == 0 && n == 4 &&
+	    num("SELECT count(*) FROM deliveries WHERE state = 'sending'") == 0,
+	    "release_all puts every leased delivery back (%lld)", (long long)n);
+	CHECK(num("SELECT count(*) FROM deliveries WHERE state = 'queued'") == 4,
+	    "never-tried deliveries are queued again");
+
+	/* Pause: no claims; cancel: dropped; finish. */
+	exec("UPDATE issues SET status = 'paused' WHERE id = 1");
+	{
+		struct queue_batch b6 = { 0 };
+		CHECK(queue_claim(db, "w6", "r:25", 10, now + 100, &b6, NULL, &d) == 0 && b6.n == 2 &&
+		    b6.items[0].issue_id == 2, "a paused issue is not claimed from");
+		queue_batch_reset(&b6);
+		exec("UPDATE issues SET status = 'cancelled' WHERE id = 2");
+		CHECK(queue_finish_issues(db, now + 100, NULL, NULL, &d) == 0, "finish round");
+		CHECK(num("SELECT count(*) FROM deliveries WHERE issue_id = 2 AND state = 'sending'") == 2,
+		    "cancel leaves copies in flight to their senders");
+		CHECK(queue_finish_issues(db, now + 100 + QUEUE_LEASE_SECS + 1, NULL, NULL, &d) == 0 &&
+		    num("SELECT count(*) FROM deliveries WHERE issue_id = 2 AND state = 'dropped'") == 2,
+		    "a cancelled issue's lost leases are dropped");
+		queue_batch_free(&b6);
+	}
+	exec("UPDATE issues SET status = 'sending' WHERE id = 1");
+	exec("UPDATE deliveries SET state = 'sent', sent_at = 1800000010 WHERE issue_id = 1 AND state <> 'sent' "
+	    "AND state <> 'failed' AND state <> 'dropped'");
+	CHECK(queue_finish_issues(db, now + 100, NULL, NULL, &d) == 0 &&
+	    num("SELECT count(*) FROM issues WHERE id = 1 AND status = 'sent' AND finished_at > 0") == 1,
+	    "an issue whose copies are all final becomes sent");
+
+	CHECK(queue_issue_counts(db, 1, now + 20, &c, &d) == 0 && c.total == 5 && c.sent == 3 &&
+	    c.failed == 1 && c.dropped == 1 && c.queued == 0, "per-issue counts by state");
+	CHECK(c.first_sent_at == now && c.last_sent_at == now + 10 && c.rate_average > 0.29 &&
+	    c.rate_average < 0.31 && c.rate_minute > 0.049 && c.rate_minute < 0.051,
+	    "rates: %.3f/s over the run, %.3f/s in the last minute", c.rate_average, c.rate_minute);
+	CHECK(queue_issue_counts(db, 0, now + 20, &c, &d) == 0 && c.total == 7, "overall counts");
+	CHECK(queue_pending(db, &n, &d) == 0 && n == 0, "nothing pending");
+
+	queue_batch_free(&b);
+	db_close(db);
+	snprintf(path, sizeof path, "rm -rf %s", dir);
+	if (system(path) != 0)
+		return 1;
+	return check_exit();
+}
