@@ -470,10 +470,12 @@ sender_start(const struct config *cfg, const struct secret *sec, struct sender *
 	}
 	for (size_t i = 0; i < s->nrelays; i++) {
 		const struct relay_conf *rc = relay_conf(s->relays[i]);
-		log_info("relay %s: %lld connections, %lld messages per session, rate %s%lld/s",
+		char rate[32] = "unlimited";
+		if (rc->rate)
+			snprintf(rate, sizeof rate, "%lld/s", (long long)rc->rate);
+		log_info("relay %s: %lld connections, %lld messages per session, rate %s",
 		    relay_name(s->relays[i]), (long long)rc->connections,
-		    (long long)rc->per_session, rc->rate ? "" : "unlimited ",
-		    (long long)rc->rate);
+		    (long long)rc->per_session, rate);
 	}
 	*out = s;
 	return 0;

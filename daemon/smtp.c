@@ -8,6 +8,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
 #include "token.h"
 
 struct session_ctx {
@@ -41,7 +47,16 @@ copy_status(struct smtp_msg *m, enum smtp_stage stage, const smtp_status_t *s)
 	m->text[0] = '\0';
 	if (s && s->text) {
 		size_t n = strcspn(s->text, "\r\n");
+		int a, b, c, len = 0;
 		snprintf(m->text, sizeof m->text, "%.*s", (int)n, s->text);
+		/* A server that does not announce ENHANCEDSTATUSCODES may still
+		 * write one first in its text (RFC 3463): take it when its
+		 * class matches the reply's. */
+		if (!m->outcome.status[0] &&
+		    sscanf(m->text, "%1d.%3d.%3d%n", &a, &b, &c, &len) == 3 &&
+		    (m->text[len] == ' ' || m->text[len] == '\0') && a == s->code / 100)
+			snprintf(m->outcome.status, sizeof m->outcome.status, "%d.%d.%d",
+			    a, b, c);
 	}
 }
 
@@ -78,6 +93,41 @@ settle(struct smtp_msg *m, const char *session_err)
 	}
 }
 
+/* libesmtp writes through a 2 KB buffer and does not set TCP_NODELAY: the
+ * last small write of a message ("\r\n.\r\n") then waits under Nagle for
+ * the ACK that the server delays (~40 ms a message, as mlmmj suffers). The
+ * library does not hand out its socket, so once connected we find the TCP
+ * sockets of this process whose peer is the relay's port and set
+ * TCP_NODELAY on them (on a sibling connection to the same relay it is
+ * already set, or wanted as well). */
+static void
+set_nodelay(int port)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	if (!dir)
+		return;
+	while ((e = readdir(dir)) != NULL) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof ss;
+		int fd, one = 1, peer_port = -1;
+
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		fd = atoi(e->d_name);
+		if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+			continue;
+		if (ss.ss_family == AF_INET)
+			peer_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		else if (ss.ss_family == AF_INET6)
+			peer_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		if (peer_port == port)
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	}
+	closedir(dir);
+}
+
 static void
 on_event(smtp_session_t session, int event, void *arg, ...)
 {
@@ -87,6 +137,9 @@ on_event(smtp_session_t session, int event, void *arg, ...)
 	(void)session;
 	va_start(ap, arg);
 	switch (event) {
+	case SMTP_EV_CONNECT:
+		set_nodelay((int)ctx->rc->port);
+		break;
 	case SMTP_EV_MAILSTATUS: {
 		(void)va_arg(ap, const char *);
 		smtp_message_t msg = va_arg(ap, smtp_message_t);

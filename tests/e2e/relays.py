@@ -1,0 +1,49 @@
+#!/usr/bin/python3
+"""relays.py - a pool of relays: one down (nothing listening), one refusing
+at the greeting (421): the third delivers everything, no attempt is counted
+for the relays' trouble, and each relay's state change is logged once."""
+import collections
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from harness import Env, Smtpd, ok, exit_code, free_port  # noqa: E402
+
+
+class Pre:
+    dir = tempfile.mkdtemp(prefix="broadside-smtpd.")
+    procs = []
+
+
+pre = Pre()
+good = Smtpd(pre, "good", bodies=False)
+refusing = Smtpd(pre, "refusing", greeting=421)
+down = free_port()
+env = Env([{"port": down, "connections": 2}, {"port": refusing.port, "connections": 2},
+           {"port": good.port, "connections": 2}])
+env.procs += pre.procs
+n = 300
+env.subscribers([("reader%03d@example.com" % i, "", "free" if i % 2 else "paid") for i in range(n)])
+issue = env.issue()
+env.bs("issue", "schedule", issue, "--now")
+env.start()
+ok("the issue is sent", env.wait(lambda: env.status(issue) == "sent", 60), env.status(issue))
+got = collections.Counter(r for m in good.log() for r in m["rcpt"])
+ok("the working relay delivered every copy exactly once (%d)" % len(got),
+   len(got) == n and max(got.values()) == 1)
+ok("the refusing relay took none", refusing.count() == 0)
+ok("every delivery went through the working relay",
+   env.sql("SELECT DISTINCT relay FROM deliveries") == [("127.0.0.1:%d" % good.port,)],
+   env.sql("SELECT relay, count(*) FROM deliveries GROUP BY relay"))
+ok("no attempt was counted for the relays' trouble",
+   env.sql("SELECT DISTINCT attempts FROM deliveries") == [(1,)],
+   env.sql("SELECT attempts, count(*) FROM deliveries GROUP BY attempts"))
+log = env.log()
+ok("the down relay's breaker is logged", "relay 127.0.0.1:%d: down" % down in log, log)
+ok("the refusing relay's breaker is logged, with its reply",
+   "relay 127.0.0.1:%d: down" % refusing.port in log, log)
+ok("breaker logs are per state change, not per message",
+   log.count(": down (") <= 12, log.count(": down ("))
+ok("SIGTERM: exit 0", env.stop() == 0)
+sys.exit(exit_code())
