@@ -73,8 +73,8 @@ fail:
 }
 
 static int
-claim_rows(struct db *db, sqlite3_stmt *sel, const char *owner, const char *relay,
-    size_t limit, int64_t now, struct queue_batch *out, int64_t *dropped, diag *d)
+claim_rows(struct db *db, sqlite3_stmt *sel, const char *owner, size_t limit,
+    int64_t now, struct queue_batch *out, int64_t *dropped, diag *d)
 {
 	int rc = SQLITE_DONE;
 
@@ -101,13 +101,14 @@ claim_rows(struct db *db, sqlite3_stmt *sel, const char *owner, const char *rela
 				(*dropped)++;
 			continue;
 		}
+		/* The relay is recorded with the outcome, not here: a
+		 * release leaves the row as it was. */
 		up = db_stmt(db, "UPDATE deliveries SET state = 'sending', lease_owner = ?2, "
-		    "lease_expires = ?3, relay = ?4, updated_at = ?5 WHERE id = ?1");
+		    "lease_expires = ?3, updated_at = ?4 WHERE id = ?1");
 		sqlite3_bind_int64(up, 1, id);
 		sqlite3_bind_text(up, 2, owner, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(up, 3, now + QUEUE_LEASE_SECS);
-		sqlite3_bind_text(up, 4, relay, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(up, 5, now);
+		sqlite3_bind_int64(up, 4, now);
 		if (db_step_done(db, up, d, "claiming delivery") < 0)
 			return -1;
 		out->items = xgrow(out->items, &out->cap, out->n + 1, sizeof *out->items);
@@ -127,7 +128,7 @@ claim_rows(struct db *db, sqlite3_stmt *sel, const char *owner, const char *rela
 }
 
 int
-queue_claim(struct db *db, const char *owner, const char *relay, size_t limit,
+queue_claim(struct db *db, const char *owner, size_t limit,
     int64_t now, struct queue_batch *out, int64_t *dropped, diag *d)
 {
 	sqlite3_stmt *iss, *sel;
@@ -157,7 +158,7 @@ queue_claim(struct db *db, const char *owner, const char *relay, size_t limit,
 		sqlite3_bind_int64(sel, 1, ids[i]);
 		sqlite3_bind_int64(sel, 2, now);
 		sqlite3_bind_int64(sel, 3, (int64_t)(limit - out->n));
-		if (claim_rows(db, sel, owner, relay, limit, now, out, dropped, d) < 0)
+		if (claim_rows(db, sel, owner, limit, now, out, dropped, d) < 0)
 			goto fail;
 		sqlite3_reset(sel);
 		if (out->n >= limit)
@@ -171,7 +172,7 @@ queue_claim(struct db *db, const char *owner, const char *relay, size_t limit,
 		sqlite3_bind_int64(sel, 1, ids[i]);
 		sqlite3_bind_int64(sel, 2, now);
 		sqlite3_bind_int64(sel, 3, (int64_t)(limit - out->n));
-		if (claim_rows(db, sel, owner, relay, limit, now, out, dropped, d) < 0)
+		if (claim_rows(db, sel, owner, limit, now, out, dropped, d) < 0)
 			goto fail;
 		sqlite3_reset(sel);
 	}

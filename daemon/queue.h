@@ -77,7 +77,7 @@ int	queue_fanout(struct db *db, int64_t issue_id, int64_t now, int64_t *count,
 /* Claims up to `limit` due deliveries for `owner`, in one transaction.
  * Deliveries of subscribers no longer active are dropped on the way (their
  * count in *dropped, may be NULL). Appends to `out`. */
-int	queue_claim(struct db *db, const char *owner, const char *relay, size_t limit,
+int	queue_claim(struct db *db, const char *owner, size_t limit,
 	    int64_t now, struct queue_batch *out, int64_t *dropped, diag *d);
 void	queue_batch_reset(struct queue_batch *b);
 void	queue_batch_free(struct queue_batch *b);

@@ -8,11 +8,14 @@
 #include "backoff.h"
 #include "buf.h"
 #include "log.h"
+#include "metrics.h"
 #include "xalloc.h"
 
 struct relay {
 	struct relay_conf conf;
 	char		*name;
+	size_t		 index;
+	int		 half_open;	/* reported trying again */
 	int64_t		 min_backoff, max_backoff;	/* seconds */
 	pthread_mutex_t	 mu;
 	int		 failures;	/* consecutive; 0: breaker closed */
@@ -22,7 +25,8 @@ struct relay {
 };
 
 struct relay *
-relay_new(const struct relay_conf *rc, int64_t min_backoff, int64_t max_backoff)
+relay_new(const struct relay_conf *rc, size_t index, int64_t min_backoff,
+    int64_t max_backoff)
 {
 	struct relay *r = xcalloc(1, sizeof *r);
 	buf name = BUF_INIT;
@@ -37,8 +41,16 @@ relay_new(const struct relay_conf *rc, int64_t min_backoff, int64_t max_backoff)
 	r->min_backoff = min_backoff;
 	r->max_backoff = max_backoff;
 	r->tokens = (double)rc->rate;
+	r->index = index;
 	pthread_mutex_init(&r->mu, NULL);
+	metrics_relay_circuit(index, CIRCUIT_CLOSED);
 	return r;
+}
+
+size_t
+relay_index(const struct relay *r)
+{
+	return r->index;
 }
 
 void
@@ -71,9 +83,15 @@ relay_wait_ms(struct relay *r, int64_t now_ms)
 {
 	int64_t w;
 
+	int trying = 0;
+
 	pthread_mutex_lock(&r->mu);
 	w = r->failures && r->open_until > now_ms ? r->open_until - now_ms : 0;
+	if (r->failures && w == 0 && !r->half_open)
+		trying = r->half_open = 1;
 	pthread_mutex_unlock(&r->mu);
+	if (trying)
+		metrics_relay_circuit(r->index, CIRCUIT_HALF_OPEN);
 	return w;
 }
 
@@ -98,7 +116,9 @@ relay_failed(struct relay *r, int64_t now_ms, const char *why)
 	secs = backoff_delay(r->failures, r->min_backoff, r->max_backoff,
 	    (uint32_t)random());
 	r->open_until = now_ms + secs * 1000;
+	r->half_open = 0;
 	pthread_mutex_unlock(&r->mu);
+	metrics_relay_circuit(r->index, CIRCUIT_OPEN);
 	log_warn("relay %s: down (%s); its mail waits, next try in %llds",
 	    r->name, why, (long long)secs);
 }
@@ -112,7 +132,10 @@ relay_succeeded(struct relay *r)
 	was = r->failures;
 	r->failures = 0;
 	r->open_until = 0;
+	r->half_open = 0;
 	pthread_mutex_unlock(&r->mu);
+	if (was)
+		metrics_relay_circuit(r->index, CIRCUIT_CLOSED);
 	if (was)
 		log_notice("relay %s: up again", r->name);
 }

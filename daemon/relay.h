@@ -4,7 +4,7 @@
  * refused, 421) is left alone for retry.relay_min_backoff, doubling with
  * each further failure up to retry.relay_max_backoff (backoff_delay); the
  * first session that goes through closes the breaker. Each change of state
- * is logged once. Rate: a token bucket of `rate` messages per second with a
+ * is logged once and reported to metrics (closed, open, half-open). Rate: a token bucket of `rate` messages per second with a
  * burst of one second's worth (0 = unlimited). Thread-safe.
  */
 #ifndef BROADSIDE_RELAY_H
@@ -16,8 +16,10 @@
 
 struct relay;
 
-struct relay *relay_new(const struct relay_conf *rc, int64_t min_backoff,
+/* index: the relay's position in cfg->relays (for metrics). */
+struct relay *relay_new(const struct relay_conf *rc, size_t index, int64_t min_backoff,
 	    int64_t max_backoff);
+size_t	 relay_index(const struct relay *r);
 void	 relay_free(struct relay *r);
 const char *relay_name(const struct relay *r);		/* "host:port" */
 const struct relay_conf *relay_conf(const struct relay *r);

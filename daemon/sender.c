@@ -14,6 +14,7 @@
 #include "db.h"
 #include "issues.h"
 #include "log.h"
+#include "metrics.h"
 #include "queue.h"
 #include "relay.h"
 #include "render.h"
@@ -261,15 +262,18 @@ on_message_done(struct smtp_msg *m, void *arg)
 	o.text = xstrdup(*m->text ? m->text : dec.why ? dec.why : "");
 	switch (dec.verdict) {
 	case VERDICT_SENT:
+		metrics_relay_inc(relay_index(w->relay), RELAY_SENT);
 		o.result = QR_SENT;
 		o.message_id = w->mids[k];
 		w->mids[k] = NULL;
 		break;
 	case VERDICT_DEFER:
+		metrics_relay_inc(relay_index(w->relay), RELAY_DEFERRED);
 		o.result = QR_DEFERRED;
 		o.next_attempt_at = dec.next_attempt_at;
 		break;
 	case VERDICT_FAIL:
+		metrics_relay_inc(relay_index(w->relay), RELAY_FAILED);
 		o.result = QR_FAILED;
 		o.suppress = dec.suppress;
 		break;
@@ -344,6 +348,7 @@ send_batch(struct worker *w)
 			outbox_push(s, &o);
 			continue;
 		}
+		metrics_inc(METRIC_RENDERED);
 		memset(&w->msgs[k], 0, sizeof w->msgs[k]);
 		w->msgs[k].delivery_id = it->delivery_id;
 		w->msgs[k].rcpt = it->email;
@@ -366,6 +371,7 @@ send_batch(struct worker *w)
 	job.before_data = rate_wait;
 	job.arg = w;
 	w->relay_fault = 0;
+	metrics_relay_inc(relay_index(w->relay), RELAY_SESSIONS);
 	rc = smtp_send(&job, err, sizeof err);
 	if (w->relay_fault)
 		relay_failed(w->relay, clock_mono_ms(), rc < 0 && *err ? err : w->fault_why);
@@ -399,7 +405,7 @@ worker_main(void *arg)
 		}
 		queue_batch_reset(&w->batch);
 		dropped = 0;
-		if (queue_claim(w->db, w->owner, relay_name(w->relay), limit, clock_now(),
+		if (queue_claim(w->db, w->owner, limit, clock_now(),
 		    &w->batch, &dropped, &d) < 0) {
 			log_warn("relay %s: claiming deliveries: %s", relay_name(w->relay), d.msg);
 			idle_wait(s, 500);
@@ -436,7 +442,7 @@ sender_start(const struct config *cfg, const struct secret *sec, struct sender *
 	s->nrelays = cfg->nrelays;
 	s->relays = xcalloc(s->nrelays, sizeof *s->relays);
 	for (size_t i = 0; i < cfg->nrelays; i++) {
-		s->relays[i] = relay_new(&cfg->relays[i], cfg->retry.relay_min_backoff,
+		s->relays[i] = relay_new(&cfg->relays[i], i, cfg->retry.relay_min_backoff,
 		    cfg->retry.relay_max_backoff);
 		s->nworkers += (size_t)cfg->relays[i].connections;
 	}

@@ -85,7 +85,9 @@ is "jane still active" "$(status_of jane)" active
 # --- one-click POST, urlencoded: unsubscribes and drops queued mail ---
 $BS issue create "$TOP/examples/growth-dragons-weekly.md" >/dev/null
 $BS issue create "$TOP/examples/alibaba-deepseek.md" >/dev/null
-sql "UPDATE issues SET status = 'sending' WHERE id = 1; UPDATE issues SET status = 'sent' WHERE id = 2;
+# Issue 1 is paused so that the daemon's senders leave its queued copies
+# alone while this test counts them.
+sql "UPDATE issues SET status = 'paused' WHERE id = 1; UPDATE issues SET status = 'sent' WHERE id = 2;
      INSERT INTO deliveries (issue_id, subscriber_id, state, created_at, updated_at)
      SELECT 1, id, 'queued', 0, 0 FROM subscribers;
      INSERT INTO deliveries (issue_id, subscriber_id, state, created_at, updated_at)
@@ -286,7 +288,12 @@ is "POST List-Unsubscribe=One-Click to it: 200 (as Gmail does)" \
 is "the message's recipient is unsubscribed" "$(status_of $target)" unsubscribed
 
 # --- start-up errors, clean stop ---
-expect_out "second daemon on a busy port: clear error" 69 "http.listen 127.0.0.1:$PORT: cannot listen: Address already in use" $BSD
+# (A second daemon on the same database stops at the daemon lock: another
+# database shows the port conflict.)
+sed "s|$T/broadside.db|$T/other.db|" "$CONF" >"$T/other.conf"
+BROADSIDE_CONFIG=$T/other.conf $BS init >/dev/null
+expect_out "second daemon on a busy port: clear error" 69 "http.listen 127.0.0.1:$PORT: cannot listen: Address already in use" env BROADSIDE_CONFIG=$T/other.conf $BSD
+expect_out "second daemon on the same database: clear error" 75 "another broadsided is running on database $T/broadside.db" $BSD
 kill -TERM $DPID; wait $DPID; rc=$?
 is "SIGTERM: clean exit" "$rc" 0
 mkdir "$T/tpl"

@@ -77,7 +77,7 @@ main(void)
 	    "a draft is not fanned out, and nothing is left behind");
 
 	/* Claim: batches, leases, limit. */
-	CHECK(queue_claim(db, "w1", "r:25", 3, now, &b, &dropped, &d) == 0 && b.n == 3,
+	CHECK(queue_claim(db, "w1", 3, now, &b, &dropped, &d) == 0 && b.n == 3,
 	    "claim a batch of 3");
 	CHECK(b.items[0].issue_id == 1 && strcmp(b.items[0].email, "a@x.org") == 0 &&
 	    b.items[0].tier == TIER_FREE && b.items[0].attempts == 0, "claimed item carries what render needs");
@@ -85,16 +85,16 @@ main(void)
 	    "AND lease_expires > 1800000000") == 3, "claimed rows are leased to their owner");
 	{
 		struct queue_batch b2 = { 0 };
-		CHECK(queue_claim(db, "w2", "r:25", 10, now, &b2, NULL, &d) == 0 && b2.n == 4,
+		CHECK(queue_claim(db, "w2", 10, now, &b2, NULL, &d) == 0 && b2.n == 4,
 		    "a second sender gets only the rest (%zu)", b2.n);
 		CHECK(b2.items[0].delivery_id != b.items[0].delivery_id, "no delivery claimed twice");
 		queue_batch_free(&b2);
 	}
 	{
 		struct queue_batch b3 = { 0 };
-		CHECK(queue_claim(db, "w3", "r:25", 10, now, &b3, NULL, &d) == 0 && b3.n == 0,
+		CHECK(queue_claim(db, "w3", 10, now, &b3, NULL, &d) == 0 && b3.n == 0,
 		    "nothing left to claim while leases hold");
-		CHECK(queue_claim(db, "w3", "r:25", 2, now + QUEUE_LEASE_SECS + 1, &b3, NULL, &d) == 0 &&
+		CHECK(queue_claim(db, "w3", 2, now + QUEUE_LEASE_SECS + 1, &b3, NULL, &d) == 0 &&
 		    b3.n == 2, "an expired lease is claimable again");
 		queue_batch_free(&b3);
 	}
@@ -128,9 +128,9 @@ main(void)
 
 	{
 		struct queue_batch b4 = { 0 };
-		CHECK(queue_claim(db, "w4", "r:25", 10, now + 30, &b4, NULL, &d) == 0 && b4.n == 0,
+		CHECK(queue_claim(db, "w4", 10, now + 30, &b4, NULL, &d) == 0 && b4.n == 0,
 		    "a deferred delivery waits for its next attempt");
-		CHECK(queue_claim(db, "w4", "r:25", 10, now + 61, &b4, NULL, &d) == 0 && b4.n == 1 &&
+		CHECK(queue_claim(db, "w4", 10, now + 61, &b4, NULL, &d) == 0 && b4.n == 1 &&
 		    b4.items[0].attempts == 1 && b4.items[0].first_attempt_at == now,
 		    "then it is claimed, with its attempts so far");
 		{
@@ -151,7 +151,7 @@ main(void)
 	{
 		struct queue_batch b5 = { 0 };
 		dropped = 0;
-		CHECK(queue_claim(db, "w5", "r:25", 10, now + 61, &b5, &dropped, &d) == 0 && b5.n == 0 &&
+		CHECK(queue_claim(db, "w5", 10, now + 61, &b5, &dropped, &d) == 0 && b5.n == 0 &&
 		    dropped == 1, "a subscriber no longer active has the copy dropped at claim time");
 		queue_batch_free(&b5);
 	}
@@ -167,7 +167,7 @@ main(void)
 	exec("UPDATE issues SET status = 'paused' WHERE id = 1");
 	{
 		struct queue_batch b6 = { 0 };
-		CHECK(queue_claim(db, "w6", "r:25", 10, now + 100, &b6, NULL, &d) == 0 && b6.n == 2 &&
+		CHECK(queue_claim(db, "w6", 10, now + 100, &b6, NULL, &d) == 0 && b6.n == 2 &&
 		    b6.items[0].issue_id == 2, "a paused issue is not claimed from");
 		queue_batch_reset(&b6);
 		exec("UPDATE issues SET status = 'cancelled' WHERE id = 2");

@@ -107,7 +107,7 @@ main(void)
 	/* relay: breaker and rate. */
 	{
 		struct relay_conf rc = { "127.0.0.1", 25, 2, 10, 0, "", "", 100 };
-		struct relay *r = relay_new(&rc, 10, 40);
+		struct relay *r = relay_new(&rc, 0, 10, 40);
 		int64_t t = 1000000, w, taken = 0;
 
 		CHECK(relay_wait_ms(r, t) == 0, "a new relay may be tried");
@@ -131,7 +131,7 @@ main(void)
 		relay_free(r);
 
 		rc.rate = 0;
-		r = relay_new(&rc, 10, 40);
+		r = relay_new(&rc, 0, 10, 40);
 		taken = 0;
 		for (int i = 0; i < 100000; i++)
 			taken += relay_rate_take(r, t) == 0;
