@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "issue_file.h"
 #include "issues.h"
+#include "queue.h"
 
 /* Seconds of slack for "--at" times that are just now. */
 #define PAST_SLACK 60
@@ -184,6 +185,7 @@ cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	buf out = BUF_INIT;
 	int json, rc;
 	int64_t id = 0, counts[7], total = 0;
+	struct queue_counts qc;
 
 	if (parse_json_flag(argc, argv, &json, d) < 0)
 		return -1;
@@ -191,7 +193,8 @@ cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		return cli_usage(d, "one issue ID is needed");
 	if (cli_issue_id(argv[optind], &id, d) < 0 || issue_get(ctx->db, id, &is, d) < 0)
 		return -1;
-	if (delivery_counts(ctx->db, id, counts, d) < 0) {
+	if (delivery_counts(ctx->db, id, counts, d) < 0 ||
+	    queue_issue_counts(ctx->db, id, clock_now(), &qc, d) < 0) {
 		issue_free(&is);
 		return -1;
 	}
@@ -204,7 +207,9 @@ cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		for (int i = 0; i < 7; i++)
 			buf_printf(&out, "%s\"%s\": %lld", i ? ", " : "", delivery_states[i],
 			    (long long)counts[i]);
-		buf_printf(&out, ", \"total\": %lld}}\n", (long long)total);
+		buf_printf(&out, ", \"total\": %lld}, \"rate_per_s\": %.1f, "
+		    "\"rate_last_minute_per_s\": %.1f}\n", (long long)total, qc.rate_average,
+		    qc.rate_minute);
 	} else {
 		char sa[32], st[32], fi[32];
 		time_or_dash(is.send_at, sa, sizeof sa);
@@ -221,6 +226,9 @@ cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 			if (counts[i])
 				buf_printf(&out, ", %s %lld", delivery_states[i], (long long)counts[i]);
 		buf_putc(&out, '\n');
+		if (qc.sent + qc.bounced > 0)
+			buf_printf(&out, "  rate:      %.1f msg/s over the run, %.1f msg/s in the "
+			    "last minute\n", qc.rate_average, qc.rate_minute);
 	}
 	issue_free(&is);
 	rc = cli_write_stdout(&out, d);

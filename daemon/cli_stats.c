@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "deliverability.h"
+#include "queue.h"
 
 /* Runs a "SELECT label, count" query into parallel arrays. */
 static int
@@ -119,7 +120,9 @@ cmd_stats(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		long long first = sqlite3_column_int64(st, 8), last = sqlite3_column_int64(st, 9);
 		double rate = last > first ? (double)sent / (double)(last - first) : 0;
 		struct deliv_rates dr;
-		if (deliverability_issue_rates(db, &ctx->cfg, id, &dr, d) < 0) {
+		struct queue_counts qc;
+		if (deliverability_issue_rates(db, &ctx->cfg, id, &dr, d) < 0 ||
+		    queue_issue_counts(db, id, clock_now(), &qc, d) < 0) {
 			sqlite3_reset(st);
 			goto fail;
 		}
@@ -128,8 +131,9 @@ cmd_stats(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 			    n ? "," : "", id, sqlite3_column_text(st, 1));
 			cli_json_string(&out, (const char *)sqlite3_column_text(st, 2));
 			buf_printf(&out, ", \"deliveries\": %lld, \"sent\": %lld, \"pending\": %lld, "
-			    "\"failed\": %lld, \"dropped\": %lld, \"rate_per_s\": %.1f, ",
-			    total, sent, pending, failed, dropped, rate);
+			    "\"failed\": %lld, \"dropped\": %lld, \"rate_per_s\": %.1f, "
+			    "\"rate_last_minute_per_s\": %.1f, ",
+			    total, sent, pending, failed, dropped, rate, qc.rate_minute);
 			rates_part(&ctx->cfg, &dr, 1, "", &out);
 			buf_putc(&out, '}');
 		} else {
@@ -138,6 +142,8 @@ cmd_stats(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 			    pending, failed, dropped);
 			if (rate > 0)
 				buf_printf(&out, "; %.1f msg/s", rate);
+			if (qc.rate_minute > 0)
+				buf_printf(&out, " (last minute %.1f msg/s)", qc.rate_minute);
 			buf_printf(&out, "\n       %s\n", sqlite3_column_text(st, 2));
 			if (dr.deliveries > 0)
 				rates_part(&ctx->cfg, &dr, 0, "       ", &out);

@@ -127,7 +127,97 @@ bench_dkim() {
 		"$TOP/templates" "${BENCH_DKIM_SECONDS:-1}" | sed 's/^/  /'
 }
 
+# --- SMTP: the daemon's sending rate beside smtp-source -------------------
+# The weekly example to 100,000 subscribers (a quarter paid) through
+# Postfix's smtp-sink on loopback, end to end (fan-out, claims, rendering,
+# libesmtp sessions, write-back), timed from `issue schedule --now` to the
+# issue being 'sent'. Beside it, in the same run, smtp-source pushes the
+# same number of messages (a rendered copy, -F) over the same number of
+# connections, never reconnecting (-d), into the same sink: the machine's
+# SMTP limit. Then a 5,000-message run under strace -c counts the daemon's
+# write system calls per message (whole buffers, not a write per line).
+bench_smtp() {
+	local n=${BENCH_SMTP_N:-100000} conns=${BENCH_SMTP_CONNECTIONS:-4}
+	local dir=$T/smtp port sink pid t0 t1 hwm s0 s1 size
+	command -v smtp-sink >/dev/null || PATH=$PATH:/usr/sbin
+	command -v smtp-sink >/dev/null || { echo "smtp: smtp-sink is not installed (make deps)"; return 1; }
+	mkdir -p "$dir"
+	port=$(free_port)
+	smtp-sink -u nobody -c "127.0.0.1:$port" 1000 >"$dir/sink.out" 2>&1 &
+	sink=$!
+	on_exit "kill $sink 2>/dev/null"
+	cat >"$dir/broadside.conf" <<CONF
+database = "$dir/broadside.db";
+templates = "$TOP/templates";
+log_level = "warning";
+http: { listen = "127.0.0.1:$(free_port)"; };
+relays = ( { host = "127.0.0.1"; port = $port; connections = $conns; } );
+CONF
+	export BROADSIDE_CONFIG=$dir/broadside.conf
+	$BS init >/dev/null || return 1
+	$PY -c "
+import sys
+w = sys.stdout.write
+w('email,name,tier\n')
+for i in range($n):
+    w('reader%d@example.com,Reader %d,%s\n' % (i, i, 'paid' if i % 4 == 0 else 'free'))
+" >"$dir/subs.csv"
+	$BS subscriber import "$dir/subs.csv" >/dev/null || return 1
+	$BS issue create "$TOP/examples/growth-dragons-weekly.md" >/dev/null || return 1
+	$BS issue preview 1 --tier free --to reader1@example.com --format eml >"$dir/free.eml"
+	$BS issue preview 1 --tier paid --to reader0@example.com --format eml >"$dir/paid.eml"
+	size=$(( ($(stat -c %s "$dir/free.eml") * 3 + $(stat -c %s "$dir/paid.eml")) / 4 ))
+
+	$BSD 2>"$dir/daemon.log" &
+	pid=$!
+	sleep 0.5
+	t0=$(date +%s.%N)
+	$BS issue schedule 1 --now >/dev/null
+	while [ "$(sqlite3 "$dir/broadside.db" "SELECT status FROM issues WHERE id = 1")" != sent ]; do
+		kill -0 $pid 2>/dev/null || { echo "smtp: the daemon died"; cat "$dir/daemon.log"; return 1; }
+		sleep 0.05
+	done
+	t1=$(date +%s.%N)
+	hwm=$(awk '/^VmHWM/ {print $2}' /proc/$pid/status)
+	kill -TERM $pid; wait $pid 2>/dev/null
+	sent=$(sqlite3 "$dir/broadside.db" "SELECT count(*) FROM deliveries WHERE state = 'sent'")
+
+	s0=$(date +%s.%N)
+	smtp-source -d -s "$conns" -m "$n" -F "$dir/free.eml" -f bounces@example.com \
+		-t reader@example.com "127.0.0.1:$port" || return 1
+	s1=$(date +%s.%N)
+
+	# Syscalls: 5,000 more messages under strace.
+	local m=5000 writes
+	$BS issue create "$TOP/examples/growth-dragons-weekly.md" >/dev/null
+	sqlite3 "$dir/broadside.db" "UPDATE subscribers SET status = 'unsubscribed' WHERE id > $m"
+	if command -v strace >/dev/null; then
+		strace -f -c -e trace=write,writev,sendto,sendmsg -o "$dir/strace.out" $BSD 2>>"$dir/daemon.log" &
+		pid=$!
+		sleep 0.5
+		$BS issue schedule 2 --now >/dev/null
+		while [ "$(sqlite3 "$dir/broadside.db" "SELECT status FROM issues WHERE id = 2")" != sent ]; do
+			sleep 0.1
+		done
+		# strace's child is the daemon: stop it, strace then reports.
+		kill -TERM "$(pgrep -P $pid)"; wait $pid 2>/dev/null
+		writes=$(awk '$NF ~ /^(write|writev|sendto|sendmsg)$/ {n += $4} END {print n + 0}' "$dir/strace.out")
+	fi
+
+	echo "== SMTP sending ($n messages of ~$size bytes, $conns connections, smtp-sink on loopback)"
+	awk -v n="$n" -v sent="$sent" -v a="$t0" -v b="$t1" -v c="$s0" -v d="$s1" -v hwm="$hwm" \
+	    -v w="${writes:-}" -v m="$m" -v sz="$size" 'BEGIN {
+		r = n / (b - a); s = n / (d - c)
+		printf "  %-52s %8.0f msg/s  (%d sent in %.1f s)\n", "broadsided: schedule --now to issue sent", r, sent, b - a
+		printf "  %-52s %8.0f msg/s  (%.1f s)\n", "smtp-source -d, same count, size, connections", s, d - c
+		printf "  broadsided / smtp-source = %.2f; broadsided peak memory %.1f MB\n", r / s, hwm / 1024
+		if (w != "")
+			printf "  write system calls per message: %.1f (%d for %d messages of ~%d bytes: whole buffers)\n", w / m, w, m, sz
+	}'
+}
+
 bench_render
 bench_dkim
 bench_http
 bench_bounce
+bench_smtp

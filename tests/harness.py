@@ -110,12 +110,13 @@ list: { name = "Growth Dragons"; id = "growth-dragons.example.com";
         from = "Growth Dragons <news@example.com>"; base_url = "http://127.0.0.1:8025";
         upgrade_url = "https://news.example.com/subscribe"; address = "1 Example Street"; };
 bounces: { address = "bounces@example.com"; };
+http: { listen = "127.0.0.1:%d"; };
 relays = (
   %s
 );
 retry: { %s relay_min_backoff = "1s"; relay_max_backoff = "2s"; };
 %s
-''' % (self.dir, TOP, rel, retry, extra))
+''' % (self.dir, TOP, free_port(), rel, retry, extra))
         os.environ["BROADSIDE_CONFIG"] = self.conf
         atexit.register(self.cleanup)
         self.bs("init")

@@ -20,10 +20,13 @@ pre = Pre()
 good = Smtpd(pre, "good", bodies=False)
 refusing = Smtpd(pre, "refusing", greeting=421)
 down = free_port()
-env = Env([{"port": down, "connections": 2}, {"port": refusing.port, "connections": 2},
-           {"port": good.port, "connections": 2}])
+# Small sessions, so that every relay's threads get to claim while the
+# good one sends.
+env = Env([{"port": down, "connections": 2, "per_session": 10},
+           {"port": refusing.port, "connections": 2, "per_session": 10},
+           {"port": good.port, "connections": 2, "per_session": 10}])
 env.procs += pre.procs
-n = 300
+n = 1500
 env.subscribers([("reader%03d@example.com" % i, "", "free" if i % 2 else "paid") for i in range(n)])
 issue = env.issue()
 env.bs("issue", "schedule", issue, "--now")
