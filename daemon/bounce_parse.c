@@ -7,15 +7,20 @@
  *     content, and the returned message (message/rfc822 or
  *     text/rfc822-headers, or the copy that follows a "below this line is a
  *     copy of the message" line in the text).
+ *     A report forwarded as an attachment is read as the report.
  *  2. A feedback report gives one complaint per Original-Rcpt-To (or the
- *     returned message's To). A delivery-status part gives one verdict per
+ *     returned message's To); so do Hotmail's JMRP reports and Amazon SES
+ *     JSON complaint notifications. A delivery-status part (or such fields
+ *     in the text, when the MIME structure is broken) gives one verdict per
  *     recipient block; Action delayed/delivered/relayed/expanded is ignored.
  *  3. Without a report part, a message that looks like a bounce (sender,
  *     subject, X-Failed-Recipients, wording) is read as text: the failed
- *     addresses are found in the prose, and the words next to each give its
- *     reply code, enhanced status and reason.
+ *     addresses are found in the prose (preferring those named the way
+ *     failed recipients are), and the words next to each give its reply
+ *     code, enhanced status, SMTP command and reason.
  *  4. Auto-replies (RFC 3834 Auto-Submitted, vacation headers and subjects)
- *     and ordinary mail give no bounce.
+ *     and ordinary mail give no bounce. A mail to unsubscribe+TOKEN@ is
+ *     reported as such (the token is checked by bounce_apply).
  * The reason (Sisimai's vocabulary: userunknown, mailboxfull, ...) comes
  * from the wording first and the status code second; the kind follows from
  * the reason and the status class: a dead address (user or host unknown,
@@ -271,13 +276,12 @@ find_status(const char *s, char out[16])
 }
 
 /* First SMTP reply code 4xx/5xx standing as a word ("550 ", "550-",
- * "550:"); 2xx only when no other. */
+ * "550:"). A 2xx is never taken: "250 ok" lines of a transcript say
+ * nothing about the failure. */
 static void
 find_reply(const char *s, char out[4])
 {
 	size_t n = strlen(s);
-	int have2 = 0;
-	char two[4] = "";
 
 	out[0] = '\0';
 	for (size_t i = 0; i + 3 <= n; i++) {
@@ -296,20 +300,12 @@ find_reply(const char *s, char out[4])
 		    s[i + 3] == ')' || s[i + 3] == ']' || s[i + 3] == '\r' ||
 		    (s[i + 3] == ':' && !isdigit((unsigned char)s[i + 4]))))
 			continue;
-		/* "550-5.1.1" and "550 5.1.1" are replies; "421 " alone too. */
-		if (c == '2') {
-			if (!have2) {
-				memcpy(two, s + i, 3);
-				two[3] = '\0';
-				have2 = 1;
-			}
+		if (c == '2')
 			continue;
-		}
 		memcpy(out, s + i, 3);
 		out[3] = '\0';
 		return;
 	}
-	(void)two;
 }
 
 /* ---------------------------------------------------------------------
@@ -1523,12 +1519,10 @@ read_dsn(struct bounce_report *r, const char *dsn, size_t dlen, const char *h, s
 		if (st)
 			find_status(st, status);
 		if (dc) {
-			const char *semi = strchr(dc, ';');
-			const char *dtype = dc;
+			const char *semi = strchr(dc, ';');	/* "smtp; 550 ..." */
 			dc = semi ? semi + 1 : dc;
 			while (*dc == ' ')
 				dc++;
-			(void)dtype;
 			find_reply(dc, reply);
 			/* The remote server's own code beats the reporting
 			 * MTA's summary of it (same class only). */
