@@ -10,6 +10,7 @@
 # failure. It ends with the line "N passed, N failed" and exits 1 on any failure.
 #
 # TESTS=pattern runs only the tests whose file name matches the pattern.
+# FUZZ_SECONDS=N also runs the bounce-parser fuzzer (build-fuzz/) for N seconds.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -60,6 +61,11 @@ for b in "$@"; do
 		esac
 	done
 done
+# The bounce parser's fuzzer, briefly, when `make test` built it and asked.
+if [ -n "${FUZZ_SECONDS:-}" ] && [ -x build-fuzz/fuzz_bounce ]; then
+	echo "== fuzz"
+	run_one "fuzz_bounce ${FUZZ_SECONDS}s" tests/fuzz/run.sh "$top/build-fuzz/fuzz_bounce" "$FUZZ_SECONDS"
+fi
 echo
 [ ${#failures[@]} -eq 0 ] || printf 'failed: %s\n' "${failures[@]}"
 echo "$passed passed, $failed failed"
