@@ -660,6 +660,7 @@ http_start(const struct config *cfg, const struct secret *sec, struct http **out
 	stat(cfg->key_file, &h->key_st);
 	h->database = xstrdup(cfg->database);
 	h->max_body = cfg->http.max_body;
+	metrics_relays_configure(cfg);
 	pthread_rwlock_init(&h->rw, NULL);
 	pthread_mutex_init(&h->pool_lock, NULL);
 	pthread_mutex_init(&h->write_lock, NULL);

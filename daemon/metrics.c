@@ -40,6 +40,21 @@ metrics_relay_index(const char *name)
 	return i;
 }
 
+void
+metrics_relays_configure(const struct config *cfg)
+{
+	buf name = BUF_INIT;
+
+	for (size_t i = 0; i < cfg->nrelays; i++) {
+		buf_reset(&name);
+		/* The relay module's name: "host:port", "[v6]:port". */
+		buf_printf(&name, strchr(cfg->relays[i].host, ':') ? "[%s]:%lld" : "%s:%lld",
+		    cfg->relays[i].host, (long long)cfg->relays[i].port);
+		metrics_relay_index(buf_cstr(&name));
+	}
+	buf_free(&name);
+}
+
 size_t
 metrics_relay_count(void)
 {
@@ -172,11 +187,7 @@ scrape_counters(const struct config *cfg, buf *out)
 	size_t nrelays;
 
 	/* Every configured relay shows, reported on or not yet. */
-	for (size_t i = 0; i < cfg->nrelays; i++) {
-		buf_reset(&name);
-		buf_printf(&name, "%s:%lld", cfg->relays[i].host, (long long)cfg->relays[i].port);
-		metrics_relay_index(buf_cstr(&name));
-	}
+	metrics_relays_configure(cfg);
 	nrelays = metrics_relay_count();
 
 	for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {

@@ -4,7 +4,9 @@
  * metrics_inc(METRIC_RENDERED) per message; a relay takes its slot once,
  * `i = metrics_relay_index("host:port")`, then its senders call
  * metrics_relay_inc(i, RELAY_SENT) per accepted message and its breaker
- * metrics_relay_circuit(i, CIRCUIT_OPEN) on each change; the HTTP endpoint
+ * metrics_relay_circuit(i, CIRCUIT_OPEN) on each change (the configured
+ * relays hold slots 0..n-1 in their order: metrics_relays_configure, called
+ * at start, so cfg's index works as well); the HTTP endpoint
  * reads them all when scraped. Until a module reports a relay's circuit,
  * /healthz and /metrics say nothing about it.
  *
@@ -60,6 +62,9 @@ uint64_t metrics_get(enum metric m);
  * same slot; METRICS_NO_RELAY once all are taken (the calls below then do
  * nothing). Takes a lock: call it once per relay, not per message. */
 size_t	metrics_relay_index(const char *name);
+/* Takes the slots of cfg's relays in their order, so that slot i is also
+ * cfg->relays[i] (the daemon does it at start, before any relay reports). */
+void	metrics_relays_configure(const struct config *cfg);
 /* Slots taken so far, and each one's name. */
 size_t	metrics_relay_count(void);
 const char *metrics_relay_name(size_t relay);
