@@ -56,10 +56,13 @@ int	deliverability_window_rates(struct db *db, const struct config *cfg,
 int	deliverability_check_issue(struct db *db, const struct config *cfg,
 	    int64_t issue_id, struct deliv_rates *out, diag *d);
 /* The same for the issue of a delivery (the hook after a bounce or a
- * complaint is applied); a delivery of no issue is not an error. */
+ * complaint is applied, or an SMTP 5.1.x failure recorded); a delivery of
+ * no issue is not an error. Throttled per issue to 2 % of the time: a
+ * check that waits is caught by the next one or deliverability_check_sending. */
 int	deliverability_check_delivery(struct db *db, const struct config *cfg,
 	    int64_t delivery_id, diag *d);
-/* Every issue now sending (the scheduler's periodic pass). */
+/* Every issue now sending (the scheduler's pass, every DELIV_CHECK_EVERY). */
+#define DELIV_CHECK_EVERY	30	/* seconds */
 int	deliverability_check_sending(struct db *db, const struct config *cfg, diag *d);
 
 /* Prometheus gauges (text format): the complaint and hard bounce ratios of

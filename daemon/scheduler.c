@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "db.h"
+#include "deliverability.h"
 #include "log.h"
 #include "queue.h"
 #include "xalloc.h"
@@ -31,6 +32,7 @@ struct scheduler {
 	atomic_llong	 heartbeat;
 	struct seen	*seen;
 	size_t		 nseen, capseen;
+	int64_t		 deliv_at;	/* last deliverability pass */
 };
 
 static void
@@ -108,6 +110,12 @@ round_once(struct scheduler *s, int first)
 	}
 	free(ids);
 	watch_statuses(s, first);
+	/* Complaint and bounce rates of the issues sending: pause past the limits. */
+	if (now - s->deliv_at >= DELIV_CHECK_EVERY) {
+		s->deliv_at = now;
+		if (deliverability_check_sending(s->db, s->cfg, &d) < 0)
+			log_warn("scheduler: deliverability: %s", d.msg);
+	}
 	if (queue_finish_issues(s->db, now, on_finished, s, &d) < 0)
 		log_warn("scheduler: %s", d.msg);
 	atomic_store(&s->heartbeat, clock_mono_ms());

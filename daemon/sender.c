@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "db.h"
+#include "deliverability.h"
 #include "issues.h"
 #include "log.h"
 #include "metrics.h"
@@ -156,8 +157,13 @@ writer_main(void *arg)
 			sleep_ms(100);
 		}
 		for (size_t i = 0; i < n; i++) {
+			diag d = DIAG_INIT;
 			if (batch[i].result == QR_SENT)
 				atomic_fetch_add(&s->sent_total, 1);
+			/* A dead address (5.1.x) is a hard bounce: the issue's rate. */
+			if (batch[i].result == QR_FAILED && strncmp(batch[i].status, "5.1.", 4) == 0 &&
+			    deliverability_check_delivery(s->wdb, s->cfg, batch[i].delivery_id, &d) < 0)
+				log_warn("deliverability: %s", d.msg);
 			queue_outcome_free(&batch[i]);
 		}
 	}
