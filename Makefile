@@ -31,8 +31,7 @@ DEB_TEST = python3 python3-aiosmtpd python3-dkim python3-nacl spamassassin postf
 	  curl clang libclang-rt-14-dev apache2-utils wrk
 DEB_ALL	= $(DEB_BUILD) $(DEB_TEST)
 
-CFLAGS_BASE = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread \
-	  -DBROADSIDE_DATADIR='"$(DATADIR)"' -DBROADSIDE_SYSCONFDIR='"$(SYSCONFDIR)"'
+CFLAGS_BASE = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread
 ifeq ($(SAN),1)
 CFLAGS_OPT = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 	  -fno-sanitize-recover=undefined
@@ -57,7 +56,7 @@ BENCH_SRC = $(wildcard tests/bench/*.c)
 BENCH_BIN = $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 MIGRATIONS = $(sort $(wildcard db/[0-9]*.sql))
 
-.PHONY: all deps test test-asan check demo bench fuzz install clean
+.PHONY: FORCE all deps test test-asan check demo bench fuzz install clean
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/broadside $(BUILD)/broadsided $(UNIT_BIN) $(BENCH_BIN)
@@ -75,8 +74,15 @@ deps:
 	    || { tail -20 $${TMPDIR:-/tmp}/broadside-deps.log; exit 1; }; \
 	fi
 
-$(BUILD)/obj/%.o: daemon/%.c $(wildcard daemon/*.h) | $(BUILD)/obj
+$(BUILD)/obj/%.o: daemon/%.c $(wildcard daemon/*.h) $(BUILD)/paths.h | $(BUILD)/obj
 	@echo "CC $<"; $(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# The install paths compiled into the binaries (default templates folder,
+# config file); rewritten only when PREFIX or SYSCONFDIR change.
+$(BUILD)/paths.h: FORCE | $(BUILD)/obj
+	@printf '#define BROADSIDE_DATADIR "%s"\n#define BROADSIDE_SYSCONFDIR "%s"\n' \
+	  '$(DATADIR)' '$(SYSCONFDIR)' >$@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+FORCE:
 
 $(BUILD)/migrations.c: $(MIGRATIONS) db/embed.sh | $(BUILD)/obj
 	sh db/embed.sh $(MIGRATIONS) > $@
@@ -141,13 +147,19 @@ install: all
 	install -m 0755 $(BUILD)/broadsided $(DESTDIR)$(PREFIX)/sbin/broadsided
 	install -m 0644 templates/* $(DESTDIR)$(DATADIR)/templates/
 	install -m 0644 db/*.sql $(DESTDIR)$(DATADIR)/db/
-	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' systemd/broadsided.service > $(DESTDIR)$(UNITDIR)/broadsided.service
+	install -d $(DESTDIR)$(PREFIX)/share/doc/broadside
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/broadside/README.md
+	sed -e 's|@SBINDIR@|$(PREFIX)/sbin|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	  -e 's|@DOCDIR@|$(PREFIX)/share/doc/broadside|g' systemd/broadsided.service > $(DESTDIR)$(UNITDIR)/broadsided.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/broadsided.service
-	install -m 0644 systemd/broadside.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/broadside.conf 2>/dev/null || \
-	  { install -d $(DESTDIR)$(PREFIX)/lib/sysusers.d && install -m 0644 systemd/broadside.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/broadside.conf; }
+	install -D -m 0644 systemd/broadside.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/broadside.conf
 	[ -e $(DESTDIR)$(SYSCONFDIR)/broadside/broadside.conf ] || \
 	  $(BUILD)/broadside config example > $(DESTDIR)$(SYSCONFDIR)/broadside/broadside.conf
 	chmod 0640 $(DESTDIR)$(SYSCONFDIR)/broadside/broadside.conf
+	@# On the machine itself: make the user now, and let it read its config.
+	if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null; then \
+	  systemd-sysusers $(PREFIX)/lib/sysusers.d/broadside.conf && \
+	  chgrp broadside $(SYSCONFDIR)/broadside/broadside.conf; fi
 
 clean:
 	rm -rf build build-asan build-fuzz

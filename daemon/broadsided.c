@@ -184,7 +184,7 @@ main(int argc, char **argv)
 	int64_t released = 0, last_sent = 0, last_ms = clock_mono_ms(), next_status = 0;
 	int64_t next_watchdog = 0;
 	double rate = 0;
-	int ch, lockfd;
+	int ch, lockfd = -1, fresh, key_made = 0;
 
 	memset(&dm, 0, sizeof dm);
 	log_init("broadsided");
@@ -201,8 +201,12 @@ main(int argc, char **argv)
 		return EX_CONFIG;
 	}
 	log_set_level((enum log_level)dm.cfg.log_level);
-	if (db_open(dm.cfg.database, DB_OPEN_EXISTING, &dm.db, &d) < 0 ||
+	/* First start: the state is made here as by 'broadside init', so that
+	 * systemd's StateDirectory is all a fresh install needs. */
+	fresh = access(dm.cfg.database, F_OK) < 0 && errno == ENOENT;
+	if (db_open(dm.cfg.database, DB_OPEN_CREATE, &dm.db, &d) < 0 ||
 	    (lockfd = take_lock(dm.cfg.database, &d)) < 0 ||
+	    secret_init(dm.cfg.key_file, &key_made, &d) < 0 ||
 	    secret_load(dm.cfg.key_file, &dm.sec, &d) < 0 ||
 	    queue_release_all(dm.db, &released, &d) < 0) {
 		log_err("%s", d.msg);
@@ -210,6 +214,11 @@ main(int argc, char **argv)
 		config_free(&dm.cfg);
 		return d.code;
 	}
+	if (fresh)
+		log_notice("created the database %s (empty: import subscribers with "
+		    "'broadside subscriber import')", dm.cfg.database);
+	if (key_made)
+		log_notice("created the secret key %s (0600)", dm.cfg.key_file);
 	if (released)
 		log_notice("%lld deliveries left in flight by the previous run are due again",
 		    (long long)released);

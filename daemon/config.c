@@ -11,9 +11,7 @@
 #include "settings.h"
 #include "xalloc.h"
 
-#ifndef BROADSIDE_SYSCONFDIR
-#define BROADSIDE_SYSCONFDIR "/etc"
-#endif
+#include "paths.h"
 
 struct reader {
 	const char	*file;

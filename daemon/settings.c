@@ -6,9 +6,7 @@
 
 #include "config.h"
 
-#ifndef BROADSIDE_DATADIR
-#define BROADSIDE_DATADIR "/usr/local/share/broadside"
-#endif
+#include "paths.h"
 
 #define M(f)	offsetof(struct config, f)
 #define R(f)	offsetof(struct relay_conf, f)
