@@ -59,3 +59,26 @@ sql() { sqlite3 -batch "$T/broadside.db" "$@"; }
 
 # A free TCP port on 127.0.0.1.
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# hold_lock / release_lock: another process holds an exclusive lock on the
+# test database until released (at most 120 s), so that "database busy"
+# cases do not depend on how fast the machine is.
+hold_lock() {
+	rm -f "$T/.locked" "$T/.release"
+	$PY - "$T/broadside.db" "$T/.locked" "$T/.release" <<'PY' &
+import os, sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("BEGIN EXCLUSIVE")
+open(sys.argv[2], "w").close()
+for _ in range(1200):
+    if os.path.exists(sys.argv[3]):
+        break
+    time.sleep(0.1)
+c.execute("ROLLBACK")
+PY
+	_locker=$!
+	on_exit "kill $_locker 2>/dev/null"
+	for _ in $(seq 600); do [ -e "$T/.locked" ] && return 0; sleep 0.1; done
+	not_ok "could not take the database lock"
+}
+release_lock() { touch "$T/.release"; wait "$_locker"; }

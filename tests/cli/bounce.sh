@@ -81,19 +81,9 @@ expect "bounce check without FILE: usage" 64 $BS bounce check
 expect "bounce with two FILEs: usage" 64 $BS bounce "$T/hard.eml" "$T/soft.eml"
 
 # A busy database: EX_TEMPFAIL so that the MTA keeps the message and retries.
-$PY - "$T/broadside.db" "$T/locked" <<'PY' &
-import sqlite3, sys, time, os
-c = sqlite3.connect(sys.argv[1], isolation_level=None)
-c.execute("BEGIN EXCLUSIVE")
-open(sys.argv[2], "w").close()
-time.sleep(6)
-c.execute("ROLLBACK")
-PY
-locker=$!
-on_exit "kill $locker 2>/dev/null"
-for _ in $(seq 50); do [ -e "$T/locked" ] && break; sleep 0.1; done
+hold_lock
 expect_out "database busy: EX_TEMPFAIL" 75 'busy' $BS bounce "$T/soft.eml"
-wait $locker
+release_lock
 is "after the lock, nothing was half-applied" "$(sql "SELECT count(*) FROM bounces")" "3"
 expect_out "retry after the lock succeeds" 0 'soft bounce' $BS bounce "$T/soft.eml"
 is "retry recorded" "$(sql "SELECT count(*) FROM bounces")" "4"

@@ -72,16 +72,9 @@ bad_csv "empty file" 65 'bad.csv:1: empty file' ''
 expect_out "missing file" 66 'nope.csv: No such file' $BS subscriber import "$T/nope.csv"
 
 # Locked database: EX_TEMPFAIL, and nothing half-done.
-$PY - "$T/broadside.db" <<'PY' &
-import sqlite3, sys, time
-c = sqlite3.connect(sys.argv[1], isolation_level=None)
-c.execute("BEGIN EXCLUSIVE")
-time.sleep(8)
-PY
-lockpid=$!
-sleep 1
+hold_lock
 expect_out "locked database gives EX_TEMPFAIL" 75 'busy' $BS subscriber add locked@example.com
-wait $lockpid
+release_lock
 is "nothing added while locked" "$(sql "SELECT count(*) FROM subscribers WHERE email = 'locked@example.com'")" 0
 
 # Import speed: 100,000 rows in one transaction.
