@@ -47,6 +47,16 @@ change(struct db *db, const struct config *cfg, const struct secret *sec,
 	if (verify(cfg, sec, token, idp, d) < 0)
 		return -1;
 	id = *idp;
+	if (own) {
+		/* Repeats (a provider retrying, a second click) are common: a read
+		 * answers them without taking the database's write lock. */
+		if (subscriber_get(db, id, &s, d) < 0)
+			return -1;
+		*was = s.status;
+		subscriber_free(&s);
+		if (*was != from)
+			return 0;
+	}
 	if (own && db_begin(db, d) < 0)
 		return -1;
 	if (subscriber_get(db, id, &s, d) < 0)

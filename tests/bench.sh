@@ -19,8 +19,8 @@ on_exit() { _cleanup_hooks+=("$1"); }
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # --- HTTP: one-click unsubscribes per second beside /healthz --------------
-# A list of 200,000 subscribers, each with a queued copy of an issue being
-# sent; wrk POSTs List-Unsubscribe=One-Click to a different subscriber's
+# A list of 200,000 subscribers, each with a queued copy of an issue (paused,
+# so that the senders leave it alone); wrk POSTs List-Unsubscribe=One-Click to a different subscriber's
 # link per request (each a transaction that unsubscribes and drops the
 # queued copy), then GETs /healthz and the confirmation page, all against
 # the same daemon in the same run.
@@ -44,7 +44,7 @@ WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $n)
 INSERT INTO subscribers (id, email, email_key, created_at, updated_at)
 SELECT i, 'reader' || i || '@example.com', 'reader' || i || '@example.com', 0, 0 FROM n;
 INSERT INTO issues (id, subject, source, status, created_at, updated_at)
-VALUES (1, 'Bench', 'x', 'sending', 0, 0);
+VALUES (1, 'Bench', 'x', 'paused', 0, 0);
 INSERT INTO deliveries (issue_id, subscriber_id, state, created_at, updated_at)
 SELECT 1, id, 'queued', 0, 0 FROM subscribers;
 COMMIT;
@@ -88,6 +88,95 @@ PY
 	printf '  %-44s %8s/s\n' "GET /u/TOKEN (confirmation page)" "$rg"
 	printf '  %-44s %8s/s\n' "GET /healthz (baseline)" "$rh"
 	awk -v p="$rp" -v h="$rh" -v g="$rg" 'BEGIN { if (h > 0) printf "  one-click / healthz = %.2f, page / healthz = %.2f\n", p / h, g / h }'
+}
+
+# --- HTTP flood during a send: sending rate with and without ---------------
+# The same issue to the same 20,000 paid subscribers through smtp-sink,
+# once alone and once while wrk floods the endpoint with one-click POSTs
+# for 100,000 other (free) subscribers: real unsubscribes, each a write
+# transaction on the database the senders also write to. The HTTP threads
+# are the daemon's own, so the ratio is what a flood costs sending (on 2
+# cores wrk itself takes CPU from both).
+bench_http_flood() {
+	local mailed=20000 others=100000 conns=4
+	local dir=$T/flood sport hport pid wrkpid
+	command -v smtp-sink >/dev/null || PATH=$PATH:/usr/sbin
+	command -v smtp-sink >/dev/null || { echo "http flood: smtp-sink is not installed (make deps)"; return 1; }
+	command -v wrk >/dev/null || { echo "http flood: wrk is not installed (make deps)"; return 1; }
+	mkdir -p "$dir"
+	sport=$(free_port); hport=$(free_port)
+	smtp-sink -u nobody -c "127.0.0.1:$sport" 1000 >"$dir/sink.out" 2>&1 &
+	on_exit "kill $! 2>/dev/null"
+	cat >"$dir/broadside.conf" <<CONF
+database = "$dir/broadside.db";
+templates = "$TOP/templates";
+log_level = "warning";
+http: { listen = "127.0.0.1:$hport"; };
+relays = ( { host = "127.0.0.1"; port = $sport; connections = $conns; } );
+CONF
+	export BROADSIDE_CONFIG=$dir/broadside.conf
+	$BS init >/dev/null || return 1
+	sqlite3 "$dir/broadside.db" <<SQL
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $mailed + $others)
+INSERT INTO subscribers (id, email, email_key, tier, created_at, updated_at)
+SELECT i, 'reader' || i || '@example.com', 'reader' || i || '@example.com',
+       CASE WHEN i <= $mailed THEN 'paid' ELSE 'free' END, 0, 0 FROM n;
+SQL
+	sed 's/^audience: all/audience: paid/' "$TOP/examples/growth-dragons-weekly.md" >"$dir/issue.md"
+	$BS issue create "$dir/issue.md" >/dev/null && $BS issue create "$dir/issue.md" >/dev/null || return 1
+	$PY - "$dir/broadside.key" "$mailed" "$others" >"$dir/tokens" <<'PY'
+import base64, hashlib, hmac, sys
+key = bytes.fromhex([l.split()[1] for l in open(sys.argv[1]) if l[:1].isdigit()][0])
+digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+first = int(sys.argv[2]) + 1
+out = []
+for n in range(first, first + int(sys.argv[3])):
+    id36 = ""
+    while True:
+        id36, n = digits[n % 36] + id36, n // 36
+        if n == 0:
+            break
+    mac = hmac.new(key, b"unsub\0growth-dragons.example.com\0" + id36.encode(), hashlib.sha256).digest()
+    out.append("/u/" + id36 + "." + base64.urlsafe_b64encode(mac[:16]).decode().rstrip("="))
+print("\n".join(out))
+PY
+	$BSD >"$dir/daemon.log" 2>&1 &
+	pid=$!
+	on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
+	for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$hport/healthz" && break; sleep 0.1; done
+
+	send() {	# ISSUE: prints seconds from schedule to sent
+		local a b
+		a=$(date +%s.%N)
+		$BS issue schedule "$1" --now >/dev/null
+		while [ "$(sqlite3 "$dir/broadside.db" "SELECT status FROM issues WHERE id = $1")" != sent ]; do
+			kill -0 $pid 2>/dev/null || { echo "http flood: the daemon died" >&2; return 1; }
+			sleep 0.05
+		done
+		b=$(date +%s.%N)
+		awk -v a="$a" -v b="$b" 'BEGIN { print b - a }'
+	}
+	local alone flooded u0 u1
+	alone=$(send 1) || return 1
+	BENCH_TOKENS=$dir/tokens BENCH_THREADS=1 wrk -t1 -c8 -d600s \
+		-s "$TOP/tests/bench/oneclick.lua" "http://127.0.0.1:$hport" >"$dir/wrk.out" 2>&1 &
+	wrkpid=$!
+	on_exit "kill $wrkpid 2>/dev/null"
+	sleep 1
+	u0=$(sqlite3 "$dir/broadside.db" "SELECT count(*) FROM subscribers WHERE status = 'unsubscribed'")
+	flooded=$(send 2) || return 1
+	u1=$(sqlite3 "$dir/broadside.db" "SELECT count(*) FROM subscribers WHERE status = 'unsubscribed'")
+	kill $wrkpid; wait $wrkpid 2>/dev/null
+	kill $pid; wait $pid 2>/dev/null
+	local sent
+	sent=$(sqlite3 "$dir/broadside.db" "SELECT count(*) FROM deliveries WHERE state = 'sent' AND issue_id = 2")
+	echo "== Sending under an HTTP flood ($mailed messages, $conns SMTP connections to smtp-sink; wrk -t1 -c8 one-click POSTs)"
+	awk -v n="$mailed" -v sent="$sent" -v a="$alone" -v f="$flooded" -v u="$((u1 - u0))" 'BEGIN {
+		printf "  %-52s %8.0f msg/s\n", "sending alone", n / a
+		printf "  %-52s %8.0f msg/s  (%d sent; %.0f unsubscribes/s handled meanwhile)\n",
+		    "sending while the endpoint is flooded", n / f, sent, u / f
+		printf "  flooded / alone = %.2f\n", a / f
+	}'
 }
 
 # --- render: personalized messages per second beside memcpy ---------------
@@ -219,5 +308,6 @@ for i in range($n):
 bench_render
 bench_dkim
 bench_http
+bench_http_flood
 bench_bounce
 bench_smtp
