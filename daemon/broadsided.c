@@ -36,7 +36,8 @@
 #include "sender.h"
 
 #define STATUS_EVERY_MS	2000
-#define HEARTBEAT_MAX_MS 30000	/* a scheduler silent this long: no watchdog ping */
+#define HEARTBEAT_MAX_MS 30000
+#define STOP_WAIT_MS	20000	/* SIGTERM: longest wait for SMTP sessions in flight */	/* a scheduler silent this long: no watchdog ping */
 
 struct daemon {
 	const char	*path;
@@ -90,15 +91,19 @@ services_start(struct daemon *dm, diag *d)
 	return 0;
 }
 
-static void
-services_stop(struct daemon *dm)
+/* wait_ms > 0: give up on SMTP sessions stuck longer than that (at exit). */
+static int
+services_stop(struct daemon *dm, int64_t wait_ms)
 {
 	imap_intake_stop();
+	if (sender_stop(dm->sender, wait_ms) < 0)
+		return -1;
 	dm->sent_base += sender_sent_total(dm->sender);
-	sender_stop(dm->sender);
+	sender_free(dm->sender);
 	dm->sender = NULL;
 	scheduler_stop(dm->sched);
 	dm->sched = NULL;
+	return 0;
 }
 
 /* One daemon per database: a second one would lease the same mail. */
@@ -134,7 +139,7 @@ reload(struct daemon *dm)
 	if (strcmp(fresh.database, dm->cfg.database) != 0)
 		log_warn("reload: database cannot change while running; keeping %s",
 		    dm->cfg.database);
-	services_stop(dm);
+	services_stop(dm, 0);
 	free(fresh.database);
 	fresh.database = strdup(dm->cfg.database);
 	config_free(&dm->cfg);
@@ -233,7 +238,7 @@ main(int argc, char **argv)
 
 	if (services_start(&dm, &d) < 0 || http_start(&dm.cfg, &dm.sec, &dm.http, &d) < 0) {
 		log_err("%s", d.msg);
-		services_stop(&dm);
+		services_stop(&dm, 0);
 		db_close(dm.db);
 		config_free(&dm.cfg);
 		return d.code ? d.code : EX_SOFTWARE;
@@ -265,7 +270,8 @@ main(int argc, char **argv)
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping: finishing the batches in flight");
 	log_notice("stopping: finishing the batches in flight");
 	http_stop(dm.http);
-	services_stop(&dm);
+	if (services_stop(&dm, STOP_WAIT_MS) < 0)
+		return 0;	/* sessions stuck: leave without freeing what they use */
 	log_notice("stopped: %lld messages sent since start", (long long)dm.sent_base);
 	db_close(dm.db);
 	config_free(&dm.cfg);

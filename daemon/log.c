@@ -36,6 +36,12 @@ log_set_level(enum log_level lvl)
 }
 
 int
+log_enabled(enum log_level lvl)
+{
+	return lvl <= threshold;
+}
+
+int
 log_level_parse(const char *name, enum log_level *out)
 {
 	for (int i = LOG_LVL_ERR; i <= LOG_LVL_DEBUG; i++) {

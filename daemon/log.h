@@ -21,6 +21,8 @@ enum log_level {
 
 void	log_init(const char *progname);
 void	log_set_level(enum log_level lvl);
+/* 1 when messages of this level are written (to skip costly debug work). */
+int	log_enabled(enum log_level lvl);
 int	log_level_parse(const char *name, enum log_level *out);
 void	log_msg(enum log_level lvl, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));

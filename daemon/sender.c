@@ -60,8 +60,9 @@ struct sender {
 	atomic_int	 stopping;
 	atomic_llong	 sent_total;
 
-	pthread_mutex_t	 mu;		/* the outbox and idle waits */
-	pthread_cond_t	 idle_cv, out_cv;
+	pthread_mutex_t	 mu;		/* the outbox, idle waits, workers running */
+	pthread_cond_t	 idle_cv, out_cv, done_cv;
+	size_t		 running;
 	struct queue_outcome *out;
 	size_t		 nout, capout;
 	int		 writer_quit;
@@ -426,6 +427,10 @@ worker_main(void *arg)
 		send_batch(w);
 	}
 	queue_batch_reset(&w->batch);
+	pthread_mutex_lock(&s->mu);
+	s->running--;
+	pthread_cond_broadcast(&s->done_cv);
+	pthread_mutex_unlock(&s->mu);
 	return NULL;
 }
 
@@ -445,6 +450,7 @@ sender_start(const struct config *cfg, const struct secret *sec, struct sender *
 	pthread_mutex_init(&s->rmu, NULL);
 	pthread_cond_init(&s->idle_cv, NULL);
 	pthread_cond_init(&s->out_cv, NULL);
+	pthread_cond_init(&s->done_cv, NULL);
 	s->nrelays = cfg->nrelays;
 	s->relays = xcalloc(s->nrelays, sizeof *s->relays);
 	for (size_t i = 0; i < cfg->nrelays; i++) {
@@ -474,7 +480,13 @@ sender_start(const struct config *cfg, const struct secret *sec, struct sender *
 	}
 	s->writer_started = 1;
 	for (size_t i = 0; i < s->nworkers; i++) {
+		pthread_mutex_lock(&s->mu);
+		s->running++;
+		pthread_mutex_unlock(&s->mu);
 		if (pthread_create(&s->workers[i].th, NULL, worker_main, &s->workers[i]) != 0) {
+			pthread_mutex_lock(&s->mu);
+			s->running--;
+			pthread_mutex_unlock(&s->mu);
 			diag_set(d, 71, "cannot start sender threads");
 			goto fail;
 		}
@@ -492,19 +504,52 @@ sender_start(const struct config *cfg, const struct secret *sec, struct sender *
 	*out = s;
 	return 0;
 fail:
-	sender_stop(s);
+	sender_stop(s, 0);
+	sender_free(s);
 	*out = NULL;
 	return -1;
 }
 
-void
-sender_stop(struct sender *s)
+int
+sender_stop(struct sender *s, int64_t wait_ms)
 {
+	struct timespec until;
+
 	if (!s)
-		return;
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += wait_ms / 1000;
+	until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
 	pthread_mutex_lock(&s->mu);
 	atomic_store(&s->stopping, 1);
 	pthread_cond_broadcast(&s->idle_cv);
+	while (s->running > 0) {
+		if (wait_ms <= 0)
+			pthread_cond_wait(&s->done_cv, &s->mu);
+		else if (pthread_cond_timedwait(&s->done_cv, &s->mu, &until) != 0)
+			break;
+	}
+	if (s->running > 0) {
+		/* A relay that stalls mid-session: do not wait out its
+		 * timeouts. What those sessions hold stays leased and is due
+		 * again at the next start (at most their batches go twice). */
+		size_t n = s->running;
+		/* Commit what the other sessions got back before leaving. */
+		s->writer_quit = 1;
+		pthread_cond_signal(&s->out_cv);
+		pthread_mutex_unlock(&s->mu);
+		if (s->writer_started)
+			pthread_join(s->writer, NULL);
+		s->writer_started = 0;
+		log_warn("stopping: %zu SMTP session%s still in flight after %lld s; "
+		    "their deliveries are due again at the next start", n, n == 1 ? "" : "s",
+		    (long long)(wait_ms / 1000));
+		return -1;
+	}
 	pthread_mutex_unlock(&s->mu);
 	for (size_t i = 0; i < s->nworkers; i++)
 		if (s->workers[i].started)
@@ -515,7 +560,15 @@ sender_stop(struct sender *s)
 	pthread_mutex_unlock(&s->mu);
 	if (s->writer_started)
 		pthread_join(s->writer, NULL);
+	s->writer_started = 0;
+	return 0;
+}
 
+void
+sender_free(struct sender *s)
+{
+	if (!s)
+		return;
 	for (size_t i = 0; i < s->nworkers; i++) {
 		struct worker *w = &s->workers[i];
 		for (size_t k = 0; k < w->cap; k++) {
@@ -545,6 +598,7 @@ sender_stop(struct sender *s)
 	pthread_mutex_destroy(&s->rmu);
 	pthread_cond_destroy(&s->idle_cv);
 	pthread_cond_destroy(&s->out_cv);
+	pthread_cond_destroy(&s->done_cv);
 	free(s);
 }
 

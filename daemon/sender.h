@@ -10,7 +10,9 @@
  * to each message before its data goes out.
  * sender_stop() stops claiming, lets the sessions in flight finish (each
  * at most one batch), commits every outcome, and returns: nothing is left
- * leased, nothing is sent twice.
+ * leased, nothing is sent twice. With wait_ms > 0 it gives up after that
+ * long on sessions stuck with a stalled relay (-1: the process should
+ * exit; their deliveries stay leased and are due again at the next start).
  */
 #ifndef BROADSIDE_SENDER_H
 #define BROADSIDE_SENDER_H
@@ -26,7 +28,9 @@ struct sender;
 /* cfg and sec must outlive the sender. */
 int	sender_start(const struct config *cfg, const struct secret *sec,
 	    struct sender **out, diag *d);
-void	sender_stop(struct sender *s);
+int	sender_stop(struct sender *s, int64_t wait_ms);
+/* After a sender_stop() that returned 0. */
+void	sender_free(struct sender *s);
 
 /* Messages accepted by a relay since start (committed). */
 int64_t	sender_sent_total(struct sender *s);

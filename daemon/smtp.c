@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
+#include "log.h"
 #include "token.h"
+
+#define SMTP_TIMEOUT	60	/* seconds, each phase */
 
 struct session_ctx {
 	struct smtp_job	*job;
@@ -126,6 +129,25 @@ set_nodelay(int port)
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	}
 	closedir(dir);
+}
+
+/* log_level debug: the conversation, line by line (message data left out). */
+static void
+monitor(const char *buf, int len, int writing, void *arg)
+{
+	const struct relay_conf *rc = arg;
+
+	while (len > 0) {
+		const char *nl = memchr(buf, '\n', (size_t)len);
+		int n = nl ? (int)(nl - buf) + 1 : len;
+		int show = n;
+		while (show > 0 && (buf[show - 1] == '\n' || buf[show - 1] == '\r'))
+			show--;
+		log_debug("smtp %s:%lld %s %.*s", rc->host, (long long)rc->port,
+		    writing == 1 ? ">" : writing == 0 ? "<" : "*", show > 300 ? 300 : show, buf);
+		buf += n;
+		len -= n;
+	}
 }
 
 static void
@@ -240,11 +262,15 @@ smtp_send(struct smtp_job *job, char *err, size_t errsz)
 	buf_printf(&hostport, "%s:%lld", rc->host, (long long)rc->port);
 	smtp_set_server(session, buf_cstr(&hostport));
 	smtp_set_eventcb(session, on_event, &ctx);
-	smtp_set_timeout(session, Timeout_GREETING, 60);
-	smtp_set_timeout(session, Timeout_ENVELOPE, 60);
-	smtp_set_timeout(session, Timeout_DATA, 60);
-	smtp_set_timeout(session, Timeout_TRANSFER, 60);
-	smtp_set_timeout(session, Timeout_DATA2, 120);
+	/* Shorter than RFC 5321's minimums (5 and 10 minutes): a relay that
+	 * stalls is a relay in trouble, and a stop should not wait long. */
+	smtp_set_timeout(session, Timeout_GREETING | Timeout_OVERRIDE_RFC2822_MINIMUM, SMTP_TIMEOUT);
+	smtp_set_timeout(session, Timeout_ENVELOPE | Timeout_OVERRIDE_RFC2822_MINIMUM, SMTP_TIMEOUT);
+	smtp_set_timeout(session, Timeout_DATA | Timeout_OVERRIDE_RFC2822_MINIMUM, SMTP_TIMEOUT);
+	smtp_set_timeout(session, Timeout_TRANSFER | Timeout_OVERRIDE_RFC2822_MINIMUM, SMTP_TIMEOUT);
+	smtp_set_timeout(session, Timeout_DATA2 | Timeout_OVERRIDE_RFC2822_MINIMUM, SMTP_TIMEOUT);
+	if (log_enabled(LOG_LVL_DEBUG))
+		smtp_set_monitorcb(session, monitor, (void *)rc, 0);
 	smtp_starttls_enable(session, rc->tls == RELAY_TLS_REQUIRED ? Starttls_REQUIRED :
 	    rc->tls == RELAY_TLS_STARTTLS ? Starttls_ENABLED : Starttls_DISABLED);
 	if (rc->username && *rc->username) {

@@ -46,7 +46,7 @@ def free_port():
 
 
 class Smtpd:
-    def __init__(self, env, name, rules=None, bodies=True, greeting=None):
+    def __init__(self, env, name, rules=None, bodies=True, greeting=None, auth=None):
         self.dir = os.path.join(env.dir, name)
         os.makedirs(self.dir)
         self.port = free_port()
@@ -58,6 +58,8 @@ class Smtpd:
             cmd.append("--no-bodies")
         if greeting:
             cmd += ["--greeting", str(greeting)]
+        if auth:
+            cmd += ["--auth", auth]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                                      stderr=open(os.path.join(self.dir, "stderr"), "w"))
         env.procs.append(self.proc)
@@ -92,20 +94,21 @@ class Smtpd:
 
 class Env:
     def __init__(self, relays, retry='min_backoff = "1s"; max_backoff = "2s"; max_age = "1h";',
-                 extra=""):
+                 extra="", log_level="info"):
         self.dir = tempfile.mkdtemp(prefix="broadside-e2e.")
         self.procs = []
         self.daemon = None
         self.conf = os.path.join(self.dir, "broadside.conf")
         rel = ",\n  ".join(
             '{ host = "127.0.0.1"; port = %d; connections = %d; rate = %d; '
-            'messages_per_session = %d; }' % (r["port"], r.get("connections", 2),
-                                              r.get("rate", 0), r.get("per_session", 100))
+            'messages_per_session = %d; %s }' % (r["port"], r.get("connections", 2),
+                                                 r.get("rate", 0), r.get("per_session", 100),
+                                                 r.get("extra", ""))
             for r in relays)
         with open(self.conf, "w") as f:
             f.write('''database = "%s/broadside.db";
 templates = "%s/templates";
-log_level = "info";
+log_level = "%s";
 list: { name = "Growth Dragons"; id = "growth-dragons.example.com";
         from = "Growth Dragons <news@example.com>"; base_url = "http://127.0.0.1:8025";
         upgrade_url = "https://news.example.com/subscribe"; address = "1 Example Street"; };
@@ -116,7 +119,7 @@ relays = (
 );
 retry: { %s relay_min_backoff = "1s"; relay_max_backoff = "2s"; };
 %s
-''' % (self.dir, TOP, free_port(), rel, retry, extra))
+''' % (self.dir, TOP, log_level, free_port(), rel, retry, extra))
         os.environ["BROADSIDE_CONFIG"] = self.conf
         atexit.register(self.cleanup)
         self.bs("init")
@@ -159,9 +162,10 @@ retry: { %s relay_min_backoff = "1s"; relay_max_backoff = "2s"; };
                 f.write(text)
         return int(self.bs("issue", "create", src).stdout.strip())
 
-    def start(self):
+    def start(self, env=None):
         self.daemon_err = open(os.path.join(self.dir, "daemon.log"), "a")
-        self.daemon = subprocess.Popen([BSD], stdout=self.daemon_err, stderr=self.daemon_err)
+        self.daemon = subprocess.Popen([BSD], stdout=self.daemon_err, stderr=self.daemon_err,
+                                       env=env)
         self.procs.append(self.daemon)
         return self.daemon
 

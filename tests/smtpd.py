@@ -17,6 +17,8 @@ Without a matching rule the local part decides (prefix before '-' or '.'):
   drop: 421 4.3.2 then close the connection | slow: wait 2 s then accept |
   datafail: 451 after the data | datareject: 554 5.6.0 after the data
 --greeting 421 (or 554) refuses every connection at the greeting.
+--auth USER:PASS requires SMTP AUTH (PLAIN, LOGIN; without TLS: loopback)
+before MAIL; the logins tried go to DIR/auth.jsonl.
 """
 import argparse
 import asyncio
@@ -28,7 +30,7 @@ import sys
 import time
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult
 
 REPLIES = {
     "tempfail": "451 4.3.0 Temporary failure, try again later",
@@ -89,6 +91,7 @@ class DsnSMTP(SMTP):
 class Handler:
     def __init__(self, args):
         self.dir, self.bodies, self.greeting = args.dir, not args.no_bodies, args.greeting
+        self.auth = args.auth
         self.rules = Rules(args.rules)
         self.n = 0
         os.makedirs(os.path.join(self.dir, "msgs"), exist_ok=True)
@@ -148,11 +151,27 @@ class Refuser(SMTP):
         self.transport.close()
 
 
+def authenticator(handler):
+    def check(server, session, envelope, mechanism, auth_data):
+        user = auth_data.login.decode() if isinstance(auth_data.login, bytes) else auth_data.login
+        pw = auth_data.password.decode() if isinstance(auth_data.password, bytes) \
+            else auth_data.password
+        good = "%s:%s" % (user, pw) == handler.auth
+        with open(os.path.join(handler.dir, "auth.jsonl"), "a") as f:
+            f.write(json.dumps({"mechanism": mechanism, "user": user, "ok": good}) + "\n")
+        return AuthResult(success=good, handled=False)
+    return check
+
+
 class TestController(Controller):
     def factory(self):
         cls = Refuser if self.handler.greeting else DsnSMTP
+        kw = {}
+        if self.handler.auth:
+            kw = dict(auth_required=True, auth_require_tls=False,
+                      authenticator=authenticator(self.handler))
         return cls(self.handler, decode_data=False, enable_SMTPUTF8=True,
-                   hostname="smtpd.test")
+                   hostname="smtpd.test", **kw)
 
 
 def main():
@@ -162,6 +181,7 @@ def main():
     ap.add_argument("--rules")
     ap.add_argument("--no-bodies", action="store_true")
     ap.add_argument("--greeting", default="")
+    ap.add_argument("--auth")
     args = ap.parse_args()
     handler = Handler(args)
     ctl = TestController(handler, hostname="127.0.0.1", port=args.port,

@@ -38,7 +38,8 @@ special = [("tempfail-once@example.com", "Once", "free"),
            ("reject-user@example.com", "Gone", "paid"),
            ("policy-block@example.com", "Policy", "free"),
            ("datareject-x@example.com", "Content", "free"),
-           ("drop-once@example.com", "Drop", "paid")]
+           ("drop-once@example.com", "Drop", "paid"),
+           ("slow-reader@example.com", "Slow", "free")]
 env.subscribers(normal + special)
 env.bs("subscriber", "add", "left@example.com", "--tier", "paid")
 env.bs("subscriber", "set", "left@example.com", "--status", "unsubscribed")
@@ -51,7 +52,8 @@ ok("the issue becomes sent when every copy is final", done, env.status(issue))
 
 log = smtpd.log()
 got = collections.Counter(r for m in log for r in m["rcpt"])
-expected = {e for e, _, _ in normal} | {"tempfail-once@example.com", "drop-once@example.com"}
+expected = {e for e, _, _ in normal} | {"tempfail-once@example.com", "drop-once@example.com",
+                                        "slow-reader@example.com"}
 ok("every deliverable subscriber got exactly one copy",
    set(got) == expected and all(v == 1 for v in got.values()),
    "missing %s, extra %s, twice %s" % (expected - set(got), set(got) - expected,
@@ -144,7 +146,10 @@ ok("no line per message in the log at level info",
    env.log().count("\n") < 15, env.log())
 
 out = env.bs("issue", "show", issue).stdout
-ok("issue show: counts by state", re.search(r"sent 22, failed 4", out), out)
+ok("issue show: counts by state and the rate",
+   re.search(r"sent 23, failed 4", out) and re.search(r"rate: .* msg/s", out), out)
+r = row("slow-reader@example.com")
+ok("a relay slow to answer (2 s): sent, one attempt", r[0] == "sent" and r[1] == 1, r)
 
 rc = env.stop()
 ok("SIGTERM: exit 0", rc == 0, rc)
