@@ -17,7 +17,7 @@
 #include "log.h"
 #include "token.h"
 
-#define SMTP_TIMEOUT	60	/* seconds, each phase */
+#define SMTP_TIMEOUT	60000	/* ms, each phase (libesmtp counts in ms, whatever its docs say) */
 
 struct session_ctx {
 	struct smtp_job	*job;
