@@ -513,37 +513,47 @@ example_comment(buf *out, const struct setting *s, const char *indent)
 void
 config_example(buf *out)
 {
-	const char *group = "";
-	size_t glen = 0;
+	const char *open = "";		/* the path of the innermost open group */
+	size_t openlen = 0;		/* its length; 0 at the top level */
+	int depth = 0;
 
 	buf_puts(out,
 	    "# broadside.conf - Broadside's configuration (libconfig syntax).\n"
 	    "# Every setting is shown with its default; `broadside config check` validates.\n\n");
 	for (size_t i = 0; i < settings_count; i++) {
 		const struct setting *s = &settings_table[i];
-		const char *dot;
+		const char *leaf;
 
 		if (s->scope != SCOPE_MAIN)
 			continue;
-		dot = strchr(s->path, '.');
-		size_t plen = dot ? (size_t)(dot - s->path) : 0;
-		if (glen && (plen != glen || strncmp(group, s->path, glen) != 0)) {
-			buf_puts(out, "};\n\n");
-			glen = 0;
+		/* Close the groups this setting is not in... */
+		while (depth > 0 && !(strncmp(s->path, open, openlen) == 0 &&
+		    s->path[openlen] == '.')) {
+			depth--;
+			buf_printf(out, "%*s};\n%s", 2 * depth, "", depth ? "" : "\n");
+			while (openlen > 0 && open[openlen - 1] != '.')
+				openlen--;
+			if (openlen > 0)
+				openlen--;	/* drop the dot too */
 		}
-		if (dot && glen == 0) {
-			group = s->path;
-			glen = plen;
-			buf_printf(out, "%.*s: {\n", (int)plen, s->path);
+		/* ...and open the ones it is in ("a.b.c": a, then b). */
+		for (const char *dot; (dot = strchr(s->path + (depth ? openlen + 1 : 0), '.'));) {
+			const char *name = s->path + (depth ? openlen + 1 : 0);
+			buf_printf(out, "%*s%.*s: {\n", 2 * depth, "", (int)(dot - name), name);
+			open = s->path;
+			openlen = (size_t)(dot - s->path);
+			depth++;
 		}
-		example_comment(out, s, glen ? "  " : "");
-		buf_printf(out, "%s%s = ", glen ? "  " : "", glen ? dot + 1 : s->path);
+		leaf = strrchr(s->path, '.');
+		leaf = leaf ? leaf + 1 : s->path;
+		example_comment(out, s, "        " + (depth < 4 ? 8 - 2 * depth : 0));
+		buf_printf(out, "%*s%s = ", 2 * depth, "", leaf);
 		example_value(out, s);
 		buf_puts(out, ";\n");
-		if (!glen)
+		if (!depth)
 			buf_putc(out, '\n');
 		/* The lists follow the top-level settings that precede list.*. */
-		if (!glen && strcmp(s->path, "log_level") == 0) {
+		if (!depth && strcmp(s->path, "log_level") == 0) {
 			for (size_t j = 0; j < settings_nlists; j++) {
 				const struct setting_list *l = &settings_lists[j];
 				/* An optional list is shown commented out. */
@@ -562,6 +572,6 @@ config_example(buf *out)
 			}
 		}
 	}
-	if (glen)
-		buf_puts(out, "};\n");
+	while (depth-- > 0)
+		buf_printf(out, "%*s};\n", 2 * depth, "");
 }

@@ -55,7 +55,7 @@ split_url(struct imap *im, const char *url, diag *d)
 	int n;
 
 	if (s == NULL || (strncmp(url, "imap://", 7) != 0 && strncmp(url, "imaps://", 8) != 0))
-		return diag_set(d, EX_CONFIG, "bounces.imap_url \"%s\": not an imap:// or "
+		return diag_set(d, EX_CONFIG, "bounces.imap.url \"%s\": not an imap:// or "
 		    "imaps:// URL", url);
 	path = strchr(s + 3, '/');
 	if (path == NULL) {

@@ -1,11 +1,11 @@
 /* imap_intake - the daemon's poller of the bounce mailbox (IMAP, libcurl).
  *
- * Every bounces.imap_interval it asks the server for the messages it has not
+ * Every bounces.imap.interval it asks the server for the messages it has not
  * seen (UID SEARCH from the highest UID processed), fetches each one, parses
  * it (bounce_parse) and applies it (bounce_apply) in a transaction that also
  * records the message's UID (table imap_seen, keyed by mailbox URL and
  * UIDVALIDITY). Only after that commit is the message flagged \Seen, or
- * deleted and expunged with bounces.imap_delete: a stop between the two
+ * deleted and expunged with bounces.imap.delete: a stop between the two
  * leaves a recorded UID that is skipped (and flagged) on the next poll, so
  * no message is ever applied twice, across restarts too. A busy database
  * stops the round; the message is taken again next time. Mail that is not
@@ -22,7 +22,7 @@
 #include "db.h"
 #include "diag.h"
 
-/* Starts the poller when bounces.imap_url is set (a no-op otherwise).
+/* Starts the poller when bounces.imap.url is set (a no-op otherwise).
  * Call once, from the main thread (it initialises libcurl). */
 int	imap_intake_start(const struct config *cfg, diag *d);
 /* Stops it and waits for the round in progress to end. Safe to call when

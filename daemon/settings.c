@@ -99,16 +99,16 @@ const struct setting settings_table[] = {
 	  M(bounces.score_interval), "A soft bounce adds at most 1 to the score per this interval." },
 	{ SCOPE_MAIN, "bounces.score_reset", ST_DURATION, "7d", 1, 365 * DAY, NULL,
 	  M(bounces.score_reset), "A score whose last bounce is older than this starts over." },
-	{ SCOPE_MAIN, "bounces.imap_url", ST_STRING, "", NOLIMIT, NULL, M(bounces.imap.url),
+	{ SCOPE_MAIN, "bounces.imap.url", ST_STRING, "", NOLIMIT, NULL, M(bounces.imap.url),
 	  "IMAP mailbox of the bounce address, polled by the daemon: "
 	  "imaps://host/INBOX or imap://host:143/Bounces; empty: no polling." },
-	{ SCOPE_MAIN, "bounces.imap_username", ST_STRING, "", NOLIMIT, NULL,
+	{ SCOPE_MAIN, "bounces.imap.username", ST_STRING, "", NOLIMIT, NULL,
 	  M(bounces.imap.username), "IMAP login." },
-	{ SCOPE_MAIN, "bounces.imap_password", ST_STRING, "", NOLIMIT, NULL,
+	{ SCOPE_MAIN, "bounces.imap.password", ST_STRING, "", NOLIMIT, NULL,
 	  M(bounces.imap.password), "IMAP password." },
-	{ SCOPE_MAIN, "bounces.imap_interval", ST_DURATION, "1m", 1, DAY, NULL,
+	{ SCOPE_MAIN, "bounces.imap.interval", ST_DURATION, "1m", 1, DAY, NULL,
 	  M(bounces.imap.interval), "Time between two polls of the mailbox." },
-	{ SCOPE_MAIN, "bounces.imap_delete", ST_BOOL, "false", NOLIMIT, NULL,
+	{ SCOPE_MAIN, "bounces.imap.delete", ST_BOOL, "false", NOLIMIT, NULL,
 	  M(bounces.imap.delete), "Delete processed messages (Deleted flag and EXPUNGE); "
 	  "otherwise they are flagged Seen. Either way the database remembers each UID, "
 	  "so none is processed twice." },

@@ -3,11 +3,15 @@
 ref=$(sed -n '/<!-- settings-reference/,/<!-- \/settings-reference/p' "$TOP/README.md")
 # Every key of `config example`, with its group: "list.name", "relays[].host", ...
 $BS config example | awk '
-	/^[a-z_]+: \{/ { group = $1; sub(":", "", group); next }
+	/^ *[a-z_]+: \{/ { name = $1; sub(":", "", name); stack[++n] = name; next }
+	/^ *\};/ { n--; next }
 	/^[a-z_]+ = \($/ { list = $1; next }
 	/^\);/ { list = ""; next }
-	/^\};/ { group = ""; next }
-	/^ *[a-z_]+ = / { k = $1; if (list != "") print list "[]." k; else if (group != "") print group "." k; else print k }
+	/^ *[a-z_]+ = / {
+		if (list != "") { print list "[]." $1; next }
+		p = ""; for (i = 1; i <= n; i++) p = p stack[i] "."
+		print p $1
+	}
 ' | sort -u >"$T/keys"
 [ -s "$T/keys" ] && ok "config example lists keys" || not_ok "config example lists keys"
 while read -r key; do

@@ -61,10 +61,11 @@ write_config </dev/null
 sed -i '/^bounces:/d' "$CONF"
 cat >>"$CONF" <<CONF
 http: { listen = "127.0.0.1:$HTTP_PORT"; };
-bounces: { address = "bounces@example.com"; imap_url = "imap://127.0.0.1:$IMAP_PORT/INBOX";
-           imap_username = "bounces"; imap_password = "s3cret"; imap_interval = "1s"; };
+bounces: { address = "bounces@example.com";
+           imap: { url = "imap://127.0.0.1:$IMAP_PORT/INBOX"; username = "bounces";
+                   password = "s3cret"; interval = "1s"; }; };
 CONF
-$BS config check "$CONF" >/dev/null || { not_ok "config with bounces.imap_* is valid"; exit 1; }
+$BS config check "$CONF" >/dev/null || { not_ok "config with bounces.imap { ... } is valid"; exit 1; }
 $BS init >/dev/null
 $BS subscriber add dead@example.org >/dev/null
 $BS subscriber add full@example.org >/dev/null
@@ -154,7 +155,7 @@ is "daemon stops cleanly again" "$drc" "0"
 
 # With imap_delete the processed messages leave the mailbox (EXPUNGE): the
 # new one, and the ones recorded before, as the polls come across them.
-sed -i 's/imap_interval = "1s";/imap_interval = "1s"; imap_delete = true;/' "$CONF"
+sed -i 's/interval = "1s";/interval = "1s"; delete = true;/' "$CONF"
 deliver full@example.org 5.2.2 "552 5.2.2 Mailbox full" "<d2@example.com>"
 start_daemon
 wait_for "SELECT count(*) FROM imap_seen" 5
