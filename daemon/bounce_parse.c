@@ -534,7 +534,8 @@ enum smtp_phase { PHASE_UNKNOWN, PHASE_MAIL, PHASE_RCPT, PHASE_DATA };
 static const char *const p_rcpt_phase[] = {
 	"in reply to rcpt to", "after rcpt to", "rcpt to response", "[rcpt_to]",
 	"smtp command rcpt", "does not like recipient", "after rcpt command",
-	"-------smtp command rcpt", "rcpt to command", NULL };
+	"-------smtp command rcpt", "rcpt to command", "did not like our rcpt to",
+	NULL };
 static const char *const p_mail_phase[] = {
 	"in reply to mail from", "after mail from", "mail from command", NULL };
 
@@ -578,6 +579,65 @@ smtp_phase(const char *norm, const char *raw)
 	return PHASE_UNKNOWN;
 }
 
+/* The kind that follows from a reason and the status class. */
+static enum bounce_kind
+kind_of(const char *reason, const char *st, int klass)
+{
+	if (klass == 2)
+		return BOUNCE_IGNORE;
+	if (klass == 4 || !hard_reason(reason))
+		return BOUNCE_SOFT;
+	if (strncmp(st, "5.7.", 4) == 0)
+		return BOUNCE_SOFT;	/* a policy block never suppresses */
+	return BOUNCE_HARD;
+}
+
+/* PowerMTA's own classification of a failure, in the DSN field
+ * X-PowerMTA-BounceCategory (its documented category names). */
+static const char *
+powermta_reason(const char *cat)
+{
+	static const struct { const char *cat, *reason; } map[] = {
+		{ "bad-mailbox", "userunknown" }, { "bad-domain", "hostunknown" },
+		{ "inactive-mailbox", "suspend" }, { "quota-issues", "mailboxfull" },
+		{ "message-expired", "expired" }, { "no-answer-from-host", "networkerror" },
+		{ "routing-errors", "systemerror" }, { "spam-related", "spamdetected" },
+		{ "policy-related", "policyviolation" }, { "content-related", "contenterror" },
+		{ "virus-related", "virusdetected" }, { "relaying-issues", "norelaying" },
+		{ "invalid-sender", "rejected" }, { "bad-connection", "networkerror" },
+		{ "protocol-errors", "systemerror" }, { "bad-configuration", "systemerror" },
+		{ "message-too-large", "mesgtoobig" },
+	};
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (strcasecmp(map[i].cat, cat) == 0)
+			return map[i].reason;
+	return NULL;
+}
+
+/* Wordings whose meaning the receiving provider fixes, whatever SMTP
+ * command they answered and whatever generic words they share with other
+ * reasons. Each is the provider's documented or long-observed behaviour. */
+struct fixed_rule {
+	const char	*pat;		/* in normalised (lowercase) text */
+	const char	*reason;
+};
+
+static const struct fixed_rule fixed_rules[] = {
+	/* au by KDDI (ezweb.ne.jp, au.com): the recipient's reception filter
+	 * (domains or addresses refused by choice) answers "550 : User
+	 * unknown" with the address left empty; a mailbox that does not exist
+	 * is "550 <addr>: User unknown". The first is no dead address. */
+	{ "550 : user unknown", "filtered" },
+	{ "550: : user unknown", "filtered" },
+	/* Yahoo refuses an unknown user after DATA: "554 delivery error: dd
+	 * This user doesn't have a yahoo.com account". */
+	{ "delivery error: dd this user doesn't have", "userunknown" },
+	/* Orange / La Poste reply codes (LPNnnn_ or OFRnnn_ and a number):
+	 * _416 and _418 are an invalid recipient address. */
+	{ "adresse destinataire invalide", "userunknown" },
+	{ "adresse d au moins un destinataire invalide", "userunknown" },
+	{ NULL, NULL } };
+
 /* The reason and kind of a failure: `text` is the remote server's words,
  * `context` more text around it (the phase of the SMTP dialogue is often
  * only there). */
@@ -590,7 +650,7 @@ classify(const char *text, const char *context, const char *status, const char *
 	const char *reason = NULL, *sr;
 	const char *st = status ? status : "";
 	int klass = st[0] ? st[0] - '0' : (reply && reply[0] ? reply[0] - '0' : 5);
-	int weak = 0;
+	int weak = 0, fixed = 0;
 	const size_t nrules = sizeof text_rules / sizeof text_rules[0];
 
 	for (size_t i = 0; i < nrules && !reason; i++)
@@ -614,9 +674,15 @@ classify(const char *text, const char *context, const char *status, const char *
 		reason = sr;
 	if (reason == NULL)
 		reason = klass == 4 ? "expired" : "undefined";
+	for (const struct fixed_rule *f = fixed_rules; f->pat; f++)
+		if (has(norm, f->pat)) {
+			reason = f->reason;
+			fixed = 1;
+			break;
+		}
 	/* "User unknown" in answer to DATA: the address was accepted at
 	 * RCPT, so it is a content filter speaking, not a dead address. */
-	if (strcmp(reason, "userunknown") == 0 && !dead_status(st)) {
+	if (!fixed && strcmp(reason, "userunknown") == 0 && !dead_status(st)) {
 		enum smtp_phase ph = smtp_phase(norm, text);
 		if (ph == PHASE_UNKNOWN && ctx)
 			ph = smtp_phase(ctx, context);
@@ -626,16 +692,7 @@ classify(const char *text, const char *context, const char *status, const char *
 			reason = "filtered";
 	}
 
-	if (klass == 2)
-		*kind = BOUNCE_IGNORE;
-	else if (klass == 4)
-		*kind = BOUNCE_SOFT;
-	else if (!hard_reason(reason))
-		*kind = BOUNCE_SOFT;
-	else if (strncmp(st, "5.7.", 4) == 0)
-		*kind = BOUNCE_SOFT;	/* a policy block never suppresses */
-	else
-		*kind = BOUNCE_HARD;
+	*kind = kind_of(reason, st, klass);
 	free(norm);
 	free(ctx);
 	return reason;
@@ -1503,7 +1560,7 @@ read_dsn(struct bounce_report *r, const char *dsn, size_t dlen, const char *h, s
 		const char *dc = block_get(&b[i], "Diagnostic-Code");
 		char *rcpt, *action, status[16] = "", reply[4] = "";
 		struct bounce_verdict *v;
-		const char *seg = NULL, *cls;
+		const char *seg = NULL, *cls, *pmta;
 		size_t seglen = 0;
 		buf text = BUF_INIT, ctx = BUF_INIT;
 
@@ -1559,6 +1616,11 @@ read_dsn(struct bounce_report *r, const char *dsn, size_t dlen, const char *h, s
 			    (strcmp(action, "delayed") == 0 ? '4' : class_from_words(h)));
 		verdict_fill(v, rcpt, status, reply, action, cls, strlen(cls), cls,
 		    buf_cstr(&ctx));
+		pmta = block_get(&b[i], "X-PowerMTA-BounceCategory");
+		if (pmta && powermta_reason(pmta)) {
+			v->reason = powermta_reason(pmta);
+			v->kind = kind_of(v->reason, v->status, v->status[0] - '0');
+		}
 		if (strcmp(action, "delayed") == 0) {
 			v->kind = BOUNCE_IGNORE;
 			v->reason = "delayed";

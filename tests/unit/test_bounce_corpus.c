@@ -9,6 +9,15 @@
  * on. BOUNCE_CORPUS=dir overrides the location; VERBOSE=1 lists every
  * disagreement.
  *
+ * One deliberate difference is counted as agreement, and only this one:
+ * a recipient whose DSN block says "Action: delayed", which Sisimai counts
+ * as a soft bounce (mostly "expired") and which the issue and RFC 3464
+ * call a warning, not a bounce: there our verdict is ignore with reason
+ * "delayed" and action "delayed". Both figures are printed ("strict" is
+ * plain agreement with Sisimai); the floor applies to the one with the
+ * rule. A hard verdict from Sisimai on a delayed recipient stays a
+ * disagreement.
+ *
  * expected.json is read by a small JSON reader below: the file is data of
  * a fixed, simple shape (an object of arrays of flat objects).
  */
@@ -247,7 +256,7 @@ main(void)
 	size_t nmsg;
 	struct tally t[F_N + 1];
 	long refused = 0;
-	double floor_pct = getenv("BOUNCE_FLOOR") ? atof(getenv("BOUNCE_FLOOR")) : 89.0;
+	const double floor_pct = 95.0;
 
 	if (dir == NULL || dir[0] == '\0')
 		dir = "../shared/bounce-corpus";
@@ -296,8 +305,10 @@ main(void)
 			int same = strcmp(ek, ok) == 0;
 			/* Deliberate: "Action: delayed" is a warning, not a bounce
 			 * (RFC 3464; STANDARDS.md); Sisimai counts it as expired. */
-			int policy = !same && rep->n && strcmp(rep->v[k].reason, "delayed") == 0 &&
-			    strcmp(ek, "soft") == 0;
+			int policy = !same && rep->n && strcmp(ek, "soft") == 0 &&
+			    rep->v[k].kind == BOUNCE_IGNORE &&
+			    strcmp(rep->v[k].reason, "delayed") == 0 &&
+			    strcmp(rep->v[k].action, "delayed") == 0;
 			for (int q = 0; q < 2; q++) {
 				struct tally *x = &t[q ? F_N : f];
 				x->agree += same;
@@ -320,23 +331,24 @@ main(void)
 		buf_free(&data);
 	}
 
-	printf("# %-9s %6s %8s %8s %8s %8s\n", "family", "msgs", "verdict", "+policy",
+	printf("# %-9s %6s %8s %8s %8s %8s\n", "family", "msgs", "verdict", "strict",
 	    "class", "count");
 	for (int f = 0; f <= F_N; f++) {
 		struct tally *x = &t[f];
 		printf("# %-9s %6ld %7.1f%% %7.1f%% %7.1f%% %7.1f%%\n",
-		    f == F_N ? "overall" : fam_names[f], x->msgs, pct(x->agree, x->units),
-		    pct(x->agree + x->policy, x->units), pct(x->cls_agree, x->cls_units),
-		    pct(x->count_agree, x->msgs));
+		    f == F_N ? "overall" : fam_names[f], x->msgs,
+		    pct(x->agree + x->policy, x->units), pct(x->agree, x->units),
+		    pct(x->cls_agree, x->cls_units), pct(x->count_agree, x->msgs));
 	}
 	CHECK(refused == 0, "every corpus message parsed (%ld refused)", refused);
-	/* The target is 95 %; the floor guards what is reached today
-	 * (README, "Bounces": what still disagrees and why). */
-	CHECK(pct(t[F_N].agree, t[F_N].units) >= floor_pct,
-	    "verdict agreement %.1f%% >= %.0f%% floor, target 95%% (%ld of %ld recipients; "
-	    "%.1f%% counting Action: delayed as no bounce)",
-	    pct(t[F_N].agree, t[F_N].units), floor_pct, t[F_N].agree, t[F_N].units,
-	    pct(t[F_N].agree + t[F_N].policy, t[F_N].units));
+	/* The issue's floor: 95 % (README, "Bounces": what still disagrees
+	 * and why). */
+	CHECK(pct(t[F_N].agree + t[F_N].policy, t[F_N].units) >= floor_pct,
+	    "verdict agreement %.1f%% >= %.0f%% (%ld of %ld recipients, %ld of them "
+	    "Action: delayed read as no bounce; strict %.1f%%)",
+	    pct(t[F_N].agree + t[F_N].policy, t[F_N].units), floor_pct,
+	    t[F_N].agree + t[F_N].policy, t[F_N].units, t[F_N].policy,
+	    pct(t[F_N].agree, t[F_N].units));
 	CHECK(pct(t[F_N].cls_agree, t[F_N].cls_units) >= 95.0,
 	    "status class agreement %.1f%% >= 95%%", pct(t[F_N].cls_agree, t[F_N].cls_units));
 	CHECK(pct(t[F_N].count_agree, t[F_N].msgs) >= 95.0,
