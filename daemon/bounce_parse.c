@@ -391,6 +391,10 @@ static const char *const p_hostunknown[] = {
 	"host or domain name not found", "name or service not known",
 	"unknown domain", "domain name not found", "no mx record",
 	"all relevant mx records point to non-existent hosts",
+	/* qmail: no MX or A record; Exim: no router could route the domain;
+	 * Outlook.com: the domain cannot be reached */
+	"couldn't find a mail exchanger", "unrouteable address",
+	"domain is not reachable",
 	"domain is not valid", "invalid domain", "illegal host/domain",
 	"nonexistent domain", "non-existent domain", "no valid mx",
 	"no such host", "host name lookup failure", "recipient domain not found",
@@ -405,7 +409,7 @@ static const char *const p_userunknown[] = {
 	"unknown recipient", "recipient unknown", "recipient not found",
 	"recipient address rejected: user", "no mailbox here by that name",
 	"unknown address", "address unknown", "no such recipient",
-	"not a valid mailbox", "unrouteable address", "unknown local part",
+	"not a valid mailbox", "unknown local part",
 	"is not a valid user", "user doesn't exist", "bad destination mailbox",
 	"mailbox unavailable", "mailbox does not exist", "no such account",
 	"account does not exist", "address does not exist", "invalid address",
@@ -430,7 +434,6 @@ static const char *const p_userunknown[] = {
 	/* Lotus Domino/Notes in Japanese: "not found in the directory" */
 	"\xe3\x83\x87\xe3\x82\xa3\xe3\x83\xac\xe3\x82\xaf\xe3\x83\x88\xe3\x83\xaa\xe3\x81\xab\xe3\x81\xaf\xe8\xa6\x8b\xe3\x81\xa4\xe3\x81\x8b\xe3\x82\x8a\xe3\x81\xbe\xe3\x81\x9b\xe3\x82\x93",
 	"\xe3\x83\x87\xe3\x82\xa3\xe3\x83\xac\xe3\x82\xaf\xe3\x83\x88\xe3\x83\xaa\xe3\x81\xae\xe3\x83\xaa\xe3\x82\xb9\xe3\x83\x88\xe3\x81\xab\xe3\x81\x82\xe3\x82\x8a\xe3\x81\xbe\xe3\x81\x9b\xe3\x82\x93",
-	"couldn't find a mail exchanger", "domain is not reachable",
 	NULL };
 static const char *const p_expired[] = {
 	"retry time exceeded", "retry timeout exceeded", "message expired",
@@ -535,7 +538,9 @@ static const char *const p_rcpt_phase[] = {
 	"in reply to rcpt to", "after rcpt to", "rcpt to response", "[rcpt_to]",
 	"smtp command rcpt", "does not like recipient", "after rcpt command",
 	"-------smtp command rcpt", "rcpt to command", "did not like our rcpt to",
-	NULL };
+	/* x3 ("SMTP:RCPT host"), Exchange's 5.1.351 (the remote server refused
+	 * the recipient at RCPT TO) */
+	"smtp:rcpt", "remote server returned unknown recipient", NULL };
 static const char *const p_mail_phase[] = {
 	"in reply to mail from", "after mail from", "mail from command", NULL };
 
@@ -636,7 +641,26 @@ static const struct fixed_rule fixed_rules[] = {
 	 * _416 and _418 are an invalid recipient address. */
 	{ "adresse destinataire invalide", "userunknown" },
 	{ "adresse d au moins un destinataire invalide", "userunknown" },
+	/* A mail system that holds the mailbox and looked the name up in its
+	 * own directory: no SMTP command involved, the name is not there.
+	 * Lotus Domino / Notes (English and Japanese), Exchange 5.5/2003's
+	 * directory, Sendmail's local delivery agent, iMail's local delivery,
+	 * Verizon's MMS gateway. */
+	{ "not listed in domino directory", "userunknown" },
+	{ "not listed in public name & address book", "userunknown" },
+	{ "\xe3\x83\x87\xe3\x82\xa3\xe3\x83\xac\xe3\x82\xaf\xe3\x83\x88\xe3\x83\xaa\xe3\x81\xab\xe3\x81\xaf\xe8\xa6\x8b\xe3\x81\xa4\xe3\x81\x8b\xe3\x82\x8a\xe3\x81\xbe\xe3\x81\x9b\xe3\x82\x93", "userunknown" },
+	{ "\xe3\x83\x87\xe3\x82\xa3\xe3\x83\xac\xe3\x82\xaf\xe3\x83\x88\xe3\x83\xaa\xe3\x81\xae\xe3\x83\xaa\xe3\x82\xb9\xe3\x83\x88\xe3\x81\xab\xe3\x81\x82\xe3\x82\x8a\xe3\x81\xbe\xe3\x81\x9b\xe3\x82\x93", "userunknown" },
+	{ "the recipient name is not recognized", "userunknown" },
+	{ "mail.local: unknown user", "userunknown" },
+	{ "invalid final delivery userid", "userunknown" },
+	{ "no valid recipients for this mm", "userunknown" },
 	{ NULL, NULL } };
+
+/* "User unknown" in words, without an X.1.1 code and not known to answer
+ * RCPT TO: a filter, most likely (the address was not refused when it was
+ * given). A distinct object, so that bounce_parse can still take it for a
+ * dead address when it knows the mail system (provider_knowledge). */
+static const char filtered_unsure[] = "filtered";
 
 /* The reason and kind of a failure: `text` is the remote server's words,
  * `context` more text around it (the phase of the SMTP dialogue is often
@@ -686,10 +710,14 @@ classify(const char *text, const char *context, const char *status, const char *
 		enum smtp_phase ph = smtp_phase(norm, text);
 		if (ph == PHASE_UNKNOWN && ctx)
 			ph = smtp_phase(ctx, context);
-		/* In answer to DATA, or with a 5.2.x "mailbox" code (5.2.1 is
-		 * "disabled", ambiguous) unless RCPT TO was refused: soft. */
-		if (ph == PHASE_DATA || (strncmp(st, "5.2.", 4) == 0 && ph != PHASE_RCPT))
+		/* A dead address needs evidence: an X.1.1-type code, or the
+		 * refusal of RCPT TO. In answer to DATA (a content or sender
+		 * filter speaking after the address was accepted), or where
+		 * the command is not known, it is read as filtered: soft. */
+		if (ph == PHASE_DATA)
 			reason = "filtered";
+		else if (ph != PHASE_RCPT)
+			reason = filtered_unsure;
 	}
 
 	*kind = kind_of(reason, st, klass);
@@ -1934,6 +1962,69 @@ jmrp_complaint(struct bounce_report *r, GMimeObject *top, GMimeMessage *ret)
 }
 
 /* ---------------------------------------------------------------------
+ * What is known of particular mail systems
+ */
+
+static int
+domain_is(const char *addr, const char *const *domains)
+{
+	const char *at = strrchr(addr, '@');
+
+	if (at == NULL)
+		return 0;
+	at++;
+	for (; *domains; domains++) {
+		size_t al = strlen(at), dl = strlen(*domains);
+		if (al >= dl && strcasecmp(at + al - dl, *domains) == 0 &&
+		    (al == dl || at[al - dl - 1] == '.'))
+			return 1;
+	}
+	return 0;
+}
+
+/* A "user unknown" that classify() could not place (no X.1.1 code, no
+ * known SMTP command) is a dead address after all when the mail system
+ * that said it is known to say it only of names it does not have:
+ *  - gateways that check every recipient against their directory before
+ *    accepting mail: McAfee Email Gateway (X-NAI-Header), Ipswitch iMail
+ *    (X-Mailer: <SMTP32 ...>);
+ *  - providers whose wording is fixed: au by KDDI (ezweb.ne.jp, au.com)
+ *    answers "550 <addr>: User unknown" for a mailbox that does not exist
+ *    (and "550 : User unknown" for its reception filter, see fixed_rules);
+ *    Verizon's SMS/MMS gateways (vtext.com, vzwpix.com) for numbers that
+ *    are not theirs; Outlook.com/Hotmail's "mailbox unavailable". */
+static void
+provider_knowledge(struct bounce_report *r, GMimeObject *top)
+{
+	static const char *const au[] = { "ezweb.ne.jp", "au.com", NULL };
+	static const char *const verizon[] = { "vtext.com", "vzwpix.com", NULL };
+	static const char *const msn[] = { "hotmail.com", "outlook.com", "live.com",
+	    "msn.com", "hotmail.co.jp", "hotmail.co.uk", "hotmail.fr", "live.jp", NULL };
+	const char *nai = g_mime_object_get_header(top, "X-NAI-Header");
+	const char *xm = g_mime_object_get_header(top, "X-Mailer");
+	int gateway = (nai && strcasestr(nai, "mcafee")) || (xm && strcasestr(xm, "<SMTP32 "));
+
+	for (size_t i = 0; i < r->n; i++) {
+		struct bounce_verdict *v = &r->v[i];
+		char *n;
+		int dead;
+
+		if (v->reason != filtered_unsure)
+			continue;
+		n = norm_text(v->diagnostic, strlen(v->diagnostic));
+		dead = gateway ||
+		    (domain_is(v->recipient, au) && has(n, ">: user unknown")) ||
+		    domain_is(v->recipient, verizon) ||
+		    (domain_is(v->recipient, msn) && has(n, "mailbox unavailable"));
+		free(n);
+		if (dead) {
+			v->reason = "userunknown";
+			v->kind = kind_of(v->reason, v->status, v->status[0] ? v->status[0] - '0' : 5);
+		}
+	}
+}
+
+/* ---------------------------------------------------------------------
  * Entry point
  */
 
@@ -2152,6 +2243,7 @@ bounce_parse(const void *data, size_t len, struct bounce_report **out, diag *d)
 		free(rc);
 	}
 done:
+	provider_knowledge(r, top);
 	for (size_t i = 0; i < w.nskip; i++)
 		free(w.skip[i]);
 	buf_free(&w.human);

@@ -84,7 +84,10 @@ const char *bounce_format_name(enum bounce_format f);
 
 /* Classifies a diagnostic text with its status and reply code (either may
  * be ""): the reason name, and whether it is hard. Exposed for tests and
- * for the sender, which reads the same kind of SMTP replies. */
+ * for the sender, which reads the same kind of SMTP replies. "User
+ * unknown" in words is hard only with an X.1.1 code or when the text says
+ * it answered RCPT TO ("(in reply to RCPT TO command)"): a caller that
+ * knows the command should say so in the text. */
 const char *bounce_reason(const char *text, const char *status, const char *reply,
 	    enum bounce_kind *kind);
 

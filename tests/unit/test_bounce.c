@@ -142,6 +142,31 @@ test_parse(void)
 	    == 0 && k == BOUNCE_HARD, "bounce_reason: 5.1.1");
 	CHECK(bounce_reason("421 4.7.0 Try again later", "4.7.0", "421", &k) && k == BOUNCE_SOFT,
 	    "bounce_reason: 4.x.x soft");
+	/* "User unknown" in words needs RCPT TO (or an X.1.1 code) to be a
+	 * dead address; a provider's fixed wording decides either way. */
+	CHECK(strcmp(bounce_reason("550 User unknown (in reply to RCPT TO command)", "5.0.0",
+	    "550", &k), "userunknown") == 0 && k == BOUNCE_HARD,
+	    "bounce_reason: user unknown at RCPT TO is hard");
+	CHECK(strcmp(bounce_reason("550 User unknown", "5.0.0", "550", &k), "filtered") == 0 &&
+	    k == BOUNCE_SOFT, "bounce_reason: user unknown, command not known: filtered, soft");
+	CHECK(strcmp(bounce_reason("550 Unknown user (in reply to end of DATA command)", "5.0.0",
+	    "550", &k), "filtered") == 0 && k == BOUNCE_SOFT,
+	    "bounce_reason: user unknown after DATA: filtered, soft");
+	CHECK(strcmp(bounce_reason("550 : User unknown (in reply to RCPT TO command)", "5.0.0",
+	    "550", &k), "filtered") == 0 && k == BOUNCE_SOFT,
+	    "bounce_reason: au's reception filter (550 : User unknown) is soft");
+	CHECK(strcmp(bounce_reason("554 delivery error: dd This user doesn't have a yahoo.com "
+	    "account (x@yahoo.com) [0]", "5.0.0", "554", &k), "userunknown") == 0 &&
+	    k == BOUNCE_HARD, "bounce_reason: Yahoo's unknown user after DATA is hard");
+	CHECK(strcmp(bounce_reason("550 5.5.0 Adresse destinataire invalide. Invalid recipient. "
+	    "LPN007_416", "5.5.0", "550", &k), "userunknown") == 0 && k == BOUNCE_HARD,
+	    "bounce_reason: La Poste's invalid recipient is hard");
+	CHECK(strcmp(bounce_reason("mail.local: unknown user: kijitora", "5.0.0", "", &k),
+	    "userunknown") == 0 && k == BOUNCE_HARD,
+	    "bounce_reason: local delivery agent's unknown user is hard");
+	CHECK(strcmp(bounce_reason("550 5.7.1 <a@example.org>: Recipient address rejected: "
+	    "User unknown (in reply to RCPT TO command)", "5.7.1", "550", &k), "userunknown") == 0 &&
+	    k == BOUNCE_SOFT, "bounce_reason: a 5.7.x code never suppresses");
 
 	/* JSON */
 	buf_reset(&b);
