@@ -81,9 +81,9 @@ services_start(struct daemon *dm, diag *d)
 
 	if (secret_load(dm->cfg.key_file, &dm->sec, d) < 0)
 		return -1;
-	if (scheduler_start(&dm->cfg, &dm->sched, d) < 0)
-		return -1;
 	if (sender_start(&dm->cfg, &dm->sec, &dm->sender, d) < 0)
+		return -1;
+	if (scheduler_start(&dm->cfg, sender_wake, dm->sender, &dm->sched, d) < 0)
 		return -1;
 	/* The bounce mailbox poller: its trouble is logged, not fatal. */
 	if (imap_intake_start(&dm->cfg, &d2) < 0)
@@ -96,13 +96,13 @@ static int
 services_stop(struct daemon *dm, int64_t wait_ms)
 {
 	imap_intake_stop();
+	scheduler_stop(dm->sched);	/* first: it wakes the senders */
+	dm->sched = NULL;
 	if (sender_stop(dm->sender, wait_ms) < 0)
 		return -1;
 	dm->sent_base += sender_sent_total(dm->sender);
 	sender_free(dm->sender);
 	dm->sender = NULL;
-	scheduler_stop(dm->sched);
-	dm->sched = NULL;
 	return 0;
 }
 

@@ -15,7 +15,7 @@
 #include "queue.h"
 #include "xalloc.h"
 
-#define TICK_MS	500
+#define TICK_MS	250
 
 struct seen {
 	int64_t	id;
@@ -24,6 +24,8 @@ struct seen {
 
 struct scheduler {
 	const struct config *cfg;
+	void		(*fanned_out)(void *arg);
+	void		*arg;
 	struct db	*db;
 	pthread_t	 th;
 	pthread_mutex_t	 mu;
@@ -103,6 +105,8 @@ round_once(struct scheduler *s, int first)
 		}
 		log_notice("issue %lld: sending to %lld subscribers (queued in %lld ms)",
 		    (long long)ids[i], (long long)count, (long long)(clock_mono_ms() - t0));
+		if (s->fanned_out)
+			s->fanned_out(s->arg);
 		s->seen = xgrow(s->seen, &s->capseen, s->nseen + 1, sizeof *s->seen);
 		s->seen[s->nseen].id = ids[i];
 		snprintf(s->seen[s->nseen].status, sizeof s->seen[0].status, "sending");
@@ -149,11 +153,14 @@ scheduler_main(void *arg)
 }
 
 int
-scheduler_start(const struct config *cfg, struct scheduler **out, diag *d)
+scheduler_start(const struct config *cfg, void (*fanned_out)(void *arg), void *arg,
+    struct scheduler **out, diag *d)
 {
 	struct scheduler *s = xcalloc(1, sizeof *s);
 
 	s->cfg = cfg;
+	s->fanned_out = fanned_out;
+	s->arg = arg;
 	if (db_open(cfg->database, DB_OPEN_EXISTING, &s->db, d) < 0) {
 		free(s);
 		return -1;

@@ -1,6 +1,6 @@
 /* scheduler - the thread that starts and finishes issues.
  *
- * Twice a second: a scheduled issue whose time has come is fanned out
+ * Four times a second: a scheduled issue whose time has come is fanned out
  * (queue_fanout) and becomes 'sending'; a sending issue whose deliveries
  * are all final becomes 'sent'; a cancelled issue's waiting deliveries are
  * dropped. Pause and resume need nothing from it: senders only claim for
@@ -17,7 +17,10 @@
 
 struct scheduler;
 
-int	scheduler_start(const struct config *cfg, struct scheduler **out, diag *d);
+/* fanned_out(arg) (may be NULL) is called after each fan-out, from the
+ * scheduler's thread: the senders need not wait for their next look. */
+int	scheduler_start(const struct config *cfg, void (*fanned_out)(void *arg), void *arg,
+	    struct scheduler **out, diag *d);
 void	scheduler_stop(struct scheduler *s);
 /* clock_mono_ms() of the last completed round (for the watchdog). */
 int64_t	scheduler_heartbeat(struct scheduler *s);

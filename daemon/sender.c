@@ -602,6 +602,16 @@ sender_free(struct sender *s)
 	free(s);
 }
 
+void
+sender_wake(void *arg)
+{
+	struct sender *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	pthread_cond_broadcast(&s->idle_cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
 int64_t
 sender_sent_total(struct sender *s)
 {

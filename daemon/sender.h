@@ -32,6 +32,10 @@ int	sender_stop(struct sender *s, int64_t wait_ms);
 /* After a sender_stop() that returned 0. */
 void	sender_free(struct sender *s);
 
+/* Idle senders look for due deliveries now (thread-safe; void * for use
+ * as a callback). */
+void	sender_wake(void *s);
+
 /* Messages accepted by a relay since start (committed). */
 int64_t	sender_sent_total(struct sender *s);
 

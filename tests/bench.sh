@@ -235,8 +235,8 @@ bench_dkim() {
 # SMTP limit. Then a 5,000-message run under strace -c counts the daemon's
 # write system calls per message (whole buffers, not a write per line).
 bench_smtp() {
-	local n=${BENCH_SMTP_N:-100000} conns=${BENCH_SMTP_CONNECTIONS:-4}
-	local dir=$T/smtp port sink pid t0 t1 hwm s0 s1 size
+	local n=${BENCH_SMTP_N:-100000} conns=${BENCH_SMTP_CONNECTIONS:-4} rounds=${BENCH_SMTP_ROUNDS:-2}
+	local dir=$T/smtp port sink pid t0 t1 hwm=0 h size r id best=0 bests=0 v sent=0
 	command -v smtp-sink >/dev/null || PATH=$PATH:/usr/sbin
 	command -v smtp-sink >/dev/null || { echo "smtp: smtp-sink is not installed (make deps)"; return 1; }
 	mkdir -p "$dir"
@@ -261,40 +261,51 @@ for i in range($n):
     w('reader%d@example.com,Reader %d,%s\n' % (i, i, 'paid' if i % 4 == 0 else 'free'))
 " >"$dir/subs.csv"
 	$BS subscriber import "$dir/subs.csv" >/dev/null || return 1
-	$BS issue create "$TOP/examples/growth-dragons-weekly.md" >/dev/null || return 1
-	$BS issue preview 1 --tier free --to reader1@example.com --format eml >"$dir/free.eml"
-	$BS issue preview 1 --tier paid --to reader0@example.com --format eml >"$dir/paid.eml"
+	id=$($BS issue create "$TOP/examples/growth-dragons-weekly.md") || return 1
+	$BS issue preview "$id" --tier free --to reader1@example.com --format eml >"$dir/free.eml"
+	$BS issue preview "$id" --tier paid --to reader0@example.com --format eml >"$dir/paid.eml"
 	size=$(( ($(stat -c %s "$dir/free.eml") * 3 + $(stat -c %s "$dir/paid.eml")) / 4 ))
 
-	$BSD 2>"$dir/daemon.log" &
-	pid=$!
-	sleep 0.5
-	t0=$(date +%s.%N)
-	$BS issue schedule 1 --now >/dev/null
-	while [ "$(sqlite3 "$dir/broadside.db" "SELECT status FROM issues WHERE id = 1")" != sent ]; do
-		kill -0 $pid 2>/dev/null || { echo "smtp: the daemon died"; cat "$dir/daemon.log"; return 1; }
-		sleep 0.05
-	done
-	t1=$(date +%s.%N)
-	hwm=$(awk '/^VmHWM/ {print $2}' /proc/$pid/status)
-	kill -TERM $pid; wait $pid 2>/dev/null
-	sent=$(sqlite3 "$dir/broadside.db" "SELECT count(*) FROM deliveries WHERE state = 'sent'")
+	# The machine is shared: each side runs $rounds times, interleaved, and
+	# the best of each is compared.
+	for r in $(seq "$rounds"); do
+		t0=$(date +%s.%N)
+		smtp-source -d -s "$conns" -m "$n" -F "$dir/free.eml" -f bounces@example.com \
+			-t reader@example.com "127.0.0.1:$port" || return 1
+		t1=$(date +%s.%N)
+		v=$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+		[ "$v" -gt "$bests" ] && bests=$v
 
-	s0=$(date +%s.%N)
-	smtp-source -d -s "$conns" -m "$n" -F "$dir/free.eml" -f bounces@example.com \
-		-t reader@example.com "127.0.0.1:$port" || return 1
-	s1=$(date +%s.%N)
+		[ "$r" -gt 1 ] && { id=$($BS issue create "$TOP/examples/growth-dragons-weekly.md") || return 1; }
+		$BSD 2>>"$dir/daemon.log" &
+		pid=$!
+		sleep 0.5
+		t0=$(date +%s.%N)
+		$BS issue schedule "$id" --now >/dev/null
+		while [ "$(sqlite3 "$dir/broadside.db" "SELECT status FROM issues WHERE id = $id")" != sent ]; do
+			kill -0 $pid 2>/dev/null || { echo "smtp: the daemon died"; cat "$dir/daemon.log"; return 1; }
+			sleep 0.05
+		done
+		t1=$(date +%s.%N)
+		h=$(awk '/^VmHWM/ {print $2}' /proc/$pid/status)
+		[ "$h" -gt "$hwm" ] && hwm=$h
+		kill -TERM $pid; wait $pid 2>/dev/null
+		v=$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+		[ "$v" -gt "$best" ] && best=$v
+		sent=$(sqlite3 "$dir/broadside.db" "SELECT count(*) FROM deliveries WHERE issue_id = $id AND state = 'sent'")
+		echo "  round $r: smtp-source $bests msg/s best so far; broadsided $v msg/s ($sent sent)" >>"$dir/rounds"
+	done
 
 	# Syscalls: 5,000 more messages under strace.
 	local m=5000 writes
-	$BS issue create "$TOP/examples/growth-dragons-weekly.md" >/dev/null
+	id=$($BS issue create "$TOP/examples/growth-dragons-weekly.md")
 	sqlite3 "$dir/broadside.db" "UPDATE subscribers SET status = 'unsubscribed' WHERE id > $m"
 	if command -v strace >/dev/null; then
 		strace -f -c -e trace=write,writev,sendto,sendmsg -o "$dir/strace.out" $BSD 2>>"$dir/daemon.log" &
 		pid=$!
 		sleep 0.5
-		$BS issue schedule 2 --now >/dev/null
-		while [ "$(sqlite3 "$dir/broadside.db" "SELECT status FROM issues WHERE id = 2")" != sent ]; do
+		$BS issue schedule "$id" --now >/dev/null
+		while [ "$(sqlite3 "$dir/broadside.db" "SELECT status FROM issues WHERE id = $id")" != sent ]; do
 			sleep 0.1
 		done
 		# strace's child is the daemon: stop it, strace then reports.
@@ -302,16 +313,15 @@ for i in range($n):
 		writes=$(awk '$NF ~ /^(write|writev|sendto|sendmsg)$/ {n += $4} END {print n + 0}' "$dir/strace.out")
 	fi
 
-	echo "== SMTP sending ($n messages of ~$size bytes, $conns connections, smtp-sink on loopback)"
-	awk -v n="$n" -v sent="$sent" -v a="$t0" -v b="$t1" -v c="$s0" -v d="$s1" -v hwm="$hwm" \
-	    -v w="${writes:-}" -v m="$m" -v sz="$size" 'BEGIN {
-		r = n / (b - a); s = n / (d - c)
-		printf "  %-52s %8.0f msg/s  (%d sent in %.1f s)\n", "broadsided: schedule --now to issue sent", r, sent, b - a
-		printf "  %-52s %8.0f msg/s  (%.1f s)\n", "smtp-source -d, same count, size, connections", s, d - c
+	echo "== SMTP sending ($n messages of ~$size bytes, $conns connections, smtp-sink on loopback; best of $rounds)"
+	awk -v n="$n" -v r="$best" -v s="$bests" -v hwm="$hwm" -v w="${writes:-}" -v m="$m" -v sz="$size" 'BEGIN {
+		printf "  %-52s %8.0f msg/s\n", "broadsided: schedule --now to issue sent", r
+		printf "  %-52s %8.0f msg/s\n", "smtp-source -d, same count, size, connections", s
 		printf "  broadsided / smtp-source = %.2f; broadsided peak memory %.1f MB\n", r / s, hwm / 1024
 		if (w != "")
 			printf "  write system calls per message: %.1f (%d for %d messages of ~%d bytes: whole buffers)\n", w / m, w, m, sz
 	}'
+	sed 's/^/  /' "$dir/rounds"
 }
 
 bench_render

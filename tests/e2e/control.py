@@ -21,7 +21,7 @@ class Pre:
 pre = Pre()
 smtpd = Smtpd(pre, "relay", bodies=False)
 RATE = 200
-env = Env([{"port": smtpd.port, "connections": 2, "rate": RATE}])
+env = Env([{"port": smtpd.port, "connections": 2, "rate": RATE, "per_session": 50}])
 env.procs += pre.procs
 N = 800
 env.subscribers([("p%04d@example.com" % i, "", "free") for i in range(N)])
