@@ -394,6 +394,7 @@ static const char *const p_hostunknown[] = {
 	/* qmail: no MX or A record; Exim: no router could route the domain;
 	 * Outlook.com: the domain cannot be reached */
 	"couldn't find a mail exchanger", "unrouteable address",
+	"dns lookup failure",
 	"domain is not reachable",
 	"domain is not valid", "invalid domain", "illegal host/domain",
 	"nonexistent domain", "non-existent domain", "no valid mx",
@@ -654,6 +655,9 @@ static const struct fixed_rule fixed_rules[] = {
 	{ "mail.local: unknown user", "userunknown" },
 	{ "invalid final delivery userid", "userunknown" },
 	{ "no valid recipients for this mm", "userunknown" },
+	/* cPanel's Exim, when the recipient domain cannot be routed. */
+	{ "the account or domain may not exist, they may be blacklisted, or missing the proper dns entries",
+	  "hostunknown" },
 	{ NULL, NULL } };
 
 /* "User unknown" in words, without an X.1.1 code and not known to answer
@@ -1387,7 +1391,7 @@ text_segment(const char *h, size_t hlen, char **rc, size_t nrc, size_t i,
 			p--;
 		for (size_t j = 0; j < nrc; j++) {
 			const char *q;
-			if (j == i || strcasecmp(rc[j], rc[i]) == 0)
+			if (j == i || rc[j][0] == '\0' || strcasecmp(rc[j], rc[i]) == 0)
 				continue;
 			q = strcasestr(from, rc[j]);
 			if (q == NULL || q >= e)
@@ -1396,6 +1400,17 @@ text_segment(const char *h, size_t hlen, char **rc, size_t nrc, size_t i,
 				q--;
 			if (q > p)
 				e = q;
+		}
+		/* Sendmail's "550 host (smtp)... 550 Host unknown" line is about
+		 * the recipients that follow it, not the one before. */
+		{
+			const char *nl = memchr(p, '\n', (size_t)(e - p)), *q;
+			q = nl ? memmem(nl, (size_t)(e - nl), " (smtp)... ", 11) : NULL;
+			if (q) {
+				while (q > nl + 1 && q[-1] != '\n')
+					q--;
+				e = q;
+			}
 		}
 		if (e - p > 4000)
 			e = p + 4000;
@@ -1577,10 +1592,19 @@ text_recipients(const struct bounce_report *r, const char *h, size_t hlen,
 static void
 read_dsn(struct bounce_report *r, const char *dsn, size_t dlen, const char *h, size_t hlen)
 {
-	size_t nb;
+	size_t nb, nall = 0;
 	struct block *b = parse_blocks(dsn, dlen, &nb);
+	char **all = xcalloc(nb + 1, sizeof *all);
 
-	for (size_t i = 0; i < nb && r->n < MAX_RCPTS; i++) {
+	/* Every recipient of the report: the prose about one ends where a
+	 * line names another. */
+	for (size_t i = 0; i < nb; i++) {
+		const char *fr = block_get(&b[i], "Final-Recipient");
+		const char *orc = block_get(&b[i], "Original-Recipient");
+		if (fr || orc)
+			all[nall++] = typed_address(orc ? orc : fr);
+	}
+	for (size_t i = 0, k = 0; i < nb && r->n < MAX_RCPTS; i++) {
 		const char *fr = block_get(&b[i], "Final-Recipient");
 		const char *orc = block_get(&b[i], "Original-Recipient");
 		const char *act = block_get(&b[i], "Action");
@@ -1594,6 +1618,7 @@ read_dsn(struct bounce_report *r, const char *dsn, size_t dlen, const char *h, s
 
 		if (fr == NULL && orc == NULL)
 			continue;
+		k++;
 		/* The address we sent to: Original-Recipient when given. */
 		rcpt = typed_address(orc ? orc : fr);
 		if (rcpt[0] == '\0' && fr) {
@@ -1627,15 +1652,22 @@ read_dsn(struct bounce_report *r, const char *dsn, size_t dlen, const char *h, s
 		if (dc && dc[0])
 			buf_puts(&text, dc);
 		else {
-			text_near(h, hlen, rcpt, NULL, &seg, &seglen);
+			char ts[16];
+			if (rcpt[0] && all[k - 1][0])
+				text_segment(h, hlen, all, nall, k - 1, &seg, &seglen);
 			if (seg && seglen > 1500)
 				seglen = 1500;
 			if (seg)
 				buf_append(&text, seg, seglen);
 			if (reply[0] == '\0' && text.len)
 				find_reply(buf_cstr(&text), reply);
-			if (status[0] == '\0' && text.len)
-				find_status(buf_cstr(&text), status);
+			/* The text's own code beats a bare X.0.0 of the same class. */
+			ts[0] = '\0';
+			if (text.len)
+				find_status(buf_cstr(&text), ts);
+			if (ts[0] && (status[0] == '\0' || (ts[0] == status[0] &&
+			    strcmp(status + 1, ".0.0") == 0)))
+				memcpy(status, ts, sizeof status);
 		}
 		v = verdict_add(r);
 		cls = buf_cstr(&text);
@@ -1665,6 +1697,9 @@ read_dsn(struct bounce_report *r, const char *dsn, size_t dlen, const char *h, s
 	for (size_t i = 0; i < nb; i++)
 		block_free(&b[i]);
 	free(b);
+	for (size_t i = 0; i < nall; i++)
+		free(all[i]);
+	free(all);
 }
 
 static void
