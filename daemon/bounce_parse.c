@@ -1513,6 +1513,14 @@ address_role(const char *h, size_t at, size_t alen)
 	pre[pn] = '\0';
 	if (strstr(pre, "mail from:") || strstr(pre, "envelope-from") || strstr(pre, "sender"))
 		return 0;
+	/* Exim: "a <b>: malformed address: <b> may not follow a" is one
+	 * badly written address, the first on the line. */
+	if (memchr(h + ls, '@', at - ls)) {
+		const char *le = strchr(h + at, '\n');
+		size_t ll = le ? (size_t)(le - (h + ls)) : strlen(h + ls);
+		if (memmem(h + ls, ll, "malformed address:", 18))
+			return 0;
+	}
 	if (k == at || (k + 1 == at && h[k] == '<'))
 		return 2;	/* the address opens the line */
 	if (strstr(pre, "rcpt to:") || strstr(pre, "recipient:") || strstr(pre, " to <") ||
@@ -2059,6 +2067,50 @@ provider_knowledge(struct bounce_report *r, GMimeObject *top)
 	}
 }
 
+/* The fml list manager (X-MLServer: fml) answers a post it will not
+ * distribute with a mail of its own, From the list's admin address: the
+ * sender is not a member, or the message looped. For a newsletter sent to
+ * such a list address that is a failed delivery to the list (soft): the
+ * list's address is the one in angle brackets in the text. Ordinary list
+ * posts carry the same header, so only fml's refusal subjects count. */
+static void
+list_manager_refusal(struct bounce_report *r, GMimeObject *top, const char *h, size_t hlen)
+{
+	const char *ml = g_mime_object_get_header(top, "X-MLServer");
+	const char *reason = NULL;
+	char *subj, *list = NULL;
+	struct bounce_verdict *v;
+	const char *lt, *gt;
+
+	if (ml == NULL || !starts_ci(ml, "fml"))
+		return;
+	subj = norm_text(r->subject, strlen(r->subject));
+	if (has(subj, "are not member") || has(subj, "not a member"))
+		reason = "rejected";
+	else if (has(subj, "loop alert"))
+		reason = "systemerror";
+	free(subj);
+	if (reason == NULL)
+		return;
+	for (lt = memchr(h, '<', hlen); lt && list == NULL;
+	    lt = memchr(lt + 1, '<', hlen - (size_t)(lt + 1 - h))) {
+		gt = memchr(lt, '>', hlen - (size_t)(lt - h));
+		if (gt && gt - lt < 256 && memchr(lt, '@', (size_t)(gt - lt)))
+			list = xstrndup(lt + 1, (size_t)(gt - lt - 1));
+		if (lt + 1 >= h + hlen)
+			break;
+	}
+	r->format = BOUNCE_FMT_TEXT;
+	v = verdict_add(r);
+	v->recipient = list ? list : xstrdup(r->orig_to);
+	snprintf(v->status, sizeof v->status, "5.0.0");
+	v->action = xstrdup("failed");
+	v->diagnostic = one_line(r->subject, strlen(r->subject), DIAG_CAP);
+	v->feedback = xstrdup("");
+	v->reason = reason;
+	v->kind = BOUNCE_SOFT;
+}
+
 /* ---------------------------------------------------------------------
  * Entry point
  */
@@ -2111,10 +2163,60 @@ looks_like_mail(const char *s, size_t len)
 	return c < len && c > i && s[c] == ':';
 }
 
+static int parse_one(const char *s, size_t len, struct bounce_report **out, diag *d);
+
+/* The start of the next message in an mbox ("\n\nFrom " at a line start),
+ * or len. Only for input that itself opens with a "From " line. */
+static size_t
+mbox_next(const char *s, size_t from, size_t len)
+{
+	const char *p = s + from;
+
+	while ((p = memmem(p, len - (size_t)(p - s), "\n\nFrom ", 7)) != NULL) {
+		const char *le = memchr(p + 2, '\n', len - (size_t)(p + 2 - s));
+		/* "From sender date": an address-ish word, then more words */
+		if (le && memchr(p + 7, ' ', (size_t)(le - p - 7)))
+			return (size_t)(p + 2 - s);
+		p += 2;
+	}
+	return len;
+}
+
+/* A message, or an mbox file of several (each read; the verdicts of all
+ * in one report, the rest of the report from the first). */
 int
 bounce_parse(const void *data, size_t len, struct bounce_report **out, diag *d)
 {
 	const char *s = data;
+	size_t end, start, nmsg = 1;
+
+	if (len < 5 || strncmp(s, "From ", 5) != 0)
+		return parse_one(s, len, out, d);
+	end = mbox_next(s, 0, len);
+	if (parse_one(s, end, out, d) < 0)
+		return -1;
+	for (start = end; start < len && nmsg < 100; start = end, nmsg++) {
+		struct bounce_report *more = NULL;
+		diag d2 = DIAG_INIT;
+
+		end = mbox_next(s, start, len);
+		if (parse_one(s + start, end - start, &more, &d2) < 0)
+			continue;
+		if ((*out)->format == BOUNCE_FMT_NONE)
+			(*out)->format = more->format;
+		for (size_t i = 0; i < more->n && (*out)->n < MAX_RCPTS; i++) {
+			struct bounce_verdict *v = verdict_add(*out);
+			*v = more->v[i];
+			memset(&more->v[i], 0, sizeof more->v[i]);
+		}
+		bounce_report_free(more);
+	}
+	return 0;
+}
+
+static int
+parse_one(const char *s, size_t len, struct bounce_report **out, diag *d)
+{
 	struct bounce_report *r;
 	struct walk w;
 	GMimeStream *st;
@@ -2205,6 +2307,8 @@ bounce_parse(const void *data, size_t len, struct bounce_report **out, diag *d)
 				r->format = BOUNCE_FMT_DSN;
 		}
 	}
+	if (r->n == 0 && r->format == BOUNCE_FMT_NONE)
+		list_manager_refusal(r, top, h, hlen);
 	if (r->n == 0 && r->format == BOUNCE_FMT_NONE) {
 		/* A one-click unsubscribe by mail (Apple Mail, and others
 		 * following RFC 8058's mailto): the reader opts out. */

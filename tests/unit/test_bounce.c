@@ -142,6 +142,46 @@ test_parse(void)
 	    == 0 && k == BOUNCE_HARD, "bounce_reason: 5.1.1");
 	CHECK(bounce_reason("421 4.7.0 Try again later", "4.7.0", "421", &k) && k == BOUNCE_SOFT,
 	    "bounce_reason: 4.x.x soft");
+	/* An mbox of two reports: both read. */
+	buf_reset(&b);
+	buf_puts(&b, "From MAILER-DAEMON Thu Apr 29 23:34:45 2015\n");
+	dsn(&b, "n@example.com", "a@example.org", "failed", "5.1.1", "550 5.1.1 User unknown");
+	buf_puts(&b, "\nFrom MAILER-DAEMON Thu Apr 29 23:35:45 2015\n");
+	dsn(&b, "n@example.com", "b@example.org", "failed", "5.2.2", "552 5.2.2 Mailbox full");
+	r = parse(b.data, &d);
+	CHECK(r && r->n == 2 && r->v[0].kind == BOUNCE_HARD && r->v[1].kind == BOUNCE_SOFT &&
+	    strcmp(r->v[1].recipient, "b@example.org") == 0, "mbox of two reports: both read");
+	bounce_report_free(r);
+
+	/* A DSN without Diagnostic-Code: each recipient's own lines. */
+	r = parse("From: MAILER-DAEMON@mx.example.net\nTo: n@example.com\n"
+	    "Subject: Delivery status notification\nMIME-Version: 1.0\n"
+	    "Content-Type: multipart/report; report-type=delivery-status; boundary=\"BB\"\n\n"
+	    "--BB\nContent-Type: text/plain\n\n"
+	    "a@example.org: 550 5.1.1 <a@example.org>: Recipient address rejected: User unknown\n"
+	    "b@example.org: 552 5.2.2 <b@example.org>: Recipient address rejected: Mailbox full\n\n"
+	    "--BB\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n"
+	    "Final-Recipient: rfc822; a@example.org\nAction: failed\nStatus: 5.0.0\n\n"
+	    "Final-Recipient: rfc822; b@example.org\nAction: failed\nStatus: 5.0.0\n\n--BB--\n", &d);
+	CHECK(r && r->n == 2 && r->v[0].kind == BOUNCE_HARD && strcmp(r->v[0].status, "5.1.1") == 0 &&
+	    r->v[1].kind == BOUNCE_SOFT && strcmp(r->v[1].reason, "mailboxfull") == 0,
+	    "DSN without diagnostics: each recipient's line, its code over 5.0.0");
+	bounce_report_free(r);
+
+	/* fml refuses a post from a non-member: soft, for the list address. */
+	r = parse("From: neko-admin@example.org\nTo: news@example.com\n"
+	    "Subject: You news@example.com are not member (neko ML)\n"
+	    "X-MLServer: fml [fml 4.0.3 release (20011202/4.0.3)]\n\n"
+	    "You are not a member of this mailing list <neko@example.org>.\n", &d);
+	CHECK(r && r->n == 1 && r->v[0].kind == BOUNCE_SOFT &&
+	    strcmp(r->v[0].recipient, "neko@example.org") == 0,
+	    "fml non-member refusal: soft for the list address");
+	bounce_report_free(r);
+	r = parse("From: neko-admin@example.org\nTo: news@example.com\nSubject: Issue 4\n"
+	    "X-MLServer: fml [fml 4.0.3 release (20011202/4.0.3)]\n\nA list post.\n", &d);
+	CHECK(r && r->n == 0, "fml list post: no verdict");
+	bounce_report_free(r);
+
 	/* "User unknown" in words needs RCPT TO (or an X.1.1 code) to be a
 	 * dead address; a provider's fixed wording decides either way. */
 	CHECK(strcmp(bounce_reason("550 User unknown (in reply to RCPT TO command)", "5.0.0",
