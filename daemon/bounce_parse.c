@@ -384,7 +384,9 @@ static const char *const p_notaccept[] = {
 	"does not accept mail", "does not accept e-mail", "accepts no mail",
 	"null mx", "mail is not accepted", "not accepting mail",
 	"domain does not receive email", "refuses all mail",
-	"does not receive mail", NULL };
+	"does not receive mail",
+	/* Exim for a null MX (RFC 7505) */
+	"indicated no smtp service", NULL };
 static const char *const p_hostunknown[] = {
 	"host unknown", "unknown host", "host not found", "domain not found",
 	"no such domain", "domain does not exist", "unrouteable mail domain",
@@ -1603,6 +1605,17 @@ read_dsn(struct bounce_report *r, const char *dsn, size_t dlen, const char *h, s
 	size_t nb, nall = 0;
 	struct block *b = parse_blocks(dsn, dlen, &nb);
 	char **all = xcalloc(nb + 1, sizeof *all);
+	const char *rmta = NULL;
+	int ses_inbound;
+
+	for (size_t i = 0; i < nb && rmta == NULL; i++)
+		rmta = block_get(&b[i], "Reporting-MTA");
+	/* Amazon SES receiving answers with a receipt rule's Bounce action:
+	 * its code and words ("5.1.1 Mailbox does not exist", "5.2.2 Mailbox
+	 * full", ...) are presets the domain's owner picked for a rule, not
+	 * the result of looking the mailbox up. Not proof of a dead address. */
+	ses_inbound = rmta && strcasestr(rmta, "inbound-smtp.") &&
+	    strcasestr(rmta, ".amazonaws.com");
 
 	/* Every recipient of the report: the prose about one ends where a
 	 * line names another. */
@@ -1622,6 +1635,7 @@ read_dsn(struct bounce_report *r, const char *dsn, size_t dlen, const char *h, s
 		struct bounce_verdict *v;
 		const char *seg = NULL, *cls, *pmta;
 		size_t seglen = 0;
+		int xunix = 0;
 		buf text = BUF_INIT, ctx = BUF_INIT;
 
 		if (fr == NULL && orc == NULL)
@@ -1638,6 +1652,7 @@ read_dsn(struct bounce_report *r, const char *dsn, size_t dlen, const char *h, s
 			find_status(st, status);
 		if (dc) {
 			const char *semi = strchr(dc, ';');	/* "smtp; 550 ..." */
+			xunix = semi && semi - dc == 6 && strncasecmp(dc, "x-unix", 6) == 0;
 			dc = semi ? semi + 1 : dc;
 			while (*dc == ' ')
 				dc++;
@@ -1684,6 +1699,17 @@ read_dsn(struct bounce_report *r, const char *dsn, size_t dlen, const char *h, s
 			    (strcmp(action, "delayed") == 0 ? '4' : class_from_words(h)));
 		verdict_fill(v, rcpt, status, reply, action, cls, strlen(cls), cls,
 		    buf_cstr(&ctx));
+		/* "Diagnostic-Code: X-Unix; ..." is the exit of a local delivery
+		 * program (procmail, a pipe), not a server's word on the
+		 * address: a mailer error, never a dead address. */
+		if (xunix && hard_reason(v->reason)) {
+			v->reason = "mailererror";
+			v->kind = kind_of(v->reason, v->status, v->status[0] - '0');
+		}
+		if (ses_inbound && hard_reason(v->reason)) {
+			v->reason = "filtered";
+			v->kind = kind_of(v->reason, v->status, v->status[0] - '0');
+		}
 		pmta = block_get(&b[i], "X-PowerMTA-BounceCategory");
 		if (pmta && powermta_reason(pmta)) {
 			v->reason = powermta_reason(pmta);
@@ -2035,7 +2061,8 @@ domain_is(const char *addr, const char *const *domains)
  *    answers "550 <addr>: User unknown" for a mailbox that does not exist
  *    (and "550 : User unknown" for its reception filter, see fixed_rules);
  *    Verizon's SMS/MMS gateways (vtext.com, vzwpix.com) for numbers that
- *    are not theirs; Outlook.com/Hotmail's "mailbox unavailable". */
+ *    are not theirs; Outlook.com/Hotmail's "mailbox unavailable" (for its
+ *    own domains, or in a report Hotmail wrote itself). */
 static void
 provider_knowledge(struct bounce_report *r, GMimeObject *top)
 {
@@ -2046,6 +2073,7 @@ provider_knowledge(struct bounce_report *r, GMimeObject *top)
 	const char *nai = g_mime_object_get_header(top, "X-NAI-Header");
 	const char *xm = g_mime_object_get_header(top, "X-Mailer");
 	int gateway = (nai && strcasestr(nai, "mcafee")) || (xm && strcasestr(xm, "<SMTP32 "));
+	int from_msn = domain_is(r->from, msn);
 
 	for (size_t i = 0; i < r->n; i++) {
 		struct bounce_verdict *v = &r->v[i];
@@ -2058,7 +2086,7 @@ provider_knowledge(struct bounce_report *r, GMimeObject *top)
 		dead = gateway ||
 		    (domain_is(v->recipient, au) && has(n, ">: user unknown")) ||
 		    domain_is(v->recipient, verizon) ||
-		    (domain_is(v->recipient, msn) && has(n, "mailbox unavailable"));
+		    ((domain_is(v->recipient, msn) || from_msn) && has(n, "mailbox unavailable"));
 		free(n);
 		if (dead) {
 			v->reason = "userunknown";

@@ -168,6 +168,30 @@ test_parse(void)
 	    "DSN without diagnostics: each recipient's line, its code over 5.0.0");
 	bounce_report_free(r);
 
+	/* A local delivery program's exit (X-Unix) and an Amazon SES receipt
+	 * rule's preset answer are no dead address, whatever their words. */
+	{
+		static const char *const rmta[] = { "mx.example.net",
+		    "inbound-smtp.us-west-2.amazonaws.com", "mx.example.net" };
+		static const char *const dtype[] = { "x-unix; procmail: No such user",
+		    "smtp; 550 5.1.1 Mailbox does not exist",
+		    "smtp; 550 5.1.1 Mailbox does not exist" };
+		static const int hard[] = { 0, 0, 1 };
+		for (int i = 0; i < 3; i++) {
+			buf_reset(&b);
+			buf_printf(&b, "From: MAILER-DAEMON@mx.example.net\nTo: n@example.com\n"
+			    "Subject: Undelivered Mail\nMIME-Version: 1.0\nContent-Type: "
+			    "multipart/report; report-type=delivery-status; boundary=\"BB\"\n\n"
+			    "--BB\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; %s\n\n"
+			    "Final-Recipient: rfc822; a@example.org\nAction: failed\nStatus: 5.1.1\n"
+			    "Diagnostic-Code: %s\n\n--BB--\n", rmta[i], dtype[i]);
+			r = parse(b.data, &d);
+			CHECK(r && r->n == 1 && (r->v[0].kind == BOUNCE_HARD) == hard[i],
+			    "5.1.1 from %s, %s: %s", rmta[i], dtype[i], hard[i] ? "hard" : "soft");
+			bounce_report_free(r);
+		}
+	}
+
 	/* fml refuses a post from a non-member: soft, for the list address. */
 	r = parse("From: neko-admin@example.org\nTo: news@example.com\n"
 	    "Subject: You news@example.com are not member (neko ML)\n"
@@ -201,6 +225,8 @@ test_parse(void)
 	CHECK(strcmp(bounce_reason("550 5.5.0 Adresse destinataire invalide. Invalid recipient. "
 	    "LPN007_416", "5.5.0", "550", &k), "userunknown") == 0 && k == BOUNCE_HARD,
 	    "bounce_reason: La Poste's invalid recipient is hard");
+	CHECK(strcmp(bounce_reason("an MX or SRV record indicated no SMTP service", "5.0.0", "", &k),
+	    "notaccept") == 0 && k == BOUNCE_HARD, "bounce_reason: null MX (Exim) is hard");
 	CHECK(strcmp(bounce_reason("mail.local: unknown user: kijitora", "5.0.0", "", &k),
 	    "userunknown") == 0 && k == BOUNCE_HARD,
 	    "bounce_reason: local delivery agent's unknown user is hard");
