@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -48,6 +49,8 @@ struct daemon {
 	struct sender	*sender;
 	struct http	*http;
 	int64_t		 sent_base;	/* sent by senders of earlier reloads */
+	ino_t		 key_ino;	/* the key file as last seen */
+	time_t		 key_mtime;
 };
 
 static int
@@ -121,6 +124,23 @@ take_lock(const char *database, diag *d)
 		return diag_set(d, EX_TEMPFAIL, "%s: another broadsided is running on "
 		    "database %s", path, database);
 	return fd;	/* held open until exit */
+}
+
+/* The key file as last seen; a rotation writes a new file and renames it
+ * over the old one, so the inode tells. The first call only notes it. */
+static int
+key_file_changed(struct daemon *dm)
+{
+	struct stat sb;
+	int changed;
+
+	if (stat(dm->cfg.key_file, &sb) < 0)
+		return 0;
+	changed = dm->key_ino != 0 && (sb.st_ino != dm->key_ino ||
+	    sb.st_mtim.tv_sec != dm->key_mtime);
+	dm->key_ino = sb.st_ino;
+	dm->key_mtime = sb.st_mtim.tv_sec;
+	return changed;
 }
 
 static void
@@ -255,8 +275,13 @@ main(int argc, char **argv)
 
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
-		if (sig == SIGHUP)
+		if (sig == SIGHUP || key_file_changed(&dm)) {
+			if (sig != SIGHUP)
+				log_notice("key file %s changed (broadside key rotate?): "
+				    "reloading so that new mail carries the new key",
+				    dm.cfg.key_file);
 			reload(&dm);
+		}
 		if (wd_usec && now >= next_watchdog &&
 		    now - scheduler_heartbeat(dm.sched) < HEARTBEAT_MAX_MS) {
 			sd_notify(0, "WATCHDOG=1");

@@ -2,9 +2,8 @@
  *
  * Rotating puts a fresh key first in the key file; the previous keys stay
  * accepted for keys.grace (links in mail already sent keep working), then
- * stop. The daemon's HTTP endpoint notices the new file by itself; its
- * senders make links with the new key after a reload (SIGHUP), which must
- * come within keys.grace.
+ * stop. The daemon notices the new file by itself (the endpoint at once,
+ * the senders through a reload within a second).
  */
 #include <stdio.h>
 #include <sysexits.h>
@@ -25,9 +24,7 @@ cmd_rotate(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	if (secret_rotate(ctx->cfg.key_file, d) < 0 || secret_load(ctx->cfg.key_file, &s, d) < 0)
 		return -1;
 	clock_format_duration(ctx->cfg.keys.grace, grace, sizeof grace);
-	printf("%s: new key made; %zu previous key%s accepted for %s more (keys.grace)\n"
-	    "reload the daemon (systemctl reload broadsided) so that new mail carries "
-	    "links made with the new key\n",
+	printf("%s: new key made; %zu previous key%s accepted for %s more (keys.grace)\n",
 	    ctx->cfg.key_file, s.nkeys - 1, s.nkeys == 2 ? "" : "s", grace);
 	return 0;
 }
