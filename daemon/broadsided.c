@@ -28,6 +28,7 @@
 #include "clock.h"
 #include "config.h"
 #include "db.h"
+#include "dkim.h"
 #include "http.h"
 #include "imap_intake.h"
 #include "log.h"
@@ -71,6 +72,14 @@ load(const char *path, struct config *cfg)
 		}
 	}
 	buf_free(&errs);
+	if (rc == 0) {
+		/* The DKIM keys are read per issue later; a bad one is found now. */
+		struct dkim *dk;
+		if ((rc = dkim_load(cfg, &dk, &d)) < 0)
+			log_err("%s", d.msg);
+		else
+			dkim_free(dk);
+	}
 	return rc;
 }
 
