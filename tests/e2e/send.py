@@ -149,6 +149,15 @@ ok("no line per message in the log at level info",
 out = env.bs("issue", "show", issue).stdout
 ok("issue show: counts by state and the rate",
    re.search(r"sent 23, failed 4", out) and re.search(r"rate: .* msg/s", out), out)
+import json  # noqa: E402
+st = json.loads(env.bs("stats", "--json").stdout)
+mine = [i for i in st["issues"] if i["id"] == issue][0]
+ok("stats --json: the issue's counts and sending rate (%.1f/s in the last minute)"
+   % mine["rate_last_minute_per_s"],
+   mine["sent"] == 23 and mine["rate_last_minute_per_s"] > 0, mine)
+js = json.loads(env.bs("issue", "show", issue, "--json").stdout)
+ok("issue show --json: counts by state and rates",
+   js["deliveries"]["sent"] == 23 and js["rate_last_minute_per_s"] > 0 and "rate_per_s" in js, js)
 r = row("slow-reader@example.com")
 ok("a relay slow to answer (2 s): sent, one attempt", r[0] == "sent" and r[1] == 1, r)
 
