@@ -1174,6 +1174,7 @@ static const char *const returned_markers[] = {
 	"------- returned message",
 	"---- returned message",
 	"message headers follow",
+	"bounced e-mail:", "bounced email:",
 	NULL };
 
 /* Offset in the human text where the returned copy starts (the line
@@ -2194,7 +2195,10 @@ looks_like_mail(const char *s, size_t len)
 static int parse_one(const char *s, size_t len, struct bounce_report **out, diag *d);
 
 /* The start of the next message in an mbox ("\n\nFrom " at a line start),
- * or len. Only for input that itself opens with a "From " line. */
+ * or len. Only for input that itself opens with a "From " line, and only
+ * after a message that visibly ended: the closing "--boundary--" line of
+ * a MIME message. A bounce quoting the returned mail with its own "From "
+ * line (no ">From " escaping outside mbox files) is not cut apart. */
 static size_t
 mbox_next(const char *s, size_t from, size_t len)
 {
@@ -2202,8 +2206,17 @@ mbox_next(const char *s, size_t from, size_t len)
 
 	while ((p = memmem(p, len - (size_t)(p - s), "\n\nFrom ", 7)) != NULL) {
 		const char *le = memchr(p + 2, '\n', len - (size_t)(p + 2 - s));
+		const char *e = p, *b;
+
+		/* the last non-blank line before the blank line */
+		while (e > s + from && (e[-1] == '\n' || e[-1] == '\r'))
+			e--;
+		b = e;
+		while (b > s + from && b[-1] != '\n')
+			b--;
 		/* "From sender date": an address-ish word, then more words */
-		if (le && memchr(p + 7, ' ', (size_t)(le - p - 7)))
+		if (le && memchr(p + 7, ' ', (size_t)(le - p - 7)) && e - b >= 5 &&
+		    b[0] == '-' && b[1] == '-' && e[-1] == '-' && e[-2] == '-')
 			return (size_t)(p + 2 - s);
 		p += 2;
 	}

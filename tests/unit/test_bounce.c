@@ -153,6 +153,18 @@ test_parse(void)
 	    strcmp(r->v[1].recipient, "b@example.org") == 0, "mbox of two reports: both read");
 	bounce_report_free(r);
 
+	/* A bounce quoting the returned mail with its "From " line is one
+	 * message, not an mbox of two. */
+	r = parse("From MAILER-DAEMON Sat Oct  4 08:00:09 2025\nFrom: postmaster@example.de\n"
+	    "To: n@example.com\nSubject: email bounce notification\n\n"
+	    "reject reason: Mailbox full\ntarget mail address: a@example.org\n\nbounced E-Mail:\n\n"
+	    "From n@example.com  Sat Oct  4 08:00:07 2025\nFrom: n@example.com\n"
+	    "To: a@example.org\nMessage-ID: <i9.x@example.com>\nSubject: Issue 9\n\nHello\n", &d);
+	CHECK(r && r->n == 1 && strcmp(r->v[0].recipient, "a@example.org") == 0 &&
+	    r->v[0].kind == BOUNCE_SOFT && strcmp(r->message_id, "i9.x@example.com") == 0,
+	    "quoted From_ line inside a bounce: one message, the returned Message-ID found");
+	bounce_report_free(r);
+
 	/* A DSN without Diagnostic-Code: each recipient's own lines. */
 	r = parse("From: MAILER-DAEMON@mx.example.net\nTo: n@example.com\n"
 	    "Subject: Delivery status notification\nMIME-Version: 1.0\n"
