@@ -22,6 +22,8 @@
 struct session_ctx {
 	struct smtp_job	*job;
 	const struct relay_conf *rc;
+	char		 last_reply[160];	/* the server's last line */
+	char		 why[160];		/* what ended the session early */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -131,11 +133,14 @@ set_nodelay(int port)
 	closedir(dir);
 }
 
-/* log_level debug: the conversation, line by line (message data left out). */
+/* The protocol lines (message data left out): the server's last line is
+ * kept, for the log when a relay fails as a whole; at log_level debug the
+ * whole conversation is logged. */
 static void
 monitor(const char *buf, int len, int writing, void *arg)
 {
-	const struct relay_conf *rc = arg;
+	struct session_ctx *ctx = arg;
+	int debug = log_enabled(LOG_LVL_DEBUG);
 
 	while (len > 0) {
 		const char *nl = memchr(buf, '\n', (size_t)len);
@@ -143,8 +148,12 @@ monitor(const char *buf, int len, int writing, void *arg)
 		int show = n;
 		while (show > 0 && (buf[show - 1] == '\n' || buf[show - 1] == '\r'))
 			show--;
-		log_debug("smtp %s:%lld %s %.*s", rc->host, (long long)rc->port,
-		    writing == 1 ? ">" : writing == 0 ? "<" : "*", show > 300 ? 300 : show, buf);
+		if (writing == 0)
+			snprintf(ctx->last_reply, sizeof ctx->last_reply, "%.*s", show, buf);
+		if (debug)
+			log_debug("smtp %s:%lld %s %.*s", ctx->rc->host, (long long)ctx->rc->port,
+			    writing == 1 ? ">" : writing == 0 ? "<" : "*",
+			    show > 300 ? 300 : show, buf);
 		buf += n;
 		len -= n;
 	}
@@ -194,6 +203,9 @@ on_event(smtp_session_t session, int event, void *arg, ...)
 		}
 		break;
 	}
+	case SMTP_EV_EXTNA_STARTTLS:
+		snprintf(ctx->why, sizeof ctx->why, "it offers no STARTTLS and tls = required");
+		break;
 	case SMTP_EV_EXTNA_DSN: {
 		/* DSN parameters are a request, not a requirement: send
 		 * without them to a relay that does not offer DSN. */
@@ -251,13 +263,16 @@ int
 smtp_send(struct smtp_job *job, char *err, size_t errsz)
 {
 	const struct relay_conf *rc = relay_conf(job->relay);
-	struct session_ctx ctx = { job, rc };
+	struct session_ctx ctx;
 	smtp_session_t session = smtp_create_session();
 	auth_context_t authctx = NULL;
 	buf verp = BUF_INIT, hostport = BUF_INIT;
 	char envid[32], ebuf[200];
 	int ok, rc_ret = 0;
 
+	memset(&ctx, 0, sizeof ctx);
+	ctx.job = job;
+	ctx.rc = rc;
 	err[0] = '\0';
 	buf_printf(&hostport, "%s:%lld", rc->host, (long long)rc->port);
 	smtp_set_server(session, buf_cstr(&hostport));
@@ -269,8 +284,7 @@ smtp_send(struct smtp_job *job, char *err, size_t errsz)
 	smtp_set_timeout(session, Timeout_DATA | Timeout_OVERRIDE_RFC2822_MINIMUM, SMTP_TIMEOUT);
 	smtp_set_timeout(session, Timeout_TRANSFER | Timeout_OVERRIDE_RFC2822_MINIMUM, SMTP_TIMEOUT);
 	smtp_set_timeout(session, Timeout_DATA2 | Timeout_OVERRIDE_RFC2822_MINIMUM, SMTP_TIMEOUT);
-	if (log_enabled(LOG_LVL_DEBUG))
-		smtp_set_monitorcb(session, monitor, (void *)rc, 0);
+	smtp_set_monitorcb(session, monitor, &ctx, 0);
 	smtp_starttls_enable(session, rc->tls == RELAY_TLS_REQUIRED ? Starttls_REQUIRED :
 	    rc->tls == RELAY_TLS_STARTTLS ? Starttls_ENABLED : Starttls_DISABLED);
 	if (rc->username && *rc->username) {
@@ -308,13 +322,18 @@ smtp_send(struct smtp_job *job, char *err, size_t errsz)
 	ok = smtp_start_session(session);
 	if (!ok) {
 		smtp_strerror(smtp_errno(), ebuf, sizeof ebuf);
-		snprintf(err, errsz, "%s", ebuf);
+		snprintf(err, errsz, "%s%s%s", ebuf, *ctx.last_reply ? ", after: " : "",
+		    ctx.last_reply);
+		rc_ret = -1;
+	}
+	if (*ctx.why) {
+		snprintf(err, errsz, "%s", ctx.why);
 		rc_ret = -1;
 	}
 	for (size_t i = 0; i < job->n; i++) {
 		struct smtp_msg *m = &job->msgs[i];
 		if (!m->done) {
-			settle(m, ok ? "no reply" : err);
+			settle(m, *err ? err : "no reply");
 			finish(job, m);
 		}
 	}

@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """relays.py - a pool of relays: one down (nothing listening), one refusing
-at the greeting (421): the third delivers everything, no attempt is counted
+at the greeting (421), one required to use TLS that offers no STARTTLS:
+the fourth delivers everything, no attempt is counted
 for the relays' trouble, and each relay's state change is logged once."""
 import collections
 import os
+import re
 import sys
 import tempfile
 
@@ -19,11 +21,14 @@ class Pre:
 pre = Pre()
 good = Smtpd(pre, "good", bodies=False)
 refusing = Smtpd(pre, "refusing", greeting=421)
+plain = Smtpd(pre, "plain", bodies=False)   # offers no STARTTLS
 down = free_port()
 # Small sessions, so that every relay's threads get to claim while the
 # good one sends.
 env = Env([{"port": down, "connections": 2, "per_session": 10},
            {"port": refusing.port, "connections": 2, "per_session": 10},
+           {"port": plain.port, "connections": 1, "per_session": 10,
+            "extra": 'tls = "required";'},
            {"port": good.port, "connections": 2, "per_session": 10}])
 env.procs += pre.procs
 n = 1500
@@ -36,6 +41,7 @@ got = collections.Counter(r for m in good.log() for r in m["rcpt"])
 ok("the working relay delivered every copy exactly once (%d)" % len(got),
    len(got) == n and max(got.values()) == 1)
 ok("the refusing relay took none", refusing.count() == 0)
+ok("a relay that must use TLS but offers no STARTTLS took none", plain.count() == 0)
 ok("every delivery went through the working relay",
    env.sql("SELECT DISTINCT relay FROM deliveries") == [("127.0.0.1:%d" % good.port,)],
    env.sql("SELECT relay, count(*) FROM deliveries GROUP BY relay"))
@@ -45,7 +51,9 @@ ok("no attempt was counted for the relays' trouble",
 log = env.log()
 ok("the down relay's breaker is logged", "relay 127.0.0.1:%d: down" % down in log, log)
 ok("the refusing relay's breaker is logged, with its reply",
-   "relay 127.0.0.1:%d: down" % refusing.port in log, log)
+   re.search(r"relay 127\.0\.0\.1:%d: down \(.*421 4\.3\.2 Not accepting" % refusing.port, log), log)
+ok("the TLS-less relay's breaker is logged, saying why",
+   "relay 127.0.0.1:%d: down (it offers no STARTTLS and tls = required)" % plain.port in log, log)
 ok("breaker logs are per state change, not per message",
    log.count(": down (") <= 12, log.count(": down ("))
 ok("SIGTERM: exit 0", env.stop() == 0)
