@@ -248,6 +248,7 @@ main(int argc, char **argv)
 		config_free(&dm.cfg);
 		return d.code;
 	}
+	(void)key_file_changed(&dm);	/* note the key file as loaded */
 	if (fresh)
 		log_notice("created the database %s (empty: import subscribers with "
 		    "'broadside subscriber import')", dm.cfg.database);

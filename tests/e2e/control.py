@@ -29,6 +29,14 @@ issue = env.issue()
 env.bs("issue", "schedule", issue, "--now")
 env.start()
 
+
+def settled(issue):
+    """Waits until no copy of the issue is leased (in flight)."""
+    ok("in-flight batches of issue %s finish" % issue, env.wait(lambda: env.one(
+        "SELECT count(*) FROM deliveries WHERE issue_id = ? AND state = 'sending'",
+        issue) == 0, 60), env.log())
+
+
 # Unsubscribe the last one with the CLI, and bounce the one before it
 # behind the daemon's back (only the claim-time check can catch that).
 env.wait(lambda: smtpd.count() >= 50, 30, 0.01)
@@ -39,8 +47,9 @@ env.wait(lambda: smtpd.count() >= 200, 30, 0.01)
 t0 = time.time()
 r = env.bs("issue", "pause", issue)
 ok("pause mid-send", "paused" in r.stdout, r.stdout + r.stderr)
-# In-flight batches finish (a rate-limited relay gets ~2 s worth at most).
-time.sleep(2.5)
+# In-flight batches finish (a rate-limited relay gets ~2 s worth at most):
+# once no copy of the issue is leased, all that was sent has reached the relay.
+settled(issue)
 during = smtpd.count()
 time.sleep(1.5)
 after = smtpd.count()
@@ -74,7 +83,7 @@ base = smtpd.count()
 env.bs("issue", "schedule", issue2, "--now")
 env.wait(lambda: smtpd.count() - base >= 100, 30, 0.01)
 env.bs("issue", "cancel", issue2)
-time.sleep(2.5)
+settled(issue2)
 during = smtpd.count()
 time.sleep(1.5)
 ok("cancelled: nothing more is sent (%d of %d)" % (during - base, N - 2),

@@ -42,7 +42,7 @@ def link(text):
 issue = env.issue()
 old_link = link(env.bs("issue", "preview", issue, "--to", "old@example.com").stdout)
 env.start()
-time.sleep(0.6)     # the daemon has seen the key file once
+ok("daemon started", env.wait(lambda: "started:" in env.log(), 30), env.log())
 r = env.bs("key", "rotate")
 ok("key rotate", r.returncode == 0, r.stderr)
 ok("the daemon notices the new key file by itself",
