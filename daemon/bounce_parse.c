@@ -2441,54 +2441,33 @@ done:
  * JSON
  */
 
-static void
-json_str(buf *out, const char *s)
-{
-	buf_putc(out, '"');
-	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-		switch (*p) {
-		case '"': buf_puts(out, "\\\""); break;
-		case '\\': buf_puts(out, "\\\\"); break;
-		case '\n': buf_puts(out, "\\n"); break;
-		case '\r': buf_puts(out, "\\r"); break;
-		case '\t': buf_puts(out, "\\t"); break;
-		default:
-			if (*p < 0x20)
-				buf_printf(out, "\\u%04x", *p);
-			else
-				buf_putc(out, (char)*p);
-		}
-	}
-	buf_putc(out, '"');
-}
-
 void
 bounce_report_json(const struct bounce_report *r, const char *file, buf *out)
 {
 	buf_putc(out, '{');
 	if (file) {
 		buf_puts(out, "\"file\":");
-		json_str(out, file);
+		buf_json_string(out, file);
 		buf_putc(out, ',');
 	}
 	buf_puts(out, "\"format\":");
-	json_str(out, bounce_format_name(r->format));
+	buf_json_string(out, bounce_format_name(r->format));
 	buf_puts(out, ",\"from\":");
-	json_str(out, r->from);
+	buf_json_string(out, r->from);
 	buf_puts(out, ",\"subject\":");
-	json_str(out, r->subject);
+	buf_json_string(out, r->subject);
 	buf_puts(out, ",\"message_id\":");
-	json_str(out, r->message_id);
+	buf_json_string(out, r->message_id);
 	buf_puts(out, ",\"envelope\":[");
 	for (size_t i = 0; i < r->nenvelope; i++) {
 		if (i)
 			buf_putc(out, ',');
-		json_str(out, r->envelope[i]);
+		buf_json_string(out, r->envelope[i]);
 	}
 	buf_puts(out, "]");
 	if (r->unsub_token[0]) {
 		buf_puts(out, ",\"unsubscribe\":");
-		json_str(out, r->unsub_address);
+		buf_json_string(out, r->unsub_address);
 	}
 	buf_puts(out, ",\"verdicts\":[");
 	for (size_t i = 0; i < r->n; i++) {
@@ -2496,23 +2475,23 @@ bounce_report_json(const struct bounce_report *r, const char *file, buf *out)
 		if (i)
 			buf_putc(out, ',');
 		buf_puts(out, "{\"kind\":");
-		json_str(out, bounce_kind_name(v->kind));
+		buf_json_string(out, bounce_kind_name(v->kind));
 		buf_puts(out, ",\"recipient\":");
-		json_str(out, v->recipient);
+		buf_json_string(out, v->recipient);
 		buf_puts(out, ",\"status\":");
-		json_str(out, v->status);
+		buf_json_string(out, v->status);
 		buf_puts(out, ",\"reply\":");
-		json_str(out, v->reply);
+		buf_json_string(out, v->reply);
 		buf_puts(out, ",\"reason\":");
-		json_str(out, v->reason);
+		buf_json_string(out, v->reason);
 		buf_puts(out, ",\"action\":");
-		json_str(out, v->action);
+		buf_json_string(out, v->action);
 		if (v->feedback[0]) {
 			buf_puts(out, ",\"feedback\":");
-			json_str(out, v->feedback);
+			buf_json_string(out, v->feedback);
 		}
 		buf_puts(out, ",\"diagnostic\":");
-		json_str(out, v->diagnostic);
+		buf_json_string(out, v->diagnostic);
 		buf_putc(out, '}');
 	}
 	buf_puts(out, "]}");

@@ -53,31 +53,6 @@ cli_usage(diag *d, const char *fmt, ...)
 	return diag_set(d, EX_USAGE, "%s\nusage: broadside %s", msg, current_usage);
 }
 
-void
-cli_json_string(buf *out, const char *s)
-{
-	if (s == NULL) {
-		buf_puts(out, "null");
-		return;
-	}
-	buf_putc(out, '"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"': buf_puts(out, "\\\""); break;
-		case '\\': buf_puts(out, "\\\\"); break;
-		case '\n': buf_puts(out, "\\n"); break;
-		case '\r': buf_puts(out, "\\r"); break;
-		case '\t': buf_puts(out, "\\t"); break;
-		default:
-			if (*p < 0x20)
-				buf_printf(out, "\\u%04x", *p);
-			else
-				buf_putc(out, (char)*p);
-		}
-	}
-	buf_putc(out, '"');
-}
-
 int
 cli_write_stdout(buf *out, diag *d)
 {

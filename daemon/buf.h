@@ -29,6 +29,8 @@ void	 buf_printf(buf *b, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	 buf_vprintf(buf *b, const char *fmt, va_list ap);
 void	 buf_truncate(buf *b, size_t len);
+/* Appends s as a JSON string literal (quoted, escaped); null for NULL. */
+void	 buf_json_string(buf *b, const char *s);
 const char *buf_cstr(buf *b);			/* "" for an empty, never NULL */
 char	*buf_detach(buf *b);			/* caller frees; b is reset */
 

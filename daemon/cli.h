@@ -49,9 +49,6 @@ extern const struct cli_command cli_key_commands[];
 int	cli_issue_id(const char *s, int64_t *id, diag *d);
 
 int	cli_usage(diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Appends a JSON string literal (quoted, escaped); null for NULL. */
-struct buf;
-void	cli_json_string(struct buf *out, const char *s);
 /* Prints the buffer to stdout in one write; -1 with EX_IOERR on failure. */
 int	cli_write_stdout(struct buf *out, diag *d);
 

@@ -75,16 +75,16 @@ issue_json(buf *out, const struct issue *is)
 	time_or_dash(is->finished_at, fi, sizeof fi);
 	time_or_dash(is->created_at, cr, sizeof cr);
 	buf_printf(out, "{\"id\": %lld, \"subject\": ", (long long)is->id);
-	cli_json_string(out, is->subject);
+	buf_json_string(out, is->subject);
 	buf_puts(out, ", \"preheader\": ");
-	cli_json_string(out, is->preheader);
+	buf_json_string(out, is->preheader);
 	buf_printf(out, ", \"audience\": \"%s\", \"status\": \"%s\", \"send_at\": ",
 	    issue_audience_name(is->audience), issue_status_name(is->status));
-	cli_json_string(out, is->send_at ? sa : NULL);
+	buf_json_string(out, is->send_at ? sa : NULL);
 	buf_puts(out, ", \"started_at\": ");
-	cli_json_string(out, is->started_at ? st : NULL);
+	buf_json_string(out, is->started_at ? st : NULL);
 	buf_puts(out, ", \"finished_at\": ");
-	cli_json_string(out, is->finished_at ? fi : NULL);
+	buf_json_string(out, is->finished_at ? fi : NULL);
 	buf_printf(out, ", \"created_at\": \"%s\", \"paywall\": %s}", cr,
 	    strstr(is->source, ISSUE_PAYWALL_MARK) ? "true" : "false");
 }

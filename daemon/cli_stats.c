@@ -55,7 +55,7 @@ rates_part(const struct config *cfg, const struct deliv_rates *r, int json,
 		    (long long)r->hard_bounces, (double)r->bounce_ppm / 1e6);
 		for (size_t i = 0; i < nw; i++) {
 			buf_puts(out, i ? ", " : "");
-			cli_json_string(out, w[i]);
+			buf_json_string(out, w[i]);
 		}
 		buf_puts(out, "]");
 		return;
@@ -129,7 +129,7 @@ cmd_stats(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		if (json) {
 			buf_printf(&out, "%s\n {\"id\": %lld, \"status\": \"%s\", \"subject\": ",
 			    n ? "," : "", id, sqlite3_column_text(st, 1));
-			cli_json_string(&out, (const char *)sqlite3_column_text(st, 2));
+			buf_json_string(&out, (const char *)sqlite3_column_text(st, 2));
 			buf_printf(&out, ", \"deliveries\": %lld, \"sent\": %lld, \"pending\": %lld, "
 			    "\"failed\": %lld, \"dropped\": %lld, \"rate_per_s\": %.1f, "
 			    "\"rate_last_minute_per_s\": %.1f, ",

@@ -291,9 +291,9 @@ cmd_list(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		if (json) {
 			buf_printf(&out, "%s\n {\"id\": %lld, \"email\": ", n ? "," : "",
 			    (long long)sqlite3_column_int64(st, 0));
-			cli_json_string(&out, (const char *)sqlite3_column_text(st, 1));
+			buf_json_string(&out, (const char *)sqlite3_column_text(st, 1));
 			buf_puts(&out, ", \"name\": ");
-			cli_json_string(&out, (const char *)sqlite3_column_text(st, 2));
+			buf_json_string(&out, (const char *)sqlite3_column_text(st, 2));
 			buf_printf(&out, ", \"tier\": \"%s\", \"status\": \"%s\", "
 			    "\"bounce_score\": %lld, \"created_at\": \"%s\"}",
 			    sqlite3_column_text(st, 3), sqlite3_column_text(st, 4),

@@ -12,6 +12,9 @@
 int64_t	clock_now(void);
 int64_t	clock_now_ms(void);
 int64_t	clock_mono_ms(void);		/* monotonic, for intervals */
+/* The CLOCK_REALTIME instant `ms` from now, for pthread_cond_timedwait(). */
+struct timespec;
+void	clock_deadline(int64_t ms, struct timespec *out);
 
 /* "5m" -> 300. Returns -1 on a malformed duration. */
 int	clock_parse_duration(const char *s, int64_t *secs);

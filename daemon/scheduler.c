@@ -139,12 +139,7 @@ scheduler_main(void *arg)
 		round_once(s, first);
 		first = 0;
 		pthread_mutex_lock(&s->mu);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += TICK_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		clock_deadline(TICK_MS, &ts);
 		if (!s->stop)
 			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
 	}

@@ -89,13 +89,7 @@ idle_wait(struct sender *s, int64_t ms)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	clock_deadline(ms, &ts);
 	pthread_mutex_lock(&s->mu);
 	if (!atomic_load(&s->stopping))
 		pthread_cond_timedwait(&s->idle_cv, &s->mu, &ts);
@@ -517,13 +511,7 @@ sender_stop(struct sender *s, int64_t wait_ms)
 
 	if (!s)
 		return 0;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += wait_ms / 1000;
-	until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	clock_deadline(wait_ms, &until);
 	pthread_mutex_lock(&s->mu);
 	atomic_store(&s->stopping, 1);
 	pthread_cond_broadcast(&s->idle_cv);
