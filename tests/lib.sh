@@ -55,7 +55,8 @@ expect_out() {
 is() {
 	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1"; echo "#   got:  '$2'"; echo "#   want: '$3'"; fi
 }
-sql() { sqlite3 -batch "$T/broadside.db" "$@"; }
+# The daemon may hold the write lock for a moment: wait for it, as the CLI does.
+sql() { sqlite3 -batch -cmd ".timeout 10000" "$T/broadside.db" "$@"; }
 
 # A free TCP port on 127.0.0.1.
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
