@@ -83,3 +83,38 @@ PY
 	not_ok "could not take the database lock"
 }
 release_lock() { touch "$T/.release"; wait "$_locker"; }
+
+dsn() {	# rcpt status diagnostic returned-message-id [bounce-message-id]: an RFC 3464 DSN
+	cat <<MSG
+From: MAILER-DAEMON@mx.example.net (Mail Delivery System)
+To: bounces@example.com
+Subject: Undelivered Mail Returned to Sender
+Message-ID: ${5:-<dsn.$2.$1>}
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="BB"
+
+--BB
+Content-Type: text/plain
+
+Sorry.
+
+--BB
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.net
+
+Final-Recipient: rfc822; $1
+Action: failed
+Status: $2
+Diagnostic-Code: smtp; $3
+
+--BB
+Content-Type: text/rfc822-headers
+
+From: news@example.com
+To: $1
+Message-ID: $4
+
+--BB--
+MSG
+}

@@ -12,40 +12,6 @@ sql "INSERT INTO issues (subject, source, created_at, updated_at) VALUES ('one',
        VALUES (1, 1, 'sent', '<d1@example.com>', 1, 1), (1, 2, 'sent', '<d2@example.com>', 1, 1),
               (2, 1, 'queued', NULL, 1, 1), (2, 2, 'queued', NULL, 1, 1);"
 
-dsn() {	# rcpt status diagnostic message-id
-	cat <<MSG
-From: MAILER-DAEMON@mx.example.net (Mail Delivery System)
-To: bounces@example.com
-Subject: Undelivered Mail Returned to Sender
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=delivery-status; boundary="BB"
-
---BB
-Content-Type: text/plain
-
-Sorry.
-
---BB
-Content-Type: message/delivery-status
-
-Reporting-MTA: dns; mx.example.net
-
-Final-Recipient: rfc822; $1
-Action: failed
-Status: $2
-Diagnostic-Code: smtp; $3
-
---BB
-Content-Type: text/rfc822-headers
-
-From: news@example.com
-To: $1
-Message-ID: $4
-
---BB--
-MSG
-}
-
 dsn dead@example.org 5.1.1 "550 5.1.1 User unknown" "<d1@example.com>" >"$T/hard.eml"
 dsn full@example.org 5.2.2 "552 5.2.2 Mailbox full" "<d2@example.com>" >"$T/soft.eml"
 

@@ -78,38 +78,7 @@ n=0
 deliver() {	# rcpt status diagnostic message-id
 	n=$((n + 1))
 	f="$DV/mail/bounces/Maildir/tmp/$n.broadside-test"
-	cat >"$f" <<MSG
-From: MAILER-DAEMON@mx.example.net (Mail Delivery System)
-To: bounces@example.com
-Subject: Undelivered Mail Returned to Sender
-Message-ID: <bounce$n@mx.example.net>
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=delivery-status; boundary="BB"
-
---BB
-Content-Type: text/plain
-
-Sorry.
-
---BB
-Content-Type: message/delivery-status
-
-Reporting-MTA: dns; mx.example.net
-
-Final-Recipient: rfc822; $1
-Action: failed
-Status: $2
-Diagnostic-Code: smtp; $3
-
---BB
-Content-Type: text/rfc822-headers
-
-From: news@example.com
-To: $1
-Message-ID: $4
-
---BB--
-MSG
+	dsn "$1" "$2" "$3" "$4" "<bounce$n@mx.example.net>" >"$f"
 	chown nobody:nogroup "$f"
 	mv "$f" "$DV/mail/bounces/Maildir/new/$n.broadside-test"
 }
