@@ -31,7 +31,7 @@ struct smtp_msg {
 	struct smtp_outcome outcome;
 	char		 text[256];	/* reply text, or what went wrong */
 	/* Private: */
-	void		*priv_msg, *priv_rcpt, *priv_job;
+	void		*priv_msg, *priv_rcpt, *priv_ctx;
 	int		 handed, rated;
 };
 
