@@ -330,10 +330,13 @@ queue_finish_issues(struct db *db, int64_t now,
 	 * and what a lost lease left behind. */
 	if (db_begin(db, d) < 0)
 		return -1;
+	/* Written so that SQLite looks up (issue, state) for the cancelled
+	 * issues alone, not every waiting delivery: this runs every tick. */
 	st = db_stmt(db, "UPDATE deliveries SET state = 'dropped', lease_owner = NULL, "
 	    "lease_expires = NULL, updated_at = ?1 WHERE issue_id IN "
-	    "(SELECT id FROM issues WHERE status = 'cancelled') AND (state IN "
-	    "('queued', 'deferred') OR (state = 'sending' AND lease_expires < ?1))");
+	    "(SELECT id FROM issues WHERE status = 'cancelled') "
+	    "AND state IN ('queued', 'deferred', 'sending') "
+	    "AND (state <> 'sending' OR lease_expires < ?1)");
 	sqlite3_bind_int64(st, 1, now);
 	if (db_step_done(db, st, d, "dropping deliveries of cancelled issues") < 0)
 		goto fail;
