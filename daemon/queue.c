@@ -326,6 +326,22 @@ queue_finish_issues(struct db *db, int64_t now,
 	size_t nids = 0;
 	int rc;
 
+	/* This runs every tick: look first, and take the write lock only when
+	 * there is something to change (a sender's claim would wait on it). */
+	st = db_stmt(db, "SELECT EXISTS (SELECT 1 FROM issues i WHERE i.status = 'sending' "
+	    "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.issue_id = i.id "
+	    "AND d.state IN ('queued', 'sending', 'deferred'))) OR EXISTS (SELECT 1 "
+	    "FROM issues i JOIN deliveries d ON d.issue_id = i.id WHERE i.status = 'cancelled' "
+	    "AND d.state IN ('queued', 'deferred', 'sending'))");
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_int(st, 0) == 0) {
+		sqlite3_reset(st);
+		return 0;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return db_fail(db, d, "looking for finished issues");
+
 	/* A cancelled issue sends nothing more: drop what is still waiting,
 	 * and what a lost lease left behind. */
 	if (db_begin(db, d) < 0)

@@ -15,7 +15,7 @@
 #include "queue.h"
 #include "xalloc.h"
 
-#define TICK_MS	250
+#define TICK_MS	50	/* a round is a few indexed reads when nothing changes */
 
 struct seen {
 	int64_t	id;

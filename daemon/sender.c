@@ -2,6 +2,7 @@
 #include "sender.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -388,6 +389,16 @@ worker_main(void *arg)
 	const struct relay_conf *rc = relay_conf(w->relay);
 	size_t limit = (size_t)rc->per_session;
 	int64_t dropped;
+
+	/* Sending is bulk work. A session waits on the relay three times a
+	 * message, and as SCHED_BATCH a thread that a reply wakes does not
+	 * preempt what is running: a relay on this host, the HTTP threads
+	 * answering an unsubscribe. On two cores this alone sent ~5-15 %
+	 * more per second into a local smtp-sink (make bench). */
+	{
+		struct sched_param sp = { 0 };
+		pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+	}
 
 	/* A rate-limited relay gets batches of about two seconds' worth per
 	 * connection, so that a stop never waits long for a batch. */
