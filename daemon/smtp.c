@@ -173,22 +173,30 @@ static void
 monitor(const char *buf, int len, int writing, void *arg)
 {
 	struct session_ctx *ctx = arg;
-	int debug = log_enabled(LOG_LVL_DEBUG);
 
-	while (len > 0) {
-		const char *nl = memchr(buf, '\n', (size_t)len);
-		int n = nl ? (int)(nl - buf) + 1 : len;
-		int show = n;
-		while (show > 0 && (buf[show - 1] == '\n' || buf[show - 1] == '\r'))
-			show--;
-		if (writing == 0)
-			snprintf(ctx->last_reply, sizeof ctx->last_reply, "%.*s", show, buf);
-		if (debug)
+	if (log_enabled(LOG_LVL_DEBUG)) {
+		for (const char *p = buf, *end = buf + len; p < end;) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			int n = nl ? (int)(nl - p) + 1 : (int)(end - p), show = n;
+			while (show > 0 && (p[show - 1] == '\n' || p[show - 1] == '\r'))
+				show--;
 			log_debug("smtp %s:%lld %s %.*s", ctx->rc->host, (long long)ctx->rc->port,
 			    writing == 1 ? ">" : writing == 0 ? "<" : "*",
-			    show > 300 ? 300 : show, buf);
-		buf += n;
-		len -= n;
+			    show > 300 ? 300 : show, p);
+			p += n;
+		}
+	}
+	if (writing == 0) {
+		/* The last line of what was read. */
+		int end = len, start;
+		while (end > 0 && (buf[end - 1] == '\n' || buf[end - 1] == '\r'))
+			end--;
+		for (start = end; start > 0 && buf[start - 1] != '\n'; start--)
+			;
+		if (end - start >= (int)sizeof ctx->last_reply)
+			end = start + (int)sizeof ctx->last_reply - 1;
+		memcpy(ctx->last_reply, buf + start, (size_t)(end - start));
+		ctx->last_reply[end - start] = '\0';
 	}
 }
 
@@ -199,6 +207,8 @@ on_event(smtp_session_t session, int event, void *arg, ...)
 	va_list ap;
 
 	(void)session;
+	if (event == SMTP_EV_MESSAGEDATA)	/* once a line: nothing to do */
+		return;
 	va_start(ap, arg);
 	switch (event) {
 	case SMTP_EV_CONNECT:
