@@ -314,6 +314,40 @@ for i in range($n):
 		echo "  round $r: smtp-source $vs msg/s, broadsided $v msg/s ($sent sent): ${ratios##* }" >>"$dir/rounds"
 	done
 
+	# By connections: the paid quarter of the list over 1, 2 and 4
+	# connections, each beside smtp-source and beside Broadside's SMTP layer
+	# alone (bench_session: smtp_send() and libesmtp as the senders drive
+	# them, with no database and no rendering), so that the library's share
+	# of the rate and the queue's can be told apart.
+	local c q rate
+	q=$(( (n + 3) / 4 ))
+	sed 's/^audience: all/audience: paid/' "$TOP/examples/growth-dragons-weekly.md" >"$dir/paid.md"
+	for c in 1 2 4; do
+		t0=$(date +%s.%N)
+		smtp-source -d -s "$c" -m "$q" -F "$dir/paid.eml" -f bounces@example.com \
+			-t reader@example.com "127.0.0.1:$port" || return 1
+		t1=$(date +%s.%N)
+		vs=$(awk -v n="$q" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+		t0=$(date +%s.%N)
+		"$BUILD/bench/bench_session" 127.0.0.1 "$port" "$dir/paid.eml" "$q" "$c" 100 || return 1
+		t1=$(date +%s.%N)
+		rate=$(awk -v n="$q" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+		sed -i "s/connections = [0-9]*;/connections = $c;/" "$dir/broadside.conf"
+		id=$($BS issue create "$dir/paid.md") || return 1
+		$BSD 2>>"$dir/daemon.log" &
+		pid=$!
+		sleep 0.5
+		t0=$(date +%s.%N)
+		$BS issue schedule "$id" --now >/dev/null
+		wait_log "$dir/daemon.log" "issue $id: sent" $pid || { echo "smtp: the daemon died"; return 1; }
+		t1=$(date +%s.%N)
+		kill -TERM $pid; wait $pid 2>/dev/null
+		v=$(awk -v n="$q" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+		awk -v c="$c" -v s="$vs" -v l="$rate" -v d="$v" 'BEGIN {
+			printf "    %11d %12d %10d (%.2f) %10d (%.2f)\n", c, s, l, l / s, d, d / s }' >>"$dir/byconn"
+	done
+	sed -i "s/connections = [0-9]*;/connections = $conns;/" "$dir/broadside.conf"
+
 	# Syscalls: 5,000 more messages under strace.
 	local m=5000 writes
 	id=$($BS issue create "$TOP/examples/growth-dragons-weekly.md")
@@ -344,6 +378,9 @@ for i in range($n):
 			printf "  write system calls per message: %.1f (%d for %d messages of ~%d bytes; libesmtp writes 2 KB at a time, the socket is corked meanwhile)\n", w / m, w, m, sz
 	}'
 	sed 's/^/  /' "$dir/rounds"
+	echo "  By connections ($q copies of the paid edition; msg/s, and the ratio to smtp-source):"
+	echo "    connections  smtp-source  SMTP layer alone    broadsided"
+	cat "$dir/byconn"
 }
 
 # `tests/bench.sh smtp http` runs only those sections.
