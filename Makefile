@@ -20,7 +20,7 @@ SAN	?=
 CC	?= cc
 
 PKGS	= libesmtp-1.0 libcurl sqlite3 libconfig libcmark-gfm libmicrohttpd \
-	  libcrypto libsystemd gmime-3.0
+	  libssl libcrypto libsystemd gmime-3.0
 
 # Debian packages: libraries to build against, then the servers and tools the
 # tests and the demo talk to.

@@ -35,6 +35,7 @@
 #include "queue.h"
 #include "scheduler.h"
 #include "secret.h"
+#include "smtp.h"
 #include "sender.h"
 
 #define STATUS_EVERY_MS	2000
@@ -79,6 +80,8 @@ load(const char *path, struct config *cfg)
 			log_err("%s", d.msg);
 		else
 			dkim_free(dk);
+		if (rc == 0 && (rc = smtp_check_config(cfg, &d)) < 0)
+			log_err("%s", d.msg);
 	}
 	return rc;
 }

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "dkim.h"
 #include "secret.h"
+#include "smtp.h"
 
 static int
 cmd_init(struct cli_ctx *ctx, int argc, char **argv, diag *d)
@@ -54,6 +55,11 @@ cmd_config_check(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		return -1;
 	}
 	dkim_free(dk);
+	if (smtp_check_config(&cfg, d) < 0) {
+		buf_free(&errs);
+		config_free(&cfg);
+		return -1;
+	}
 	printf("%s: ok (%zu relay%s, database %s)\n", path, cfg.nrelays,
 	    cfg.nrelays == 1 ? "" : "s", cfg.database);
 	buf_free(&errs);

@@ -21,6 +21,7 @@ struct relay_conf {
 	int64_t	 connections;
 	int64_t	 rate;			/* messages per second, 0 = unlimited */
 	int64_t	 tls;			/* enum relay_tls */
+	char	*ca_file;		/* extra trusted CAs (PEM), or "" */
 	char	*username;
 	char	*password;
 	int64_t	 per_session;		/* messages per SMTP session */

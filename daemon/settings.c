@@ -52,7 +52,11 @@ const struct setting settings_table[] = {
 	{ SCOPE_RELAY, "rate", ST_INT, "0", 0, 1000000, NULL, R(rate),
 	  "Messages per second to this relay; 0 = unlimited." },
 	{ SCOPE_RELAY, "tls", ST_ENUM, "none", NOLIMIT, "none|starttls|required", R(tls),
-	  "none; starttls = use it when offered; required = refuse to send without it." },
+	  "none; starttls = encrypt when offered, certificate unchecked; required = "
+	  "STARTTLS and a certificate that is valid for host, or no sending." },
+	{ SCOPE_RELAY, "ca_file", ST_STRING, "", NOLIMIT, NULL, R(ca_file),
+	  "PEM file of CAs trusted for this relay's certificate besides the system's "
+	  "(a private CA); tls = required." },
 	{ SCOPE_RELAY, "username", ST_STRING, "", NOLIMIT, NULL, R(username),
 	  "SMTP AUTH user; empty: no AUTH." },
 	{ SCOPE_RELAY, "password", ST_STRING, "", NOLIMIT, NULL, R(password),

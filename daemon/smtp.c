@@ -3,20 +3,27 @@
 
 #include <auth-client.h>
 #include <libesmtp.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <dirent.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <linux/tcp.h>	/* struct tcp_info as the kernel has it (glibc's is older) */
 #include <stddef.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sysexits.h>
 
 #include "log.h"
 #include "token.h"
+#include "xalloc.h"
 
 #define SMTP_TIMEOUT	60000	/* ms, each phase (libesmtp counts in ms, whatever its docs say) */
 
@@ -200,6 +207,160 @@ monitor(const char *buf, int len, int writing, void *arg)
 	}
 }
 
+/* TLS. libesmtp checks the relay's certificate against the system's CAs
+ * and its DNS names against the host, and asks us when a check fails:
+ * with tls = starttls the answer is yes (encryption when offered, as
+ * Postfix's "may": a certificate that cannot be checked is no reason to
+ * hold mail back); with tls = required it is yes only if the chain
+ * verifies against the relay's ca_file and the certificate names the host
+ * (a DNS name, or an IP address, which libesmtp does not look at). */
+static X509_STORE *
+ca_store(const char *path, diag *d)
+{
+	X509_STORE *st = X509_STORE_new();
+	BIO *in = BIO_new_file(path, "r");
+	X509 *x;
+	int n = 0;
+
+	while (st && in && (x = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL) {
+		n += X509_STORE_add_cert(st, x) == 1;
+		X509_free(x);
+	}
+	BIO_free(in);
+	/* The read ends on an error queued (no more PEM): leave none behind,
+	 * libesmtp takes the next queued error for its own SSL calls'. */
+	ERR_clear_error();
+	if (n == 0) {
+		X509_STORE_free(st);
+		diag_set(d, EX_CONFIG, "%s: cannot load CA certificates: %s", path,
+		    in == NULL ? strerror(errno) : "no PEM certificate in it");
+		return NULL;
+	}
+	return st;
+}
+
+/* The CAs of each ca_file, read when the config is: libesmtp reads the
+ * relay's next reply as soon as the socket is readable, and a TLS 1.3
+ * relay's session tickets make it so when the certificate check takes
+ * long (reading the file then did); it then waits for the reply to an
+ * EHLO it has not sent yet. The check itself takes microseconds. */
+#define NSTORES	16
+static pthread_mutex_t stores_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct { char *path; X509_STORE *st; } stores[NSTORES];
+
+int
+smtp_check_config(const struct config *cfg, diag *d)
+{
+	char *paths[NSTORES];
+	X509_STORE *sts[NSTORES];
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->nrelays; i++) {
+		const char *path = cfg->relays[i].ca_file;
+		diag d2 = DIAG_INIT;
+		X509_STORE *st;
+
+		if (path == NULL || *path == '\0' || n == NSTORES)
+			continue;
+		if ((st = ca_store(path, &d2)) == NULL) {
+			while (n > 0) {
+				free(paths[--n]);
+				X509_STORE_free(sts[n]);
+			}
+			return diag_set(d, d2.code, "relays[%zu].ca_file: %s", i, d2.msg);
+		}
+		paths[n] = xstrdup(path);
+		sts[n++] = st;
+	}
+	/* A reload reads the files again; a session still using an old
+	 * store holds its own reference. */
+	pthread_mutex_lock(&stores_mu);
+	for (size_t i = 0; i < NSTORES; i++) {
+		free(stores[i].path);
+		X509_STORE_free(stores[i].st);
+		stores[i].path = i < n ? paths[i] : NULL;
+		stores[i].st = i < n ? sts[i] : NULL;
+	}
+	pthread_mutex_unlock(&stores_mu);
+	return 0;
+}
+
+/* X509_V_OK when the relay's chain verifies against ca_file; else why not. */
+static long
+verify_ca_file(const char *path, SSL *ssl)
+{
+	X509 *cert = SSL_get1_peer_certificate(ssl);
+	X509_STORE *st = NULL;
+	X509_STORE_CTX *vc = X509_STORE_CTX_new();
+	long err = X509_V_ERR_UNSPECIFIED;
+
+	pthread_mutex_lock(&stores_mu);
+	for (size_t i = 0; i < NSTORES && stores[i].path; i++)
+		if (strcmp(stores[i].path, path) == 0 && X509_STORE_up_ref(stores[i].st))
+			st = stores[i].st;
+	pthread_mutex_unlock(&stores_mu);
+	if (cert && vc && st && X509_STORE_CTX_init(vc, st, cert, SSL_get_peer_cert_chain(ssl)) == 1)
+		err = X509_verify_cert(vc) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(vc);
+	X509_STORE_CTX_free(vc);
+	X509_STORE_free(st);
+	X509_free(cert);
+	ERR_clear_error();
+	return err;
+}
+
+static int
+names_host(SSL *ssl, const char *host)
+{
+	X509 *cert = SSL_get1_peer_certificate(ssl);
+	int ok = cert && (X509_check_host(cert, host, 0, 0, NULL) == 1 ||
+	    X509_check_ip_asc(cert, host, 0) == 1);
+
+	X509_free(cert);
+	return ok;
+}
+
+static void
+tls_event(struct session_ctx *ctx, int event, va_list ap)
+{
+	const struct relay_conf *rc = ctx->rc;
+	int lenient = rc->tls != RELAY_TLS_REQUIRED;
+	long err;
+	int *ok;
+	SSL *ssl;
+
+	switch (event) {
+	case SMTP_EV_INVALID_PEER_CERTIFICATE:
+		err = va_arg(ap, long);
+		ok = va_arg(ap, int *);
+		ssl = va_arg(ap, SSL *);
+		if (!lenient && rc->ca_file && *rc->ca_file)
+			err = verify_ca_file(rc->ca_file, ssl);
+		*ok = lenient || err == X509_V_OK;
+		if (!*ok)
+			snprintf(ctx->why, sizeof ctx->why, "its TLS certificate is not "
+			    "trusted: %s%s", X509_verify_cert_error_string(err),
+			    rc->ca_file && *rc->ca_file ? "" : " (a private CA goes in ca_file)");
+		break;
+	case SMTP_EV_NO_PEER_CERTIFICATE:
+		ok = va_arg(ap, int *);
+		*ok = lenient;
+		if (!*ok)
+			snprintf(ctx->why, sizeof ctx->why, "it shows no TLS certificate");
+		break;
+	case SMTP_EV_WRONG_PEER_CERTIFICATE: {
+		const char *name;
+		ok = va_arg(ap, int *);
+		name = va_arg(ap, const char *);
+		ssl = va_arg(ap, SSL *);
+		*ok = lenient || names_host(ssl, rc->host);
+		if (!*ok)
+			snprintf(ctx->why, sizeof ctx->why, "its TLS certificate is for %s, "
+			    "not %s", name && *name ? name : "another name", rc->host);
+		break;
+	}
+	}
+}
+
 static void
 on_event(smtp_session_t session, int event, void *arg, ...)
 {
@@ -249,6 +410,11 @@ on_event(smtp_session_t session, int event, void *arg, ...)
 		}
 		break;
 	}
+	case SMTP_EV_INVALID_PEER_CERTIFICATE:
+	case SMTP_EV_NO_PEER_CERTIFICATE:
+	case SMTP_EV_WRONG_PEER_CERTIFICATE:
+		tls_event(ctx, event, ap);
+		break;
 	case SMTP_EV_EXTNA_STARTTLS:
 		snprintf(ctx->why, sizeof ctx->why, "it offers no STARTTLS and tls = required");
 		break;

@@ -17,6 +17,8 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "config.h"
+#include "diag.h"
 #include "relay.h"
 #include "secret.h"
 #include "smtp_policy.h"
@@ -52,6 +54,10 @@ struct smtp_job {
  * 0 when the session went through, -1 when it failed as a whole (reason in
  * err: connect, greeting, TLS, AUTH, a dropped connection). */
 int	smtp_send(struct smtp_job *job, char *err, size_t errsz);
+
+/* Checks what the relays' settings name outside the config: each ca_file
+ * must hold PEM certificates (EX_CONFIG otherwise). */
+int	smtp_check_config(const struct config *cfg, diag *d);
 
 /* Once per process before any session (SASL client setup). */
 void	smtp_global_init(void);

@@ -46,7 +46,7 @@ def free_port():
 
 
 class Smtpd:
-    def __init__(self, env, name, rules=None, bodies=True, greeting=None, auth=None):
+    def __init__(self, env, name, rules=None, bodies=True, greeting=None, auth=None, tls=None):
         self.dir = os.path.join(env.dir, name)
         os.makedirs(self.dir)
         self.port = free_port()
@@ -60,6 +60,8 @@ class Smtpd:
             cmd += ["--greeting", str(greeting)]
         if auth:
             cmd += ["--auth", auth]
+        if tls:
+            cmd += ["--tls", tls]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                                      stderr=open(os.path.join(self.dir, "stderr"), "w"))
         env.procs.append(self.proc)
@@ -100,8 +102,9 @@ class Env:
         self.daemon = None
         self.conf = os.path.join(self.dir, "broadside.conf")
         rel = ",\n  ".join(
-            '{ host = "127.0.0.1"; port = %d; connections = %d; rate = %d; '
-            'messages_per_session = %d; %s }' % (r["port"], r.get("connections", 2),
+            '{ host = "%s"; port = %d; connections = %d; rate = %d; '
+            'messages_per_session = %d; %s }' % (r.get("host", "127.0.0.1"), r["port"],
+                                                 r.get("connections", 2),
                                                  r.get("rate", 0), r.get("per_session", 100),
                                                  r.get("extra", ""))
             for r in relays)

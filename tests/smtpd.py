@@ -19,6 +19,8 @@ Without a matching rule the local part decides (prefix before '-' or '.'):
 --greeting 421 (or 554) refuses every connection at the greeting.
 --auth USER:PASS requires SMTP AUTH (PLAIN, LOGIN; without TLS: loopback)
 before MAIL; the logins tried go to DIR/auth.jsonl.
+--tls CERT:KEY offers STARTTLS with that certificate and requires it before
+MAIL; log.jsonl then says whether each message came over TLS.
 """
 import argparse
 import asyncio
@@ -26,8 +28,10 @@ import json
 import os
 import re
 import signal
+import ssl
 import sys
 import time
+from asyncio import sslproto
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult
@@ -77,6 +81,26 @@ class DsnSMTP(SMTP):
         found = self.DSN.findall(arg or "")
         return self.DSN.sub("", arg or ""), ["%s=%s" % (k.upper(), v) for k, v in found]
 
+    async def smtp_STARTTLS(self, arg):
+        """aiosmtpd switches to TLS only after "220" is flushed; a client as
+        quick as ours has sent its TLS hello by then, which the SMTP parser
+        reads and loses, and both sides wait. Reading stops until the TLS
+        layer is in place."""
+        if arg or not self.tls_context:
+            return await super().smtp_STARTTLS(arg)
+        raw = self.transport
+        raw.pause_reading()
+        await self.push("220 Ready to start TLS")
+        done = self.loop.create_future()
+        self._tls_protocol = sslproto.SSLProtocol(self.loop, self, self.tls_context, done,
+                                                  server_side=True)
+        self._original_transport = raw
+        raw.set_protocol(self._tls_protocol)
+        self.transport = self._tls_protocol._app_transport
+        self._tls_protocol.connection_made(raw)
+        raw.resume_reading()
+        await done
+
     async def smtp_MAIL(self, arg):
         arg, self.session.dsn_mail = self._strip(arg)
         self.session.dsn_rcpt = []
@@ -92,6 +116,11 @@ class Handler:
     def __init__(self, args):
         self.dir, self.bodies, self.greeting = args.dir, not args.no_bodies, args.greeting
         self.auth = args.auth
+        self.tls = None
+        if args.tls:
+            cert, key = args.tls.split(":", 1)
+            self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self.tls.load_cert_chain(cert, key)
         self.rules = Rules(args.rules)
         self.n = 0
         os.makedirs(os.path.join(self.dir, "msgs"), exist_ok=True)
@@ -139,6 +168,7 @@ class Handler:
             "mail_options": getattr(session, "dsn_mail", []) + envelope.mail_options,
             "rcpt_options": getattr(session, "dsn_rcpt", []),
             "size": len(data), "message_id": m.group(1).decode() if m else None,
+            "tls": bool(getattr(session, "ssl", None)),
             "file": name}) + "\n")
         return "250 2.0.0 OK queued as %d" % self.n
 
@@ -170,6 +200,8 @@ class TestController(Controller):
         if self.handler.auth:
             kw = dict(auth_required=True, auth_require_tls=False,
                       authenticator=authenticator(self.handler))
+        if self.handler.tls:
+            kw.update(tls_context=self.handler.tls, require_starttls=True)
         return cls(self.handler, decode_data=False, enable_SMTPUTF8=True,
                    hostname="smtpd.test", **kw)
 
@@ -182,6 +214,7 @@ def main():
     ap.add_argument("--no-bodies", action="store_true")
     ap.add_argument("--greeting", default="")
     ap.add_argument("--auth")
+    ap.add_argument("--tls")
     args = ap.parse_args()
     handler = Handler(args)
     ctl = TestController(handler, hostname="127.0.0.1", port=args.port,

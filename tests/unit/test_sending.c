@@ -106,7 +106,8 @@ main(void)
 
 	/* relay: breaker and rate. */
 	{
-		struct relay_conf rc = { "127.0.0.1", 25, 2, 10, 0, "", "", 100 };
+		struct relay_conf rc = { .host = "127.0.0.1", .port = 25, .connections = 2, .rate = 10,
+		    .ca_file = "", .username = "", .password = "", .per_session = 100 };
 		struct relay *r = relay_new(&rc, 0, 10, 40);
 		int64_t t = 1000000, w, taken = 0;
 
