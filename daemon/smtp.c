@@ -1,12 +1,11 @@
 /* smtp - one SMTP session with libesmtp: a claimed batch over one connection. */
 #include "smtp.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>	/* before libesmtp.h: it declares smtp_starttls_set_ctx then */
+#include <openssl/x509v3.h>
 #include <auth-client.h>
 #include <libesmtp.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -207,105 +206,113 @@ monitor(const char *buf, int len, int writing, void *arg)
 	}
 }
 
-/* TLS. libesmtp checks the relay's certificate against the system's CAs
- * and its DNS names against the host, and asks us when a check fails:
- * with tls = starttls the answer is yes (encryption when offered, as
- * Postfix's "may": a certificate that cannot be checked is no reason to
- * hold mail back); with tls = required it is yes only if the chain
- * verifies against the relay's ca_file and the certificate names the host
- * (a DNS name, or an IP address, which libesmtp does not look at). */
-static X509_STORE *
-ca_store(const char *path, diag *d)
-{
-	X509_STORE *st = X509_STORE_new();
-	BIO *in = BIO_new_file(path, "r");
-	X509 *x;
-	int n = 0;
+/* TLS. Each relay's sessions use a context of ours: the system's CAs and
+ * the relay's ca_file, and TLS 1.2 at most. libesmtp takes the socket
+ * being readable for a reply coming; a TLS 1.3 server sends its session
+ * tickets after the handshake, unasked, and when they arrive before the
+ * EHLO has left, libesmtp waits for a reply to an EHLO it has not sent (a
+ * minute, then the session fails). TLS 1.2 sends its ticket inside the
+ * handshake.
+ *
+ * libesmtp checks the certificate against those CAs and its DNS names
+ * against the host, and asks us when a check fails: with tls = starttls
+ * the answer is yes (encryption when offered, as Postfix's "may": a
+ * certificate that cannot be checked is no reason to hold mail back); with
+ * tls = required it is no, unless the certificate names the host as an IP
+ * address, which libesmtp does not look at. */
+#define NCTX	16
+static pthread_mutex_t ctx_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct { char *ca_file; SSL_CTX *ctx; } ctxs[NCTX];
 
-	while (st && in && (x = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL) {
-		n += X509_STORE_add_cert(st, x) == 1;
-		X509_free(x);
-	}
-	BIO_free(in);
-	/* The read ends on an error queued (no more PEM): leave none behind,
-	 * libesmtp takes the next queued error for its own SSL calls'. */
+static SSL_CTX *
+tls_ctx_new(const char *ca_file, diag *d)
+{
+	SSL_CTX *c = SSL_CTX_new(TLS_client_method());
+
 	ERR_clear_error();
-	if (n == 0) {
-		X509_STORE_free(st);
-		diag_set(d, EX_CONFIG, "%s: cannot load CA certificates: %s", path,
-		    in == NULL ? strerror(errno) : "no PEM certificate in it");
+	if (c == NULL || !SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) ||
+	    !SSL_CTX_set_max_proto_version(c, TLS1_2_VERSION) ||
+	    !SSL_CTX_set_default_verify_paths(c) ||
+	    (*ca_file && SSL_CTX_load_verify_locations(c, ca_file, NULL) != 1)) {
+		unsigned long e = ERR_get_error();
+		SSL_CTX_free(c);
+		ERR_clear_error();
+		if (*ca_file)
+			diag_set(d, EX_CONFIG, "%s: cannot load CA certificates (PEM): %s",
+			    ca_file, e ? ERR_reason_error_string(e) : "none found");
+		else
+			diag_set(d, EX_SOFTWARE, "cannot set up TLS: %s",
+			    e ? ERR_reason_error_string(e) : "unknown OpenSSL error");
 		return NULL;
 	}
-	return st;
+	ERR_clear_error();
+	return c;
 }
-
-/* The CAs of each ca_file, read when the config is: libesmtp reads the
- * relay's next reply as soon as the socket is readable, and a TLS 1.3
- * relay's session tickets make it so when the certificate check takes
- * long (reading the file then did); it then waits for the reply to an
- * EHLO it has not sent yet. The check itself takes microseconds. */
-#define NSTORES	16
-static pthread_mutex_t stores_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct { char *path; X509_STORE *st; } stores[NSTORES];
 
 int
 smtp_check_config(const struct config *cfg, diag *d)
 {
-	char *paths[NSTORES];
-	X509_STORE *sts[NSTORES];
+	char *files[NCTX];
+	SSL_CTX *made[NCTX];
 	size_t n = 0;
 
 	for (size_t i = 0; i < cfg->nrelays; i++) {
-		const char *path = cfg->relays[i].ca_file;
+		const char *f = cfg->relays[i].ca_file ? cfg->relays[i].ca_file : "";
 		diag d2 = DIAG_INIT;
-		X509_STORE *st;
+		SSL_CTX *c;
+		size_t k;
 
-		if (path == NULL || *path == '\0' || n == NSTORES)
+		if (cfg->relays[i].tls == RELAY_TLS_NONE && *f == '\0')
 			continue;
-		if ((st = ca_store(path, &d2)) == NULL) {
+		for (k = 0; k < n && strcmp(files[k], f) != 0; k++)
+			;
+		if (k < n || n == NCTX)
+			continue;
+		if ((c = tls_ctx_new(f, &d2)) == NULL) {
 			while (n > 0) {
-				free(paths[--n]);
-				X509_STORE_free(sts[n]);
+				free(files[--n]);
+				SSL_CTX_free(made[n]);
 			}
 			return diag_set(d, d2.code, "relays[%zu].ca_file: %s", i, d2.msg);
 		}
-		paths[n] = xstrdup(path);
-		sts[n++] = st;
+		files[n] = xstrdup(f);
+		made[n++] = c;
 	}
-	/* A reload reads the files again; a session still using an old
-	 * store holds its own reference. */
-	pthread_mutex_lock(&stores_mu);
-	for (size_t i = 0; i < NSTORES; i++) {
-		free(stores[i].path);
-		X509_STORE_free(stores[i].st);
-		stores[i].path = i < n ? paths[i] : NULL;
-		stores[i].st = i < n ? sts[i] : NULL;
+	/* A reload reads the files again; sessions under way hold their own
+	 * reference to the context they started with. */
+	pthread_mutex_lock(&ctx_mu);
+	for (size_t i = 0; i < NCTX; i++) {
+		free(ctxs[i].ca_file);
+		SSL_CTX_free(ctxs[i].ctx);
+		ctxs[i].ca_file = i < n ? files[i] : NULL;
+		ctxs[i].ctx = i < n ? made[i] : NULL;
 	}
-	pthread_mutex_unlock(&stores_mu);
+	pthread_mutex_unlock(&ctx_mu);
 	return 0;
 }
 
-/* X509_V_OK when the relay's chain verifies against ca_file; else why not. */
-static long
-verify_ca_file(const char *path, SSL *ssl)
+/* The context for a relay's sessions, with a reference for the caller;
+ * NULL (and libesmtp's own) if it cannot be made. */
+static SSL_CTX *
+tls_ctx(const struct relay_conf *rc)
 {
-	X509 *cert = SSL_get1_peer_certificate(ssl);
-	X509_STORE *st = NULL;
-	X509_STORE_CTX *vc = X509_STORE_CTX_new();
-	long err = X509_V_ERR_UNSPECIFIED;
+	const char *f = rc->ca_file ? rc->ca_file : "";
+	SSL_CTX *c = NULL;
+	diag d = DIAG_INIT;
+	size_t i;
 
-	pthread_mutex_lock(&stores_mu);
-	for (size_t i = 0; i < NSTORES && stores[i].path; i++)
-		if (strcmp(stores[i].path, path) == 0 && X509_STORE_up_ref(stores[i].st))
-			st = stores[i].st;
-	pthread_mutex_unlock(&stores_mu);
-	if (cert && vc && st && X509_STORE_CTX_init(vc, st, cert, SSL_get_peer_cert_chain(ssl)) == 1)
-		err = X509_verify_cert(vc) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(vc);
-	X509_STORE_CTX_free(vc);
-	X509_STORE_free(st);
-	X509_free(cert);
-	ERR_clear_error();
-	return err;
+	pthread_mutex_lock(&ctx_mu);
+	for (i = 0; i < NCTX && ctxs[i].ca_file; i++)
+		if (strcmp(ctxs[i].ca_file, f) == 0)
+			break;
+	if (i < NCTX && ctxs[i].ca_file == NULL && (ctxs[i].ctx = tls_ctx_new(f, &d)) != NULL)
+		ctxs[i].ca_file = xstrdup(f);
+	if (i < NCTX && ctxs[i].ca_file && SSL_CTX_up_ref(ctxs[i].ctx))
+		c = ctxs[i].ctx;
+	pthread_mutex_unlock(&ctx_mu);
+	if (c == NULL && d.msg[0])
+		log_warn("relay %s:%lld: %s", rc->host, (long long)rc->port, d.msg);
+	return c;
 }
 
 static int
@@ -326,16 +333,12 @@ tls_event(struct session_ctx *ctx, int event, va_list ap)
 	int lenient = rc->tls != RELAY_TLS_REQUIRED;
 	long err;
 	int *ok;
-	SSL *ssl;
 
 	switch (event) {
 	case SMTP_EV_INVALID_PEER_CERTIFICATE:
 		err = va_arg(ap, long);
 		ok = va_arg(ap, int *);
-		ssl = va_arg(ap, SSL *);
-		if (!lenient && rc->ca_file && *rc->ca_file)
-			err = verify_ca_file(rc->ca_file, ssl);
-		*ok = lenient || err == X509_V_OK;
+		*ok = lenient;
 		if (!*ok)
 			snprintf(ctx->why, sizeof ctx->why, "its TLS certificate is not "
 			    "trusted: %s%s", X509_verify_cert_error_string(err),
@@ -349,6 +352,7 @@ tls_event(struct session_ctx *ctx, int event, va_list ap)
 		break;
 	case SMTP_EV_WRONG_PEER_CERTIFICATE: {
 		const char *name;
+		SSL *ssl;
 		ok = va_arg(ap, int *);
 		name = va_arg(ap, const char *);
 		ssl = va_arg(ap, SSL *);
@@ -480,6 +484,7 @@ smtp_send(struct smtp_job *job, char *err, size_t errsz)
 	struct session_ctx ctx;
 	smtp_session_t session = smtp_create_session();
 	auth_context_t authctx = NULL;
+	SSL_CTX *tlsctx = NULL;
 	buf verp = BUF_INIT, hostport = BUF_INIT;
 	char envid[32], ebuf[200];
 	int ok, rc_ret = 0;
@@ -500,6 +505,8 @@ smtp_send(struct smtp_job *job, char *err, size_t errsz)
 	smtp_set_timeout(session, Timeout_TRANSFER | Timeout_OVERRIDE_RFC2822_MINIMUM, SMTP_TIMEOUT);
 	smtp_set_timeout(session, Timeout_DATA2 | Timeout_OVERRIDE_RFC2822_MINIMUM, SMTP_TIMEOUT);
 	smtp_set_monitorcb(session, monitor, &ctx, 0);
+	if (rc->tls != RELAY_TLS_NONE && (tlsctx = tls_ctx(rc)) != NULL)
+		smtp_starttls_set_ctx(session, tlsctx);
 	smtp_starttls_enable(session, rc->tls == RELAY_TLS_REQUIRED ? Starttls_REQUIRED :
 	    rc->tls == RELAY_TLS_STARTTLS ? Starttls_ENABLED : Starttls_DISABLED);
 	if (rc->username && *rc->username) {
@@ -553,6 +560,7 @@ smtp_send(struct smtp_job *job, char *err, size_t errsz)
 		}
 	}
 	smtp_destroy_session(session);
+	SSL_CTX_free(tlsctx);
 	if (authctx)
 		auth_destroy_context(authctx);
 	buf_free(&verp);

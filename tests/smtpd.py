@@ -168,9 +168,15 @@ class Handler:
             "mail_options": getattr(session, "dsn_mail", []) + envelope.mail_options,
             "rcpt_options": getattr(session, "dsn_rcpt", []),
             "size": len(data), "message_id": m.group(1).decode() if m else None,
-            "tls": bool(getattr(session, "ssl", None)),
+            "tls": tls_version(server),
             "file": name}) + "\n")
         return "250 2.0.0 OK queued as %d" % self.n
+
+
+def tls_version(server):
+    """The TLS version the message came over ("TLSv1.3"), or None."""
+    obj = server.transport.get_extra_info("ssl_object") if server.transport else None
+    return obj.version() if obj else None
 
 
 class Refuser(SMTP):

@@ -11,6 +11,8 @@ MAIL and records whether a message came over TLS.
                                                when offered, like Postfix "may")
   ca_file that holds no certificate         -> config check and the daemon
                                                refuse it (exit 78)
+TLS 1.2 at most (libesmtp mistakes a TLS 1.3 server's session tickets for a
+reply: see daemon/smtp.c); the server offers 1.3, so the cap is tested too.
 """
 import os
 import re
@@ -80,8 +82,8 @@ for name, srv, rel in cases:
         ok("%s: the issue is sent" % name,
            env.wait(lambda: env.status(issue) == "sent", 60), env.status(issue))
         got = srv.log()
-        ok("%s: every copy arrived, each over TLS" % name,
-           len(got) == n and all(m["tls"] for m in got), got[:2])
+        ok("%s: every copy arrived, each over TLS 1.2" % name,
+           len(got) == n and all(m["tls"] == "TLSv1.2" for m in got), got[:2])
     else:
         env.wait(lambda: ": down (" in env.log(), 30)
         ok("%s: nothing was sent" % name, srv.count() == 0, srv.count())
