@@ -55,8 +55,9 @@ struct smtp_job {
  * err: connect, greeting, TLS, AUTH, a dropped connection). */
 int	smtp_send(struct smtp_job *job, char *err, size_t errsz);
 
-/* Checks what the relays' settings name outside the config: each ca_file
- * must hold PEM certificates (EX_CONFIG otherwise). */
+/* Reads what the relays' settings name outside the config and makes the
+ * TLS contexts their sessions use (again on each call, for a reload):
+ * each ca_file must hold PEM certificates (EX_CONFIG otherwise). */
 int	smtp_check_config(const struct config *cfg, diag *d);
 
 /* Once per process before any session (SASL client setup). */
