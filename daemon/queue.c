@@ -347,7 +347,7 @@ queue_finish_issues(struct db *db, int64_t now,
 	if (db_begin(db, d) < 0)
 		return -1;
 	/* Written so that SQLite looks up (issue, state) for the cancelled
-	 * issues alone, not every waiting delivery: this runs every tick. */
+	 * issues alone, not every waiting delivery. */
 	st = db_stmt(db, "UPDATE deliveries SET state = 'dropped', lease_owner = NULL, "
 	    "lease_expires = NULL, updated_at = ?1 WHERE issue_id IN "
 	    "(SELECT id FROM issues WHERE status = 'cancelled') "

@@ -16,6 +16,8 @@ _cleanup() {
 }
 trap _cleanup EXIT
 on_exit() { _cleanup_hooks+=("$1"); }
+# Messages per second: per_second COUNT T0 T1 (times from date +%s.%N).
+per_second() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }'; }
 # TCP segments sent on this machine so far (loopback counts both ends).
 out_segs() { awk '/^Tcp:/ && $12 ~ /^[0-9]+$/ { print $12 }' /proc/net/snmp; }
 # Waits for the daemon (pid $3) to log $2 in $1. The log is followed, not
@@ -291,7 +293,7 @@ for i in range($n):
 			-t reader@example.com "127.0.0.1:$port" || return 1
 		t1=$(date +%s.%N)
 		segss=$(( $(out_segs) - g0 ))
-		vs=$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+		vs=$(per_second "$n" "$t0" "$t1")
 		[ "$vs" -gt "$bests" ] && bests=$vs
 
 		[ "$r" -gt 1 ] && { id=$($BS issue create "$TOP/examples/growth-dragons-weekly.md") || return 1; }
@@ -307,7 +309,7 @@ for i in range($n):
 		h=$(awk '/^VmHWM/ {print $2}' /proc/$pid/status)
 		[ "$h" -gt "$hwm" ] && hwm=$h
 		kill -TERM $pid; wait $pid 2>/dev/null
-		v=$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+		v=$(per_second "$n" "$t0" "$t1")
 		[ "$v" -gt "$best" ] && best=$v
 		sent=$(sqlite3 "$dir/broadside.db" "SELECT count(*) FROM deliveries WHERE issue_id = $id AND state = 'sent'")
 		ratios="$ratios $(awk -v a="$v" -v b="$vs" 'BEGIN { printf "%.2f", a / b }')"
@@ -327,11 +329,11 @@ for i in range($n):
 		smtp-source -d -s "$c" -m "$q" -F "$dir/paid.eml" -f bounces@example.com \
 			-t reader@example.com "127.0.0.1:$port" || return 1
 		t1=$(date +%s.%N)
-		vs=$(awk -v n="$q" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+		vs=$(per_second "$q" "$t0" "$t1")
 		t0=$(date +%s.%N)
 		"$BUILD/bench/bench_session" 127.0.0.1 "$port" "$dir/paid.eml" "$q" "$c" 100 || return 1
 		t1=$(date +%s.%N)
-		rate=$(awk -v n="$q" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+		rate=$(per_second "$q" "$t0" "$t1")
 		sed -i "s/connections = [0-9]*;/connections = $c;/" "$dir/broadside.conf"
 		id=$($BS issue create "$dir/paid.md") || return 1
 		$BSD 2>>"$dir/daemon.log" &
@@ -342,7 +344,7 @@ for i in range($n):
 		wait_log "$dir/daemon.log" "issue $id: sent" $pid || { echo "smtp: the daemon died"; return 1; }
 		t1=$(date +%s.%N)
 		kill -TERM $pid; wait $pid 2>/dev/null
-		v=$(awk -v n="$q" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+		v=$(per_second "$q" "$t0" "$t1")
 		awk -v c="$c" -v s="$vs" -v l="$rate" -v d="$v" 'BEGIN {
 			printf "    %11d %12d %10d (%.2f) %10d (%.2f)\n", c, s, l, l / s, d, d / s }' >>"$dir/byconn"
 	done
