@@ -246,15 +246,15 @@ bench_dkim() {
 # Postfix's smtp-sink on loopback, end to end (fan-out, claims, rendering,
 # libesmtp sessions, write-back), timed from `issue schedule --now` to the
 # issue being 'sent'. Beside it, in the same run, smtp-source pushes the
-# same number of messages (a rendered copy, -F) over the same number of
-# connections, never reconnecting (-d), into the same sink: the machine's
+# same number of messages (rendered copies, -F: as many free and paid ones)
+# over the same number of connections, never reconnecting (-d), into the same sink: the machine's
 # SMTP limit. TCP segments per message are counted for both. Then a
 # 5,000-message run under strace -c counts the daemon's write system calls
 # per message (whole buffers, not a write per line).
 bench_smtp() {
 	local n=${BENCH_SMTP_N:-100000} conns=${BENCH_SMTP_CONNECTIONS:-4} rounds=${BENCH_SMTP_ROUNDS:-3}
 	local dir=$T/smtp port sink pid t0 t1 hwm=0 h size r id best=0 bests=0 v sent=0
-	local g0 segs=0 segss=0 vs ratios=
+	local g0 segs=0 segss=0 vs ratios= nfree
 	command -v smtp-sink >/dev/null || PATH=$PATH:/usr/sbin
 	command -v smtp-sink >/dev/null || { echo "smtp: smtp-sink is not installed (make deps)"; return 1; }
 	mkdir -p "$dir"
@@ -282,14 +282,19 @@ for i in range($n):
 	id=$($BS issue create "$TOP/examples/growth-dragons-weekly.md") || return 1
 	$BS issue preview "$id" --tier free --to reader1@example.com --format eml >"$dir/free.eml"
 	$BS issue preview "$id" --tier paid --to reader0@example.com --format eml >"$dir/paid.eml"
-	size=$(( ($(stat -c %s "$dir/free.eml") * 3 + $(stat -c %s "$dir/paid.eml")) / 4 ))
+	# Every fourth subscriber is paid: smtp-source sends the same mix, the
+	# free copies and then the paid ones, timed together.
+	nfree=$(( n - (n + 3) / 4 ))
+	size=$(( ($(stat -c %s "$dir/free.eml") * nfree + $(stat -c %s "$dir/paid.eml") * (n - nfree)) / n ))
 
 	# The machine is shared: each side runs $rounds times, interleaved; each
 	# round's ratio compares runs seconds apart, and the median is the figure.
 	for r in $(seq "$rounds"); do
 		g0=$(out_segs)
 		t0=$(date +%s.%N)
-		smtp-source -d -s "$conns" -m "$n" -F "$dir/free.eml" -f bounces@example.com \
+		smtp-source -d -s "$conns" -m "$nfree" -F "$dir/free.eml" -f bounces@example.com \
+			-t reader@example.com "127.0.0.1:$port" || return 1
+		smtp-source -d -s "$conns" -m "$((n - nfree))" -F "$dir/paid.eml" -f bounces@example.com \
 			-t reader@example.com "127.0.0.1:$port" || return 1
 		t1=$(date +%s.%N)
 		segss=$(( $(out_segs) - g0 ))
