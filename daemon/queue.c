@@ -128,25 +128,34 @@ claim_rows(struct db *db, sqlite3_stmt *sel, const char *owner, size_t limit,
 }
 
 int
-queue_claim(struct db *db, const char *owner, size_t limit,
-    int64_t now, struct queue_batch *out, int64_t *dropped, diag *d)
+queue_sending_issues(struct db *db, int64_t *ids, size_t *n, diag *d)
 {
-	sqlite3_stmt *iss, *sel;
-	int64_t ids[64];
-	size_t nids = 0;
+	sqlite3_stmt *st = db_stmt(db, "SELECT id FROM issues WHERE status = 'sending' "
+	    "ORDER BY id LIMIT ?1");
 	int rc;
 
-	if (db_begin(db, d) < 0)
-		return -1;
+	*n = 0;
+	sqlite3_bind_int(st, 1, QUEUE_MAX_SENDING);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		ids[(*n)++] = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(db, d, "listing the issues being sent");
+	return 0;
+}
+
+int
+queue_claim_in(struct db *db, const char *owner, size_t limit,
+    int64_t now, struct queue_batch *out, int64_t *dropped, diag *d)
+{
+	sqlite3_stmt *sel;
+	int64_t ids[QUEUE_MAX_SENDING];
+	size_t nids = 0, n0 = out->n;
+
 	/* The issues being sent, oldest first; paused and cancelled ones are
 	 * not claimed from. */
-	iss = db_stmt(db, "SELECT id FROM issues WHERE status = 'sending' ORDER BY id LIMIT 64");
-	while ((rc = sqlite3_step(iss)) == SQLITE_ROW)
-		ids[nids++] = sqlite3_column_int64(iss, 0);
-	if (rc != SQLITE_DONE) {
-		db_fail(db, d, "claiming deliveries");
-		goto fail;
-	}
+	if (queue_sending_issues(db, ids, &nids, d) < 0)
+		return -1;
 	for (size_t i = 0; i < nids && out->n < limit; i++) {
 		/* Due deliveries first, then batches whose lease expired. */
 		sel = db_stmt(db,
@@ -176,14 +185,31 @@ queue_claim(struct db *db, const char *owner, size_t limit,
 			goto fail;
 		sqlite3_reset(sel);
 	}
-	if (db_commit(db, d) < 0)
-		goto fail_nocommit;
 	return 0;
 fail:
-	db_rollback(db);
-fail_nocommit:
-	queue_batch_reset(out);
+	while (out->n > n0) {
+		out->n--;
+		free(out->items[out->n].email);
+		free(out->items[out->n].name);
+	}
 	return -1;
+}
+
+int
+queue_claim(struct db *db, const char *owner, size_t limit,
+    int64_t now, struct queue_batch *out, int64_t *dropped, diag *d)
+{
+	if (db_begin(db, d) < 0)
+		return -1;
+	if (queue_claim_in(db, owner, limit, now, out, dropped, d) < 0) {
+		db_rollback(db);
+		return -1;
+	}
+	if (db_commit(db, d) < 0) {
+		queue_batch_reset(out);
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -257,17 +283,24 @@ complete_one(struct db *db, const struct queue_outcome *o, diag *d)
 }
 
 int
+queue_record(struct db *db, const struct queue_outcome *o, size_t n, diag *d)
+{
+	for (size_t i = 0; i < n; i++)
+		if (complete_one(db, &o[i], d) < 0)
+			return -1;
+	return 0;
+}
+
+int
 queue_complete(struct db *db, const struct queue_outcome *o, size_t n, diag *d)
 {
 	if (n == 0)
 		return 0;
 	if (db_begin(db, d) < 0)
 		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (complete_one(db, &o[i], d) < 0) {
-			db_rollback(db);
-			return -1;
-		}
+	if (queue_record(db, o, n, d) < 0) {
+		db_rollback(db);
+		return -1;
 	}
 	return db_commit(db, d);
 }

@@ -74,10 +74,19 @@ struct queue_counts {
 int	queue_fanout(struct db *db, int64_t issue_id, int64_t now, int64_t *count,
 	    diag *d);
 
+/* The issues being sent ('sending': not paused or cancelled), oldest first,
+ * at most QUEUE_MAX_SENDING of them; ids has room for that many. */
+#define QUEUE_MAX_SENDING	64
+int	queue_sending_issues(struct db *db, int64_t *ids, size_t *n, diag *d);
+
 /* Claims up to `limit` due deliveries for `owner`, in one transaction.
  * Deliveries of subscribers no longer active are dropped on the way (their
  * count in *dropped, may be NULL). Appends to `out`. */
 int	queue_claim(struct db *db, const char *owner, size_t limit,
+	    int64_t now, struct queue_batch *out, int64_t *dropped, diag *d);
+/* The same inside the caller's transaction (on failure `out` is as it was
+ * and the caller rolls back). */
+int	queue_claim_in(struct db *db, const char *owner, size_t limit,
 	    int64_t now, struct queue_batch *out, int64_t *dropped, diag *d);
 void	queue_batch_reset(struct queue_batch *b);
 void	queue_batch_free(struct queue_batch *b);
@@ -85,6 +94,8 @@ void	queue_batch_free(struct queue_batch *b);
 /* Writes outcomes back in one transaction. A failure with `suppress` also
  * marks the subscriber bounced (which drops their other pending copies). */
 int	queue_complete(struct db *db, const struct queue_outcome *o, size_t n, diag *d);
+/* The same inside the caller's transaction. */
+int	queue_record(struct db *db, const struct queue_outcome *o, size_t n, diag *d);
 
 /* Puts every leased delivery back untouched: at start-up, when no other
  * daemon can hold a lease. *n (may be NULL): how many. */

@@ -33,19 +33,32 @@ struct compiled {
 	struct render	*r;		/* NULL: could not be compiled */
 };
 
+/* One session's worth: the claimed deliveries, rendered. */
+struct batch {
+	struct queue_batch q;
+	struct smtp_msg	*msgs;		/* nmsgs of them: the rendered ones */
+	size_t		*item_of;	/* msgs[k] is q.items[item_of[k]] */
+	buf		*bufs;
+	char		**mids;		/* Message-IDs, without brackets */
+	size_t		 nmsgs, cap;
+};
+
+/* A worker's next batch, prepared by the queue thread while the worker
+ * sends the current one. Guarded by sender.mu. */
+enum next_state { NEXT_EMPTY, NEXT_FILLING, NEXT_READY };
+
 struct worker {
 	struct sender	*s;
 	struct relay	*relay;
 	pthread_t	 th;
 	int		 started;
 	char		 owner[160];
-	struct db	*db;
-	struct queue_batch batch;
-	struct smtp_msg	*msgs;
-	size_t		*item_of;
-	buf		*bufs;
-	char		**mids;
-	size_t		 cap;
+	size_t		 limit;		/* deliveries per batch */
+	struct batch	 cur, next;
+	enum next_state	 next_state;
+	int		 waiting;	/* the worker waits for next */
+	int		 prefetch;	/* fill next while cur is sent */
+	int64_t		 next_try_ms;	/* nothing was due: not before this */
 	int		 relay_fault;
 	char		 fault_why[320];
 	unsigned int	 seed;
@@ -61,17 +74,17 @@ struct sender {
 	atomic_int	 stopping;
 	atomic_llong	 sent_total;
 
-	pthread_mutex_t	 mu;		/* the outbox, idle waits, workers running */
-	pthread_cond_t	 idle_cv, out_cv, done_cv;
+	pthread_mutex_t	 mu;		/* outbox, next batches, idle waits, running */
+	pthread_cond_t	 idle_cv, out_cv, fill_cv, done_cv;
 	size_t		 running;
 	struct queue_outcome *out;
 	size_t		 nout, capout;
-	int		 writer_quit;
-	pthread_t	 writer;
-	int		 writer_started;
-	struct db	*wdb;
+	int		 queue_quit;
+	pthread_t	 queue_th;
+	int		 queue_started;
+	struct db	*db;		/* the queue thread's */
 
-	pthread_mutex_t	 rmu;		/* compiled issues */
+	/* Compiled issues: only the queue thread renders. */
 	struct compiled	*compiled;
 	size_t		 ncompiled, capcompiled;
 };
@@ -84,131 +97,98 @@ sleep_ms(int64_t ms)
 		;
 }
 
-/* Sleeps up to ms, or until the sender stops. */
+/* With s->mu held. The queue thread is only signalled for the first
+ * outcome: while it gathers it waits with a deadline anyway, and a signal
+ * per message would cost a wake-up per message. */
 static void
-idle_wait(struct sender *s, int64_t ms)
+outbox_add(struct sender *s, struct queue_outcome *o)
 {
-	struct timespec ts;
-
-	clock_deadline(ms, &ts);
-	pthread_mutex_lock(&s->mu);
-	if (!atomic_load(&s->stopping))
-		pthread_cond_timedwait(&s->idle_cv, &s->mu, &ts);
-	pthread_mutex_unlock(&s->mu);
+	s->out = xgrow(s->out, &s->capout, s->nout + 1, sizeof *s->out);
+	s->out[s->nout++] = *o;
+	if (s->nout == 1)
+		pthread_cond_signal(&s->out_cv);
 }
 
 static void
 outbox_push(struct sender *s, struct queue_outcome *o)
 {
 	pthread_mutex_lock(&s->mu);
-	s->out = xgrow(s->out, &s->capout, s->nout + 1, sizeof *s->out);
-	s->out[s->nout++] = *o;
-	pthread_cond_signal(&s->out_cv);
+	outbox_add(s, o);
 	pthread_mutex_unlock(&s->mu);
 }
 
-/* The one writer: commits outcomes in batches, each within ~GATHER_MS of
- * the reply, so that a crash can only re-send what was in flight. */
-static void *
-writer_main(void *arg)
+static void
+outcome_init(struct queue_outcome *o, const struct queue_item *it, const struct relay *r)
 {
-	struct sender *s = arg;
-	struct queue_outcome *batch = NULL;
-	size_t n, cap = 0;
-
-	for (;;) {
-		pthread_mutex_lock(&s->mu);
-		while (s->nout == 0 && !s->writer_quit)
-			pthread_cond_wait(&s->out_cv, &s->mu);
-		if (s->nout == 0 && s->writer_quit) {
-			pthread_mutex_unlock(&s->mu);
-			break;
-		}
-		pthread_mutex_unlock(&s->mu);
-		sleep_ms(GATHER_MS);
-
-		pthread_mutex_lock(&s->mu);
-		{
-			struct queue_outcome *t = s->out;
-			size_t tc = s->capout;
-			s->out = batch;
-			s->capout = cap;
-			batch = t;
-			cap = tc;
-			n = s->nout;
-			s->nout = 0;
-		}
-		pthread_mutex_unlock(&s->mu);
-
-		for (int tries = 0;; tries++) {
-			diag d = DIAG_INIT;
-			if (queue_complete(s->wdb, batch, n, &d) == 0)
-				break;
-			if (tries == 100) {
-				log_err("giving up recording %zu outcomes: %s", n, d.msg);
-				break;
-			}
-			if (tries == 0)
-				log_warn("recording outcomes: %s; retrying", d.msg);
-			sleep_ms(100);
-		}
-		for (size_t i = 0; i < n; i++) {
-			diag d = DIAG_INIT;
-			if (batch[i].result == QR_SENT)
-				atomic_fetch_add(&s->sent_total, 1);
-			/* A dead address (5.1.x) is a hard bounce: the issue's rate. */
-			if (batch[i].result == QR_FAILED && strncmp(batch[i].status, "5.1.", 4) == 0 &&
-			    deliverability_check_delivery(s->wdb, s->cfg, batch[i].delivery_id, &d) < 0)
-				log_warn("deliverability: %s", d.msg);
-			queue_outcome_free(&batch[i]);
-		}
-	}
-	free(batch);
-	return NULL;
+	memset(o, 0, sizeof *o);
+	o->delivery_id = it->delivery_id;
+	o->subscriber_id = it->subscriber_id;
+	o->at = clock_now();
+	o->relay = xstrdup(relay_name(r));
 }
 
-/* The compiled render of an issue, shared by every thread; NULL (and a
- * paused issue) when it cannot be compiled. */
-static struct render *
-render_for(struct worker *w, int64_t issue_id)
+/* With s->mu held: a batch that will not be sent goes back to the queue
+ * untouched (the queue thread records it). */
+static void
+batch_release(struct sender *s, struct worker *w, struct batch *b)
 {
-	struct sender *s = w->s;
+	for (size_t i = 0; i < b->q.n; i++) {
+		struct queue_outcome o;
+		outcome_init(&o, &b->q.items[i], w->relay);
+		o.result = QR_RELEASE;
+		outbox_add(s, &o);
+	}
+	queue_batch_reset(&b->q);
+	b->nmsgs = 0;
+}
+
+static void
+batch_free(struct batch *b)
+{
+	for (size_t k = 0; k < b->cap; k++) {
+		buf_free(&b->bufs[k]);
+		free(b->mids[k]);
+	}
+	free(b->msgs);
+	free(b->item_of);
+	free(b->bufs);
+	free(b->mids);
+	queue_batch_free(&b->q);
+}
+
+/* The compiled render of an issue; NULL (and a paused issue) when it
+ * cannot be compiled. Queue thread only. */
+static struct render *
+render_for(struct sender *s, int64_t issue_id)
+{
 	struct compiled *c;
-	struct render *r = NULL;
 	diag d = DIAG_INIT;
 
-	pthread_mutex_lock(&s->rmu);
-	for (size_t i = 0; i < s->ncompiled; i++) {
-		if (s->compiled[i].issue_id == issue_id) {
-			r = s->compiled[i].r;
-			pthread_mutex_unlock(&s->rmu);
-			return r;
-		}
-	}
+	for (size_t i = 0; i < s->ncompiled; i++)
+		if (s->compiled[i].issue_id == issue_id)
+			return s->compiled[i].r;
 	s->compiled = xgrow(s->compiled, &s->capcompiled, s->ncompiled + 1,
 	    sizeof *s->compiled);
 	c = &s->compiled[s->ncompiled];
 	memset(c, 0, sizeof *c);
 	c->issue_id = issue_id;
-	if (issue_get(w->db, issue_id, &c->is, &d) == 0) {
-		s->ncompiled++;
-		if (render_compile(s->cfg, s->sec, &c->is, &c->r, &d) < 0) {
-			c->r = NULL;
-			log_err("issue %lld: cannot be rendered: %s; pausing it",
-			    (long long)issue_id, d.msg);
-			if (db_begin(w->db, &d) == 0) {
-				if (issue_transition(w->db, issue_id, ISSUE_PAUSED, &d) == 0)
-					db_commit(w->db, &d);
-				else
-					db_rollback(w->db);
-			}
-		}
-		r = c->r;
-	} else {
+	if (issue_get(s->db, issue_id, &c->is, &d) < 0) {
 		log_err("issue %lld: %s", (long long)issue_id, d.msg);
+		return NULL;
 	}
-	pthread_mutex_unlock(&s->rmu);
-	return r;
+	s->ncompiled++;
+	if (render_compile(s->cfg, s->sec, &c->is, &c->r, &d) < 0) {
+		c->r = NULL;
+		log_err("issue %lld: cannot be rendered: %s; pausing it",
+		    (long long)issue_id, d.msg);
+		if (db_begin(s->db, &d) == 0) {
+			if (issue_transition(s->db, issue_id, ISSUE_PAUSED, &d) == 0)
+				db_commit(s->db, &d);
+			else
+				db_rollback(s->db);
+		}
+	}
+	return c->r;
 }
 
 /* The Message-ID of a rendered message, without its angle brackets. */
@@ -235,28 +215,18 @@ message_id_of(const char *msg, size_t len)
 }
 
 static void
-outcome_init(struct queue_outcome *o, const struct queue_item *it, struct worker *w)
-{
-	memset(o, 0, sizeof *o);
-	o->delivery_id = it->delivery_id;
-	o->subscriber_id = it->subscriber_id;
-	o->at = clock_now();
-	o->relay = xstrdup(relay_name(w->relay));
-}
-
-static void
 on_message_done(struct smtp_msg *m, void *arg)
 {
 	struct worker *w = arg;
 	struct sender *s = w->s;
-	size_t k = (size_t)(m - w->msgs);
-	const struct queue_item *it = &w->batch.items[w->item_of[k]];
+	size_t k = (size_t)(m - w->cur.msgs);
+	const struct queue_item *it = &w->cur.q.items[w->cur.item_of[k]];
 	struct smtp_retry rt = { s->cfg->retry.min_backoff, s->cfg->retry.max_backoff,
 	    s->cfg->retry.max_age };
 	struct smtp_decision dec;
 	struct queue_outcome o;
 
-	outcome_init(&o, it, w);
+	outcome_init(&o, it, w->relay);
 	smtp_policy_decide(&m->outcome, &rt, it->attempts, it->first_attempt_at, o.at,
 	    (uint32_t)rand_r(&w->seed), &dec);
 	o.code = m->outcome.code;
@@ -266,8 +236,8 @@ on_message_done(struct smtp_msg *m, void *arg)
 	case VERDICT_SENT:
 		metrics_relay_inc(relay_index(w->relay), RELAY_SENT);
 		o.result = QR_SENT;
-		o.message_id = w->mids[k];
-		w->mids[k] = NULL;
+		o.message_id = w->cur.mids[k];
+		w->cur.mids[k] = NULL;
 		break;
 	case VERDICT_DEFER:
 		metrics_relay_inc(relay_index(w->relay), RELAY_DEFERRED);
@@ -304,71 +274,279 @@ rate_wait(void *arg)
 		sleep_ms(ms < 100 ? ms : 100);
 }
 
+/* Queue thread: renders a claimed batch. A copy that cannot be rendered
+ * gets its outcome here: released (the issue could not be compiled, and
+ * is paused) or failed (an address no header can carry). */
 static void
-send_batch(struct worker *w)
+render_batch(struct sender *s, struct worker *w, struct batch *b)
 {
-	struct sender *s = w->s;
-	size_t n = w->batch.n, k = 0;
-	struct smtp_job job;
-	char err[256];
+	size_t n = b->q.n, k = 0;
 	int64_t now = clock_now();
-	int rc;
 
-	if (n > w->cap) {
-		size_t old = w->cap;
-		w->msgs = xrealloc(w->msgs, n * sizeof *w->msgs);
-		w->item_of = xrealloc(w->item_of, n * sizeof *w->item_of);
-		w->bufs = xrealloc(w->bufs, n * sizeof *w->bufs);
-		w->mids = xrealloc(w->mids, n * sizeof *w->mids);
+	if (n > b->cap) {
+		size_t old = b->cap;
+		b->msgs = xrealloc(b->msgs, n * sizeof *b->msgs);
+		b->item_of = xrealloc(b->item_of, n * sizeof *b->item_of);
+		b->bufs = xrealloc(b->bufs, n * sizeof *b->bufs);
+		b->mids = xrealloc(b->mids, n * sizeof *b->mids);
 		for (size_t i = old; i < n; i++) {
-			buf_init(&w->bufs[i]);
-			w->mids[i] = NULL;
+			buf_init(&b->bufs[i]);
+			b->mids[i] = NULL;
 		}
-		w->cap = n;
+		b->cap = n;
 	}
 	for (size_t i = 0; i < n; i++) {
-		const struct queue_item *it = &w->batch.items[i];
-		struct render *r = render_for(w, it->issue_id);
+		const struct queue_item *it = &b->q.items[i];
+		struct render *r = render_for(s, it->issue_id);
 		struct render_to to = { it->delivery_id, it->subscriber_id, it->email,
 		    it->name, it->tier };
 		struct queue_outcome o;
 		diag d = DIAG_INIT;
 
 		if (r == NULL) {
-			outcome_init(&o, it, w);
+			outcome_init(&o, it, w->relay);
 			o.result = QR_RELEASE;
 			outbox_push(s, &o);
 			continue;
 		}
-		buf_reset(&w->bufs[k]);
-		if (render_message(r, &to, now, &w->bufs[k], &d) < 0) {
-			/* Only an address that cannot be written in a header:
-			 * no later attempt would do better. */
-			outcome_init(&o, it, w);
+		buf_reset(&b->bufs[k]);
+		if (render_message(r, &to, now, &b->bufs[k], &d) < 0) {
+			outcome_init(&o, it, w->relay);
 			o.result = QR_FAILED;
 			o.text = xstrdup(d.msg);
 			outbox_push(s, &o);
 			continue;
 		}
 		metrics_inc(METRIC_RENDERED);
-		memset(&w->msgs[k], 0, sizeof w->msgs[k]);
-		w->msgs[k].delivery_id = it->delivery_id;
-		w->msgs[k].rcpt = it->email;
-		w->msgs[k].data = w->bufs[k].data;
-		w->msgs[k].len = w->bufs[k].len;
-		free(w->mids[k]);
-		w->mids[k] = message_id_of(w->bufs[k].data, w->bufs[k].len);
-		w->item_of[k] = i;
+		memset(&b->msgs[k], 0, sizeof b->msgs[k]);
+		b->msgs[k].delivery_id = it->delivery_id;
+		b->msgs[k].rcpt = it->email;
+		b->msgs[k].data = b->bufs[k].data;
+		b->msgs[k].len = b->bufs[k].len;
+		free(b->mids[k]);
+		b->mids[k] = message_id_of(b->bufs[k].data, b->bufs[k].len);
+		b->item_of[k] = i;
 		k++;
 	}
-	if (k == 0)
-		return;
+	b->nmsgs = k;
+}
+
+/* With s->mu held: may the queue thread claim a next batch for w now? */
+static int
+fillable(struct sender *s, struct worker *w, int64_t now_ms)
+{
+	return w->next_state == NEXT_EMPTY && (w->waiting || w->prefetch) &&
+	    !atomic_load(&s->stopping) && now_ms >= w->next_try_ms &&
+	    relay_wait_ms(w->relay, now_ms) == 0;
+}
+
+/* The outcomes and the claims of one pass, in one transaction; *sending
+ * gets the issues still being sent. */
+static int
+record_and_claim(struct sender *s, struct queue_outcome *o, size_t n,
+    struct worker **fill, size_t nfill, int64_t *sending, size_t *nsending, diag *d)
+{
+	int64_t now = clock_now(), dropped = 0;
+
+	if (db_begin(s->db, d) < 0)
+		return -1;
+	if (queue_record(s->db, o, n, d) < 0 ||
+	    queue_sending_issues(s->db, sending, nsending, d) < 0)
+		goto fail;
+	for (size_t i = 0; i < nfill; i++)
+		if (queue_claim_in(s->db, fill[i]->owner, fill[i]->limit, now,
+		    &fill[i]->next.q, &dropped, d) < 0)
+			goto fail;
+	if (db_commit(s->db, d) < 0)
+		goto reset;
+	if (dropped)
+		log_debug("%lld deliveries dropped at claim time", (long long)dropped);
+	return 0;
+fail:
+	db_rollback(s->db);
+reset:
+	for (size_t i = 0; i < nfill; i++)
+		queue_batch_reset(&fill[i]->next.q);
+	return -1;
+}
+
+/* With s->mu held: a next batch with a copy of an issue no longer being
+ * sent (paused, cancelled) goes back to the queue whole. */
+static void
+release_stale(struct sender *s, const int64_t *sending, size_t nsending)
+{
+	for (size_t i = 0; i < s->nworkers; i++) {
+		struct worker *w = &s->workers[i];
+		size_t k, j;
+
+		if (w->next_state != NEXT_READY)
+			continue;
+		for (k = 0; k < w->next.q.n; k++) {
+			for (j = 0; j < nsending && sending[j] != w->next.q.items[k].issue_id; j++)
+				;
+			if (j == nsending)
+				break;
+		}
+		if (k < w->next.q.n) {
+			batch_release(s, w, &w->next);
+			w->next_state = NEXT_EMPTY;
+		}
+	}
+}
+
+/* The queue thread: the one writer of the queue. Each pass commits the
+ * outcomes gathered (each within ~GATHER_MS of its reply, so that a crash
+ * can only re-send what was in flight) and, in the same transaction,
+ * claims the next batch of every worker that has taken its last one; then
+ * renders those batches. A worker of a relay without a rate thus finds its
+ * next session claimed and rendered, and its connection does not wait on
+ * the database (a rate-limited one asks when it needs one: its batches
+ * last seconds anyway). */
+static void *
+queue_main(void *arg)
+{
+	struct sender *s = arg;
+	struct queue_outcome *batch = NULL;
+	struct worker **fill = xcalloc(s->nworkers, sizeof *fill);
+	int64_t sending[QUEUE_MAX_SENDING];
+	size_t n, nfill, cap = 0, nsending = 0;
+	int64_t last_pass_ms = 0;
+	int fresh;
+
+	for (;;) {
+		struct timespec until;
+		int64_t now_ms, gather_until = -1;
+
+		pthread_mutex_lock(&s->mu);
+		for (;;) {
+			int64_t wake = IDLE_MS;
+			int ready = 0;
+			nfill = 0;
+			now_ms = clock_mono_ms();
+			for (size_t i = 0; i < s->nworkers; i++) {
+				struct worker *w = &s->workers[i];
+				if (fillable(s, w, now_ms))
+					fill[nfill++] = w;
+				else if (w->next_state == NEXT_EMPTY && w->next_try_ms > now_ms &&
+				    w->next_try_ms - now_ms < wake)
+					wake = w->next_try_ms - now_ms;
+				ready |= w->next_state == NEXT_READY;
+			}
+			if (nfill > 0 || s->queue_quit)
+				break;
+			/* A batch waits ready: look every IDLE_MS whether its
+			 * issue is still being sent (release_stale). */
+			if (ready) {
+				if (now_ms - last_pass_ms >= IDLE_MS)
+					break;
+				if (last_pass_ms + IDLE_MS - now_ms < wake)
+					wake = last_pass_ms + IDLE_MS - now_ms;
+			}
+			if (s->nout > 0) {
+				if (gather_until < 0)
+					gather_until = now_ms + GATHER_MS;
+				if (now_ms >= gather_until)
+					break;
+				wake = gather_until - now_ms;
+			}
+			clock_deadline(wake, &until);
+			pthread_cond_timedwait(&s->out_cv, &s->mu, &until);
+		}
+		if (s->queue_quit) {
+			/* Workers stuck with a stalled relay take nothing more. */
+			for (size_t i = 0; i < s->nworkers; i++)
+				if (s->workers[i].next_state == NEXT_READY) {
+					batch_release(s, &s->workers[i], &s->workers[i].next);
+					s->workers[i].next_state = NEXT_EMPTY;
+				}
+			if (s->nout == 0) {
+				pthread_mutex_unlock(&s->mu);
+				break;
+			}
+			nfill = 0;
+		}
+		for (size_t i = 0; i < nfill; i++)
+			fill[i]->next_state = NEXT_FILLING;
+		{
+			struct queue_outcome *t = s->out;
+			size_t tc = s->capout;
+			s->out = batch;
+			s->capout = cap;
+			batch = t;
+			cap = tc;
+			n = s->nout;
+			s->nout = 0;
+		}
+		pthread_mutex_unlock(&s->mu);
+
+		fresh = 0;
+		last_pass_ms = clock_mono_ms();
+		for (int tries = 0;; tries++) {
+			diag d = DIAG_INIT;
+			if (record_and_claim(s, batch, n, fill, nfill, sending, &nsending, &d) == 0) {
+				fresh = 1;
+				break;
+			}
+			if (tries == 100) {
+				log_err("giving up recording %zu outcomes: %s", n, d.msg);
+				break;
+			}
+			if (tries == 0)
+				log_warn("recording outcomes: %s; retrying", d.msg);
+			sleep_ms(100);
+		}
+		for (size_t i = 0; i < n; i++) {
+			diag d = DIAG_INIT;
+			if (batch[i].result == QR_SENT)
+				atomic_fetch_add(&s->sent_total, 1);
+			/* A dead address (5.1.x) is a hard bounce: the issue's rate. */
+			if (batch[i].result == QR_FAILED && strncmp(batch[i].status, "5.1.", 4) == 0 &&
+			    deliverability_check_delivery(s->db, s->cfg, batch[i].delivery_id, &d) < 0)
+				log_warn("deliverability: %s", d.msg);
+			queue_outcome_free(&batch[i]);
+		}
+		for (size_t i = 0; i < nfill; i++)
+			render_batch(s, fill[i], &fill[i]->next);
+
+		pthread_mutex_lock(&s->mu);
+		now_ms = clock_mono_ms();
+		for (size_t i = 0; i < nfill; i++) {
+			struct worker *w = fill[i];
+			w->next_state = NEXT_EMPTY;
+			if (atomic_load(&s->stopping))
+				batch_release(s, w, &w->next);
+			else if (w->next.nmsgs > 0)
+				w->next_state = NEXT_READY;
+			else if (w->next.q.n == 0)
+				w->next_try_ms = now_ms + IDLE_MS;	/* nothing due */
+			else
+				queue_batch_reset(&w->next.q);	/* none could be rendered */
+		}
+		if (fresh)
+			release_stale(s, sending, nsending);
+		if (nfill)
+			pthread_cond_broadcast(&s->fill_cv);
+		pthread_mutex_unlock(&s->mu);
+	}
+	free(fill);
+	free(batch);
+	return NULL;
+}
+
+static void
+send_batch(struct worker *w)
+{
+	struct sender *s = w->s;
+	struct smtp_job job;
+	char err[256];
+	int rc;
+
 	memset(&job, 0, sizeof job);
 	job.relay = w->relay;
 	job.sec = s->sec;
 	job.bounce_address = s->cfg->bounces.address;
-	job.msgs = w->msgs;
-	job.n = k;
+	job.msgs = w->cur.msgs;
+	job.n = w->cur.nmsgs;
 	job.done = on_message_done;
 	job.before_data = rate_wait;
 	job.arg = w;
@@ -386,9 +564,6 @@ worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct sender *s = w->s;
-	const struct relay_conf *rc = relay_conf(w->relay);
-	size_t limit = (size_t)rc->per_session;
-	int64_t dropped;
 
 	/* Sending is bulk work. A session waits on the relay three times a
 	 * message, and as SCHED_BATCH a thread that a reply wakes does not
@@ -400,39 +575,49 @@ worker_main(void *arg)
 		pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
 	}
 
-	/* A rate-limited relay gets batches of about two seconds' worth per
-	 * connection, so that a stop never waits long for a batch. */
-	if (rc->rate > 0) {
-		size_t cap = (size_t)(rc->rate * 2 / rc->connections) + 1;
-		if (cap < limit)
-			limit = cap;
-	}
+	pthread_mutex_lock(&s->mu);
 	while (!atomic_load(&s->stopping)) {
 		int64_t wait = relay_wait_ms(w->relay, clock_mono_ms());
-		diag d = DIAG_INIT;
+		struct timespec until;
 
 		if (wait > 0) {
-			idle_wait(s, wait < 500 ? wait : 500);
+			/* The breaker is open: what this connection was given
+			 * goes to the other relays meanwhile. */
+			if (w->next_state == NEXT_READY) {
+				batch_release(s, w, &w->next);
+				w->next_state = NEXT_EMPTY;
+			}
+			clock_deadline(wait < 500 ? wait : 500, &until);
+			pthread_cond_timedwait(&s->idle_cv, &s->mu, &until);
 			continue;
 		}
-		queue_batch_reset(&w->batch);
-		dropped = 0;
-		if (queue_claim(w->db, w->owner, limit, clock_now(),
-		    &w->batch, &dropped, &d) < 0) {
-			log_warn("relay %s: claiming deliveries: %s", relay_name(w->relay), d.msg);
-			idle_wait(s, 500);
+		if (w->next_state != NEXT_READY) {
+			/* Ask the queue thread, and wait for a batch (or for
+			 * new work: sender_wake). */
+			w->waiting = 1;
+			pthread_cond_signal(&s->out_cv);
+			clock_deadline(500, &until);
+			pthread_cond_timedwait(&s->fill_cv, &s->mu, &until);
 			continue;
 		}
-		if (dropped)
-			log_debug("%lld deliveries dropped at claim time", (long long)dropped);
-		if (w->batch.n == 0) {
-			idle_wait(s, IDLE_MS);
-			continue;
+		w->waiting = 0;
+		{
+			struct batch t = w->cur;
+			w->cur = w->next;
+			w->next = t;
 		}
+		queue_batch_reset(&w->next.q);
+		w->next.nmsgs = 0;
+		w->next_state = NEXT_EMPTY;
+		pthread_cond_signal(&s->out_cv);	/* claim the one after */
+		pthread_mutex_unlock(&s->mu);
 		send_batch(w);
+		pthread_mutex_lock(&s->mu);
 	}
-	queue_batch_reset(&w->batch);
-	pthread_mutex_lock(&s->mu);
+	if (w->next_state == NEXT_READY) {
+		batch_release(s, w, &w->next);
+		w->next_state = NEXT_EMPTY;
+	}
 	s->running--;
 	pthread_cond_broadcast(&s->done_cv);
 	pthread_mutex_unlock(&s->mu);
@@ -452,9 +637,9 @@ sender_start(const struct config *cfg, const struct secret *sec, struct sender *
 	s->cfg = cfg;
 	s->sec = sec;
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_mutex_init(&s->rmu, NULL);
 	pthread_cond_init(&s->idle_cv, NULL);
 	pthread_cond_init(&s->out_cv, NULL);
+	pthread_cond_init(&s->fill_cv, NULL);
 	pthread_cond_init(&s->done_cv, NULL);
 	s->nrelays = cfg->nrelays;
 	s->relays = xcalloc(s->nrelays, sizeof *s->relays);
@@ -467,23 +652,28 @@ sender_start(const struct config *cfg, const struct secret *sec, struct sender *
 	for (size_t i = 0; i < cfg->nrelays; i++) {
 		for (int64_t c = 0; c < cfg->relays[i].connections; c++, wi++) {
 			struct worker *w = &s->workers[wi];
+			const struct relay_conf *rc = &cfg->relays[i];
 			w->s = s;
 			w->relay = s->relays[i];
+			/* A rate-limited relay gets batches of about two
+			 * seconds' worth per connection, so that a stop never
+			 * waits long for a batch. */
+			w->limit = (size_t)rc->per_session;
+			w->prefetch = rc->rate == 0;
+			if (rc->rate > 0 && (size_t)(rc->rate * 2 / rc->connections) + 1 < w->limit)
+				w->limit = (size_t)(rc->rate * 2 / rc->connections) + 1;
 			w->seed = (unsigned int)(getpid() * 7919 + wi * 104729 + (size_t)clock_now());
 			snprintf(w->owner, sizeof w->owner, "%s:%d:%s#%lld", host, (int)getpid(),
 			    relay_name(w->relay), (long long)c);
 		}
 	}
-	if (db_open(cfg->database, DB_OPEN_EXISTING, &s->wdb, d) < 0)
+	if (db_open(cfg->database, DB_OPEN_EXISTING, &s->db, d) < 0)
 		goto fail;
-	for (size_t i = 0; i < s->nworkers; i++)
-		if (db_open(cfg->database, DB_OPEN_EXISTING, &s->workers[i].db, d) < 0)
-			goto fail;
-	if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
-		diag_set(d, 71, "cannot start the writer thread");
+	if (pthread_create(&s->queue_th, NULL, queue_main, s) != 0) {
+		diag_set(d, 71, "cannot start the queue thread");
 		goto fail;
 	}
-	s->writer_started = 1;
+	s->queue_started = 1;
 	for (size_t i = 0; i < s->nworkers; i++) {
 		pthread_mutex_lock(&s->mu);
 		s->running++;
@@ -526,6 +716,7 @@ sender_stop(struct sender *s, int64_t wait_ms)
 	pthread_mutex_lock(&s->mu);
 	atomic_store(&s->stopping, 1);
 	pthread_cond_broadcast(&s->idle_cv);
+	pthread_cond_broadcast(&s->fill_cv);
 	while (s->running > 0) {
 		if (wait_ms <= 0)
 			pthread_cond_wait(&s->done_cv, &s->mu);
@@ -538,12 +729,12 @@ sender_stop(struct sender *s, int64_t wait_ms)
 		 * again at the next start (at most their batches go twice). */
 		size_t n = s->running;
 		/* Commit what the other sessions got back before leaving. */
-		s->writer_quit = 1;
+		s->queue_quit = 1;
 		pthread_cond_signal(&s->out_cv);
 		pthread_mutex_unlock(&s->mu);
-		if (s->writer_started)
-			pthread_join(s->writer, NULL);
-		s->writer_started = 0;
+		if (s->queue_started)
+			pthread_join(s->queue_th, NULL);
+		s->queue_started = 0;
 		log_warn("stopping: %zu SMTP session%s still in flight after %lld s; "
 		    "their deliveries are due again at the next start", n, n == 1 ? "" : "s",
 		    (long long)(wait_ms / 1000));
@@ -554,12 +745,12 @@ sender_stop(struct sender *s, int64_t wait_ms)
 		if (s->workers[i].started)
 			pthread_join(s->workers[i].th, NULL);
 	pthread_mutex_lock(&s->mu);
-	s->writer_quit = 1;
+	s->queue_quit = 1;
 	pthread_cond_signal(&s->out_cv);
 	pthread_mutex_unlock(&s->mu);
-	if (s->writer_started)
-		pthread_join(s->writer, NULL);
-	s->writer_started = 0;
+	if (s->queue_started)
+		pthread_join(s->queue_th, NULL);
+	s->queue_started = 0;
 	return 0;
 }
 
@@ -569,17 +760,8 @@ sender_free(struct sender *s)
 	if (!s)
 		return;
 	for (size_t i = 0; i < s->nworkers; i++) {
-		struct worker *w = &s->workers[i];
-		for (size_t k = 0; k < w->cap; k++) {
-			buf_free(&w->bufs[k]);
-			free(w->mids[k]);
-		}
-		free(w->msgs);
-		free(w->item_of);
-		free(w->bufs);
-		free(w->mids);
-		queue_batch_free(&w->batch);
-		db_close(w->db);
+		batch_free(&s->workers[i].cur);
+		batch_free(&s->workers[i].next);
 	}
 	for (size_t i = 0; i < s->ncompiled; i++) {
 		if (s->compiled[i].r)
@@ -588,15 +770,15 @@ sender_free(struct sender *s)
 	}
 	for (size_t i = 0; i < s->nrelays; i++)
 		relay_free(s->relays[i]);
-	db_close(s->wdb);
+	db_close(s->db);
 	free(s->compiled);
 	free(s->relays);
 	free(s->workers);
 	free(s->out);
 	pthread_mutex_destroy(&s->mu);
-	pthread_mutex_destroy(&s->rmu);
 	pthread_cond_destroy(&s->idle_cv);
 	pthread_cond_destroy(&s->out_cv);
+	pthread_cond_destroy(&s->fill_cv);
 	pthread_cond_destroy(&s->done_cv);
 	free(s);
 }
@@ -607,6 +789,9 @@ sender_wake(void *arg)
 	struct sender *s = arg;
 
 	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < s->nworkers; i++)
+		s->workers[i].next_try_ms = 0;
+	pthread_cond_signal(&s->out_cv);
 	pthread_cond_broadcast(&s->idle_cv);
 	pthread_mutex_unlock(&s->mu);
 }

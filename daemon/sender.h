@@ -1,18 +1,24 @@
 /* sender - the worker threads that send: a pool of connections per relay.
  *
- * For each relay, `connections` threads; each claims a batch of up to
- * `messages_per_session` due deliveries (queue_claim), renders them (one
- * compiled render per issue, shared by every thread), sends them over one
- * libesmtp session (smtp.c), and hands each message's outcome, as decided by
- * smtp_policy, to one writer thread that commits them in batched
- * transactions within ~20 ms of the reply. A relay whose breaker is open is
- * not claimed for; the other relays carry on. Per-relay `rate` is applied
- * to each message before its data goes out.
+ * For each relay, `connections` worker threads, each sending batches of up
+ * to `messages_per_session` deliveries over one libesmtp session (smtp.c)
+ * and handing each message's outcome, as decided by smtp_policy, to the
+ * queue thread. The queue thread is the one writer of the queue: in one
+ * transaction per pass it records the outcomes gathered (each within ~20 ms
+ * of the reply) and claims (queue_claim_in) the next batch of every worker
+ * that needs one, then renders those batches (one compiled render per
+ * issue). A worker of a relay without a rate gets its next batch ready
+ * while it sends the current one; one of a rate-limited relay asks when it
+ * needs one. A relay whose breaker is open is not claimed for (what its
+ * workers held goes back to the queue); the other relays carry on. Per-relay
+ * `rate` is applied to each message before its data goes out. A batch ready
+ * for an issue no longer being sent (paused, cancelled) goes back too.
  * sender_stop() stops claiming, lets the sessions in flight finish (each
- * at most one batch), commits every outcome, and returns: nothing is left
- * leased, nothing is sent twice. With wait_ms > 0 it gives up after that
- * long on sessions stuck with a stalled relay (-1: the process should
- * exit; their deliveries stay leased and are due again at the next start).
+ * at most one batch), puts back what was claimed but not sent, commits every
+ * outcome, and returns: nothing is left leased, nothing is sent twice. With
+ * wait_ms > 0 it gives up after that long on sessions stuck with a stalled
+ * relay (-1: the process should exit; their deliveries stay leased and are
+ * due again at the next start).
  */
 #ifndef BROADSIDE_SENDER_H
 #define BROADSIDE_SENDER_H

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """crash.py - nothing is lost: kill -9 in the middle of a 10,000-subscriber
 send, restart, and everyone gets the issue with fewer than 1 % sent twice;
-SIGTERM in the middle of a send, restart, and nobody gets it twice."""
+SIGTERM in the middle of a send, restart, and nobody gets it twice; pause
+in the middle of a send and what was readied goes back."""
 import collections
 import os
 import signal
@@ -78,5 +79,54 @@ print("# SIGTERM at %d sent: %d copies sent twice" % (received_at_stop, twice2))
 ok("nobody missed after SIGTERM (%d of %d)" % (len(got2), free), len(got2) == free)
 ok("nobody got it twice after SIGTERM (%d)" % twice2, twice2 == 0)
 ok("free issue went to free readers only", all(int(r[1:6]) % 4 for r in got2))
+
+# Pause mid-send with a relay without a rate, where each connection has its
+# next batch claimed and rendered ahead: the batches in flight finish, the
+# readied ones go back to the queue, and nothing more goes out.
+paid = N - free
+issue3 = env.issue(audience="paid")
+base = smtpd.count()
+env.bs("issue", "schedule", issue3, "--now")
+env.wait(lambda: smtpd.count() - base >= paid // 4, 120, 0.005)
+env.bs("issue", "pause", issue3)
+settled = env.wait(lambda: env.one(
+    "SELECT count(*) FROM deliveries WHERE issue_id = ? AND state = 'sending'", issue3) == 0, 10)
+during = smtpd.count() - base
+time.sleep(1.0)
+after = smtpd.count() - base
+ok("paused: the batches readied ahead go back, nothing stays leased", settled,
+   env.one("SELECT count(*) FROM deliveries WHERE issue_id = ? AND state = 'sending'", issue3))
+ok("paused: nothing more is sent (%d, then %d, of %d)" % (during, after, paid),
+   during == after and after < paid)
+env.bs("issue", "resume", issue3)
+ok("resumed: the third issue is sent", env.wait(lambda: env.status(issue3) == "sent", 120),
+   env.status(issue3))
+got3 = collections.Counter(r for m in smtpd.log()[base:] for r in m["rcpt"])
+ok("paused and resumed: every paid reader once (%d of %d, %d twice)" % (
+    len(got3), paid, sum(v - 1 for v in got3.values() if v > 1)),
+   len(got3) == paid and all(v == 1 for v in got3.values()))
 ok("SIGTERM: exit 0", env.stop() == 0)
+
+# The same with a slow relay (50 ms a recipient, batches of 20: a second
+# each): the batch readied ahead goes back within ~250 ms of the pause, so
+# at most the one batch in flight is sent after it.
+slow = Smtpd(pre, "slow", rules=[{"match": ".", "action": "accept", "delay": 0.05}], bodies=False)
+env2 = Env([{"port": slow.port, "connections": 1, "per_session": 20}])
+env2.procs += pre.procs
+env2.subscribers([("s%03d@example.com" % i, "", "free") for i in range(120)])
+issue4 = env2.issue()
+env2.bs("issue", "schedule", issue4, "--now")
+env2.start()
+env2.wait(lambda: slow.count() >= 30, 60, 0.01)
+at_pause = slow.count()
+env2.bs("issue", "pause", issue4)
+env2.wait(lambda: env2.one("SELECT count(*) FROM deliveries WHERE state = 'sending'") == 0, 10)
+time.sleep(0.5)
+final = slow.count()
+ok("slow relay, paused at %d: at most the batch in flight follows (%d more)" % (
+    at_pause, final - at_pause), 0 <= final - at_pause <= 20)
+ok("slow relay, paused: the rest waits queued (%d)" % env2.one(
+    "SELECT count(*) FROM deliveries WHERE state = 'queued'"),
+   env2.one("SELECT count(*) FROM deliveries WHERE state = 'queued'") == 120 - final)
+ok("SIGTERM: exit 0", env2.stop() == 0)
 sys.exit(exit_code())
