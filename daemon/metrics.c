@@ -169,6 +169,8 @@ scrape_counters(const struct config *cfg, buf *out)
 		{ METRIC_RENDERED, "broadside_rendered_total", "Messages rendered." },
 		{ METRIC_RESUB_HTTP, "broadside_http_resubscribes_total",
 		  "Resubscribes from the page shown after an unsubscribe." },
+		{ METRIC_QUEUE_BEHIND, "broadside_queue_behind_total",
+		  "Times the queue thread fell behind the senders and was raised from SCHED_IDLE." },
 	};
 	static const struct {
 		enum relay_metric m;

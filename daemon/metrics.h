@@ -37,6 +37,7 @@ enum metric {
 	METRIC_HTTP_2XX,	/* HTTP responses by class */
 	METRIC_HTTP_4XX,
 	METRIC_HTTP_5XX,
+	METRIC_QUEUE_BEHIND,	/* the queue thread fell behind and was raised */
 	METRIC_COUNT
 };
 

@@ -26,6 +26,10 @@
 
 #define GATHER_MS	20	/* outcomes wait at most this long to be batched */
 #define IDLE_MS		250	/* nothing due: look again after this long */
+#define BEHIND_MS	10	/* the queue thread is behind when a worker waits
+				 * this long for a batch, or an outcome GATHER_MS
+				 * plus 3 times this to be recorded */
+#define RAISED_MS	1000	/* and then stays raised at least this long */
 
 struct compiled {
 	int64_t		 issue_id;
@@ -57,6 +61,7 @@ struct worker {
 	struct batch	 cur, next;
 	enum next_state	 next_state;
 	int		 waiting;	/* the worker waits for next */
+	int64_t		 waiting_since_ms;
 	int		 prefetch;	/* fill next while cur is sent */
 	int64_t		 next_try_ms;	/* nothing was due: not before this */
 	int		 relay_fault;
@@ -82,6 +87,10 @@ struct sender {
 	int		 queue_quit;
 	pthread_t	 queue_th;
 	int		 queue_started;
+	int		 idle_ok;	/* the queue thread may run as SCHED_IDLE */
+	int		 boosted;	/* ... and runs as SCHED_OTHER, being behind */
+	int64_t		 boosted_until_ms;
+	int64_t		 out_since_ms;	/* when the oldest outcome waiting came */
 	struct db	*db;		/* the queue thread's */
 
 	/* Compiled issues: only the queue thread renders. */
@@ -97,16 +106,79 @@ sleep_ms(int64_t ms)
 		;
 }
 
+/* The queue thread's work (SQLite, rendering) runs at SCHED_IDLE: on the
+ * CPU time nothing else wants, so that it never delays a sender woken by a
+ * reply, nor a relay on this host (on two cores: ~5 % more messages per
+ * second into a local smtp-sink, make bench). Lest a busy machine starve
+ * it, it is raised to SCHED_OTHER whenever it falls behind (boost) and goes
+ * back once it has caught up. An unprivileged process may only leave
+ * SCHED_IDLE with RLIMIT_NICE >= 20 (the unit's LimitNICE=20): without it
+ * the thread stays SCHED_OTHER throughout. A throwaway thread finds out. */
+static void *
+idle_probe(void *arg)
+{
+	struct sched_param sp = { 0 };
+	int *ok = arg;
+
+	*ok = pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) == 0 &&
+	    pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp) == 0;
+	return NULL;
+}
+
+/* With s->mu held. */
+static void
+boost(struct sender *s)
+{
+	struct sched_param sp = { 0 };
+
+	if (!s->idle_ok || s->boosted || !s->queue_started)
+		return;
+	s->boosted = 1;
+	s->boosted_until_ms = clock_mono_ms() + RAISED_MS;
+	metrics_inc(METRIC_QUEUE_BEHIND);
+	if (pthread_setschedparam(s->queue_th, SCHED_OTHER, &sp) != 0) {
+		log_warn("cannot raise the queue thread's priority; it stays SCHED_OTHER");
+		s->idle_ok = 0;
+	}
+}
+
+/* With s->mu held, in the queue thread after a pass: back to SCHED_IDLE
+ * once RAISED_MS have passed, unless a worker still waits for a batch that
+ * is due. */
+static void
+unboost(struct sender *s)
+{
+	struct sched_param sp = { 0 };
+	int64_t now_ms = clock_mono_ms();
+
+	if (!s->boosted || !s->idle_ok || now_ms < s->boosted_until_ms)
+		return;
+	for (size_t i = 0; i < s->nworkers; i++) {
+		const struct worker *w = &s->workers[i];
+		if (w->waiting && w->next_state != NEXT_READY && now_ms >= w->next_try_ms &&
+		    !atomic_load(&s->stopping))
+			return;
+	}
+	s->boosted = 0;
+	pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+}
+
 /* With s->mu held. The queue thread is only signalled for the first
  * outcome: while it gathers it waits with a deadline anyway, and a signal
  * per message would cost a wake-up per message. */
 static void
 outbox_add(struct sender *s, struct queue_outcome *o)
 {
+	int64_t now_ms = clock_mono_ms();
+
 	s->out = xgrow(s->out, &s->capout, s->nout + 1, sizeof *s->out);
 	s->out[s->nout++] = *o;
-	if (s->nout == 1)
+	if (s->nout == 1) {
+		s->out_since_ms = now_ms;
 		pthread_cond_signal(&s->out_cv);
+	} else if (now_ms - s->out_since_ms > GATHER_MS + 3 * BEHIND_MS) {
+		boost(s);
+	}
 }
 
 static void
@@ -413,6 +485,10 @@ queue_main(void *arg)
 	int64_t last_pass_ms = 0;
 	int fresh;
 
+	if (s->idle_ok) {
+		struct sched_param sp = { 0 };
+		pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+	}
 	for (;;) {
 		struct timespec until;
 		int64_t now_ms, gather_until = -1;
@@ -524,6 +600,7 @@ queue_main(void *arg)
 		}
 		if (fresh)
 			release_stale(s, sending, nsending);
+		unboost(s);
 		if (nfill)
 			pthread_cond_broadcast(&s->fill_cv);
 		pthread_mutex_unlock(&s->mu);
@@ -593,10 +670,20 @@ worker_main(void *arg)
 		}
 		if (w->next_state != NEXT_READY) {
 			/* Ask the queue thread, and wait for a batch (or for
-			 * new work: sender_wake). */
-			w->waiting = 1;
-			pthread_cond_signal(&s->out_cv);
-			clock_deadline(500, &until);
+			 * new work: sender_wake). Waiting for one that is due
+			 * means the queue thread is behind. */
+			int64_t now_ms = clock_mono_ms();
+			int due = w->next_state == NEXT_FILLING || now_ms >= w->next_try_ms;
+			if (!w->waiting) {
+				w->waiting = 1;
+				w->waiting_since_ms = now_ms;
+				pthread_cond_signal(&s->out_cv);
+			}
+			if (!due)
+				w->waiting_since_ms = now_ms;
+			else if (now_ms - w->waiting_since_ms >= BEHIND_MS)
+				boost(s);
+			clock_deadline(due && !s->boosted ? BEHIND_MS : 500, &until);
 			pthread_cond_timedwait(&s->fill_cv, &s->mu, &until);
 			continue;
 		}
@@ -669,6 +756,11 @@ sender_start(const struct config *cfg, const struct secret *sec, struct sender *
 	}
 	if (db_open(cfg->database, DB_OPEN_EXISTING, &s->db, d) < 0)
 		goto fail;
+	{
+		pthread_t probe;
+		if (pthread_create(&probe, NULL, idle_probe, &s->idle_ok) == 0)
+			pthread_join(probe, NULL);
+	}
 	if (pthread_create(&s->queue_th, NULL, queue_main, s) != 0) {
 		diag_set(d, 71, "cannot start the queue thread");
 		goto fail;
@@ -793,6 +885,7 @@ sender_wake(void *arg)
 		s->workers[i].next_try_ms = 0;
 	pthread_cond_signal(&s->out_cv);
 	pthread_cond_broadcast(&s->idle_cv);
+	pthread_cond_broadcast(&s->fill_cv);
 	pthread_mutex_unlock(&s->mu);
 }
 
