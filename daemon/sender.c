@@ -485,6 +485,7 @@ queue_main(void *arg)
 	int64_t last_pass_ms = 0;
 	int fresh;
 
+	pthread_setname_np(pthread_self(), "bsd-queue");	/* top -H, perf */
 	if (s->idle_ok) {
 		struct sched_param sp = { 0 };
 		pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
@@ -651,6 +652,7 @@ worker_main(void *arg)
 		struct sched_param sp = { 0 };
 		pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
 	}
+	pthread_setname_np(pthread_self(), "bsd-sender");
 
 	pthread_mutex_lock(&s->mu);
 	while (!atomic_load(&s->stopping)) {
