@@ -578,7 +578,13 @@ fill(const struct prog *p, const struct scratch *sv, int encoded, buf *out)
 /* THE place for a signer: the complete message is out[start..len). The
  * DKIM-Signature fields (one per configured key, dkim.c) are computed over
  * it and put in front of it; the header order above is stable for h=. */
-static int
+int
+render_signs(const struct render *r)
+{
+	return r->dkim != NULL;
+}
+
+int
 render_sign(const struct render *r, buf *out, size_t start, int64_t now, diag *d)
 {
 	buf sig = BUF_INIT;
@@ -602,11 +608,25 @@ int
 render_message(const struct render *r, const struct render_to *to,
     int64_t now, buf *out, diag *d)
 {
+	size_t start = out->len;
+
+	if (render_message_unsigned(r, to, now, out, d) < 0)
+		return -1;
+	if (render_sign(r, out, start, now, d) < 0) {
+		buf_truncate(out, start);
+		return -1;
+	}
+	return 0;
+}
+
+int
+render_message_unsigned(const struct render *r, const struct render_to *to,
+    int64_t now, buf *out, diag *d)
+{
 	struct scratch *sv = scratch_get();
 	buf *h = &sv->line;
 	uint64_t rnd;
 	char date[64], hexid[17];
-	size_t start = out->len;
 
 	if (sub_vals(r, to, sv, d) < 0)
 		return -1;
@@ -639,10 +659,6 @@ render_message(const struct render *r, const struct render_to *to,
 	buf_puts(out, r->sep);
 	fill(&r->body[to->tier][PART_HTML], sv, 1, out);
 	buf_puts(out, r->end);
-	if (render_sign(r, out, start, now, d) < 0) {
-		buf_truncate(out, start);
-		return -1;
-	}
 	return 0;
 }
 

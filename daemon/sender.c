@@ -44,6 +44,7 @@ struct batch {
 	size_t		*item_of;	/* msgs[k] is q.items[item_of[k]] */
 	buf		*bufs;
 	char		**mids;		/* Message-IDs, without brackets */
+	const struct render **rs;	/* what rendered msgs[k] (and signs it) */
 	size_t		 nmsgs, cap;
 };
 
@@ -225,6 +226,7 @@ batch_free(struct batch *b)
 	free(b->item_of);
 	free(b->bufs);
 	free(b->mids);
+	free(b->rs);
 	queue_batch_free(&b->q);
 }
 
@@ -346,7 +348,7 @@ rate_wait(void *arg)
 		sleep_ms(ms < 100 ? ms : 100);
 }
 
-/* Queue thread: renders a claimed batch. A copy that cannot be rendered
+/* Queue thread: renders a claimed batch, unsigned. A copy that cannot be rendered
  * gets its outcome here: released (the issue could not be compiled, and
  * is paused) or failed (an address no header can carry). */
 static void
@@ -361,6 +363,7 @@ render_batch(struct sender *s, struct worker *w, struct batch *b)
 		b->item_of = xrealloc(b->item_of, n * sizeof *b->item_of);
 		b->bufs = xrealloc(b->bufs, n * sizeof *b->bufs);
 		b->mids = xrealloc(b->mids, n * sizeof *b->mids);
+		b->rs = xrealloc(b->rs, n * sizeof *b->rs);
 		for (size_t i = old; i < n; i++) {
 			buf_init(&b->bufs[i]);
 			b->mids[i] = NULL;
@@ -382,7 +385,7 @@ render_batch(struct sender *s, struct worker *w, struct batch *b)
 			continue;
 		}
 		buf_reset(&b->bufs[k]);
-		if (render_message(r, &to, now, &b->bufs[k], &d) < 0) {
+		if (render_message_unsigned(r, &to, now, &b->bufs[k], &d) < 0) {
 			outcome_init(&o, it, w->relay);
 			o.result = QR_FAILED;
 			o.text = xstrdup(d.msg);
@@ -398,6 +401,7 @@ render_batch(struct sender *s, struct worker *w, struct batch *b)
 		free(b->mids[k]);
 		b->mids[k] = message_id_of(b->bufs[k].data, b->bufs[k].len);
 		b->item_of[k] = i;
+		b->rs[k] = r;
 		k++;
 	}
 	b->nmsgs = k;
@@ -611,6 +615,46 @@ queue_main(void *arg)
 	return NULL;
 }
 
+/* DKIM-signs the batch where it is sent: with RSA-2048 that is ~300 µs a
+ * copy, which every sender thread does at once (the one queue thread would
+ * cap a send at ~3,300 copies/s). A copy that cannot be signed fails, as
+ * one that cannot be rendered does. */
+static void
+sign_batch(struct worker *w)
+{
+	struct batch *b = &w->cur;
+	int64_t now = clock_now();
+	size_t j = 0;
+
+	for (size_t k = 0; k < b->nmsgs; k++) {
+		diag d = DIAG_INIT;
+
+		if (render_sign(b->rs[k], &b->bufs[k], 0, now, &d) < 0) {
+			struct queue_outcome o;
+			outcome_init(&o, &b->q.items[b->item_of[k]], w->relay);
+			o.result = QR_FAILED;
+			o.text = xstrdup(d.msg);
+			outbox_push(w->s, &o);
+			continue;
+		}
+		if (j != k) {
+			buf tb = b->bufs[j];
+			char *tm = b->mids[j];
+			b->bufs[j] = b->bufs[k];
+			b->bufs[k] = tb;
+			b->mids[j] = b->mids[k];
+			b->mids[k] = tm;
+			b->item_of[j] = b->item_of[k];
+			b->rs[j] = b->rs[k];
+			b->msgs[j] = b->msgs[k];
+		}
+		b->msgs[j].data = b->bufs[j].data;
+		b->msgs[j].len = b->bufs[j].len;
+		j++;
+	}
+	b->nmsgs = j;
+}
+
 static void
 send_batch(struct worker *w)
 {
@@ -619,6 +663,10 @@ send_batch(struct worker *w)
 	char err[256];
 	int rc;
 
+	if (w->cur.nmsgs > 0 && render_signs(w->cur.rs[0]))
+		sign_batch(w);
+	if (w->cur.nmsgs == 0)
+		return;
 	memset(&job, 0, sizeof job);
 	job.relay = w->relay;
 	job.sec = s->sec;

@@ -231,7 +231,7 @@ bench_bounce() {
 # --- DKIM: signing beside rendering -----------------------------------------
 # The weekly example rendered per subscriber on one core with no key (the
 # baseline), with an RSA-2048 key, an Ed25519 key and both; then signing
-# alone; and what signing would take at the unsigned sending rate (~6,000
+# alone; and what signing would take at the unsigned sending rate (~7,500
 # messages/s into smtp-sink over 4 connections, bench_smtp).
 bench_dkim() {
 	local one=
