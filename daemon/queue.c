@@ -19,14 +19,21 @@ queue_outcome_free(struct queue_outcome *o)
 	o->text = o->message_id = o->relay = NULL;
 }
 
+/* Drops the items from the n-th on. */
+static void
+batch_truncate(struct queue_batch *b, size_t n)
+{
+	while (b->n > n) {
+		b->n--;
+		free(b->items[b->n].email);
+		free(b->items[b->n].name);
+	}
+}
+
 void
 queue_batch_reset(struct queue_batch *b)
 {
-	for (size_t i = 0; i < b->n; i++) {
-		free(b->items[i].email);
-		free(b->items[i].name);
-	}
-	b->n = 0;
+	batch_truncate(b, 0);
 }
 
 void
@@ -187,11 +194,7 @@ queue_claim_in(struct db *db, const char *owner, size_t limit,
 	}
 	return 0;
 fail:
-	while (out->n > n0) {
-		out->n--;
-		free(out->items[out->n].email);
-		free(out->items[out->n].name);
-	}
+	batch_truncate(out, n0);
 	return -1;
 }
 
@@ -199,6 +202,8 @@ int
 queue_claim(struct db *db, const char *owner, size_t limit,
     int64_t now, struct queue_batch *out, int64_t *dropped, diag *d)
 {
+	size_t n0 = out->n;
+
 	if (db_begin(db, d) < 0)
 		return -1;
 	if (queue_claim_in(db, owner, limit, now, out, dropped, d) < 0) {
@@ -206,7 +211,7 @@ queue_claim(struct db *db, const char *owner, size_t limit,
 		return -1;
 	}
 	if (db_commit(db, d) < 0) {
-		queue_batch_reset(out);
+		batch_truncate(out, n0);
 		return -1;
 	}
 	return 0;

@@ -579,12 +579,6 @@ fill(const struct prog *p, const struct scratch *sv, int encoded, buf *out)
  * DKIM-Signature fields (one per configured key, dkim.c) are computed over
  * it and put in front of it; the header order above is stable for h=. */
 int
-render_signs(const struct render *r)
-{
-	return r->dkim != NULL;
-}
-
-int
 render_sign(const struct render *r, buf *out, size_t start, int64_t now, diag *d)
 {
 	buf sig = BUF_INIT;

@@ -53,13 +53,11 @@ int	render_message(const struct render *r, const struct render_to *to,
 /* The same in two steps, for the sender: the copy rendered unsigned (by
  * the queue thread), then signed where it is sent, so that the costly part
  * (~300 µs with RSA-2048) runs on every sender thread at once. render_sign
- * puts the DKIM-Signature fields in front of the message at out[start..);
- * render_signs tells whether there are keys (else render_sign does
- * nothing). */
+ * puts the DKIM-Signature fields in front of the message at out[start..)
+ * (without keys it does nothing). */
 int	render_message_unsigned(const struct render *r, const struct render_to *to,
 	    int64_t now, buf *out, diag *d);
 int	render_sign(const struct render *r, buf *out, size_t start, int64_t now, diag *d);
-int	render_signs(const struct render *r);
 
 /* For previews: one body as the reader sees it once decoded (not
  * quoted-printable), with the same slots filled as render_message. */

@@ -80,8 +80,8 @@ struct sender {
 	atomic_int	 stopping;
 	atomic_llong	 sent_total;
 
-	pthread_mutex_t	 mu;		/* outbox, next batches, idle waits, running */
-	pthread_cond_t	 idle_cv, out_cv, fill_cv, done_cv;
+	pthread_mutex_t	 mu;		/* outbox, next batches, waits, running */
+	pthread_cond_t	 out_cv, fill_cv, done_cv;
 	size_t		 running;
 	struct queue_outcome *out;
 	size_t		 nout, capout;
@@ -615,10 +615,10 @@ queue_main(void *arg)
 	return NULL;
 }
 
-/* DKIM-signs the batch where it is sent: with RSA-2048 that is ~300 µs a
- * copy, which every sender thread does at once (the one queue thread would
- * cap a send at ~3,300 copies/s). A copy that cannot be signed fails, as
- * one that cannot be rendered does. */
+/* DKIM-signs the batch (where keys are configured) where it is sent: with
+ * RSA-2048 that is ~300 µs a copy, which every sender thread does at once
+ * (the one queue thread would cap a send at ~3,300 copies/s). A copy that
+ * cannot be signed fails, as one that cannot be rendered does. */
 static void
 sign_batch(struct worker *w)
 {
@@ -663,8 +663,7 @@ send_batch(struct worker *w)
 	char err[256];
 	int rc;
 
-	if (w->cur.nmsgs > 0 && render_signs(w->cur.rs[0]))
-		sign_batch(w);
+	sign_batch(w);
 	if (w->cur.nmsgs == 0)
 		return;
 	memset(&job, 0, sizeof job);
@@ -715,7 +714,7 @@ worker_main(void *arg)
 				w->next_state = NEXT_EMPTY;
 			}
 			clock_deadline(wait < 500 ? wait : 500, &until);
-			pthread_cond_timedwait(&s->idle_cv, &s->mu, &until);
+			pthread_cond_timedwait(&s->fill_cv, &s->mu, &until);
 			continue;
 		}
 		if (w->next_state != NEXT_READY) {
@@ -774,7 +773,6 @@ sender_start(const struct config *cfg, const struct secret *sec, struct sender *
 	s->cfg = cfg;
 	s->sec = sec;
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->idle_cv, NULL);
 	pthread_cond_init(&s->out_cv, NULL);
 	pthread_cond_init(&s->fill_cv, NULL);
 	pthread_cond_init(&s->done_cv, NULL);
@@ -857,7 +855,6 @@ sender_stop(struct sender *s, int64_t wait_ms)
 	clock_deadline(wait_ms, &until);
 	pthread_mutex_lock(&s->mu);
 	atomic_store(&s->stopping, 1);
-	pthread_cond_broadcast(&s->idle_cv);
 	pthread_cond_broadcast(&s->fill_cv);
 	while (s->running > 0) {
 		if (wait_ms <= 0)
@@ -918,7 +915,6 @@ sender_free(struct sender *s)
 	free(s->workers);
 	free(s->out);
 	pthread_mutex_destroy(&s->mu);
-	pthread_cond_destroy(&s->idle_cv);
 	pthread_cond_destroy(&s->out_cv);
 	pthread_cond_destroy(&s->fill_cv);
 	pthread_cond_destroy(&s->done_cv);
@@ -934,7 +930,6 @@ sender_wake(void *arg)
 	for (size_t i = 0; i < s->nworkers; i++)
 		s->workers[i].next_try_ms = 0;
 	pthread_cond_signal(&s->out_cv);
-	pthread_cond_broadcast(&s->idle_cv);
 	pthread_cond_broadcast(&s->fill_cv);
 	pthread_mutex_unlock(&s->mu);
 }
