@@ -63,7 +63,9 @@ struct worker {
 	enum next_state	 next_state;
 	int		 waiting;	/* the worker waits for next */
 	int64_t		 waiting_since_ms;
-	int		 prefetch;	/* fill next while cur is sent */
+	int		 prefetch;	/* fill next while cur is sent (no rate) */
+	int		 near_end;	/* ... now: a quarter of cur is left */
+	size_t		 ndone;		/* messages of cur done */
 	int64_t		 next_try_ms;	/* nothing was due: not before this */
 	int		 relay_fault;
 	char		 fault_why[320];
@@ -335,7 +337,16 @@ on_message_done(struct smtp_msg *m, void *arg)
 	log_debug("delivery %lld to %s via %s: %s %d %s %s", (long long)it->delivery_id,
 	    it->email, relay_name(w->relay), smtp_stage_name(m->outcome.stage),
 	    m->outcome.code, m->outcome.status, m->text);
-	outbox_push(s, &o);
+	pthread_mutex_lock(&s->mu);
+	outbox_add(s, &o);
+	/* The next batch is claimed when a quarter of this one is left:
+	 * soon enough to be ready, late enough that an unsubscribe in the
+	 * meantime is still seen at claim time. */
+	if (w->prefetch && !w->near_end && ++w->ndone >= w->cur.nmsgs - w->cur.nmsgs / 4) {
+		w->near_end = 1;
+		pthread_cond_signal(&s->out_cv);
+	}
+	pthread_mutex_unlock(&s->mu);
 }
 
 static void
@@ -411,7 +422,7 @@ render_batch(struct sender *s, struct worker *w, struct batch *b)
 static int
 fillable(struct sender *s, struct worker *w, int64_t now_ms)
 {
-	return w->next_state == NEXT_EMPTY && (w->waiting || w->prefetch) &&
+	return w->next_state == NEXT_EMPTY && (w->waiting || w->near_end) &&
 	    !atomic_load(&s->stopping) && now_ms >= w->next_try_ms &&
 	    relay_wait_ms(w->relay, now_ms) == 0;
 }
@@ -473,11 +484,11 @@ release_stale(struct sender *s, const int64_t *sending, size_t nsending)
 /* The queue thread: the one writer of the queue. Each pass commits the
  * outcomes gathered (each within ~GATHER_MS of its reply, so that a crash
  * can only re-send what was in flight) and, in the same transaction,
- * claims the next batch of every worker that has taken its last one; then
- * renders those batches. A worker of a relay without a rate thus finds its
- * next session claimed and rendered, and its connection does not wait on
- * the database (a rate-limited one asks when it needs one: its batches
- * last seconds anyway). */
+ * claims the next batch of every worker that needs one; then renders
+ * those batches. A worker of a relay without a rate needs one when a
+ * quarter of its session is left, and finds it claimed and rendered when
+ * the session ends: its connection does not wait on the database (a
+ * rate-limited one asks when it needs one: its batches last seconds). */
 static void *
 queue_main(void *arg)
 {
@@ -745,7 +756,8 @@ worker_main(void *arg)
 		queue_batch_reset(&w->next.q);
 		w->next.nmsgs = 0;
 		w->next_state = NEXT_EMPTY;
-		pthread_cond_signal(&s->out_cv);	/* claim the one after */
+		w->near_end = 0;
+		w->ndone = 0;
 		pthread_mutex_unlock(&s->mu);
 		send_batch(w);
 		pthread_mutex_lock(&s->mu);

@@ -8,8 +8,8 @@
  * of the reply) and claims (queue_claim_in) the next batch of every worker
  * that needs one, then renders those batches (one compiled render per
  * issue). A worker of a relay without a rate gets its next batch ready
- * while it sends the current one; one of a rate-limited relay asks when it
- * needs one. A relay whose breaker is open is not claimed for (what its
+ * while it sends the last quarter of the current one; one of a
+ * rate-limited relay asks when it needs one. A relay whose breaker is open is not claimed for (what its
  * workers held goes back to the queue); the other relays carry on. Per-relay
  * `rate` is applied to each message before its data goes out. A batch ready
  * for an issue no longer being sent (paused, cancelled) goes back too.

@@ -107,26 +107,32 @@ ok("paused and resumed: every paid reader once (%d of %d, %d twice)" % (
    len(got3) == paid and all(v == 1 for v in got3.values()))
 ok("SIGTERM: exit 0", env.stop() == 0)
 
-# The same with a slow relay (50 ms a recipient, batches of 20: a second
-# each): the batch readied ahead goes back within ~250 ms of the pause, so
-# at most the one batch in flight is sent after it.
+# The same with a slow relay (50 ms a recipient, batches of 40: two
+# seconds each): the next batch is claimed only for the last quarter of a
+# session (so an unsubscribe until then is seen), and a batch readied ahead
+# goes back within ~250 ms of a pause: at most the one in flight follows.
 slow = Smtpd(pre, "slow", rules=[{"match": ".", "action": "accept", "delay": 0.05}], bodies=False)
-env2 = Env([{"port": slow.port, "connections": 1, "per_session": 20}])
+env2 = Env([{"port": slow.port, "connections": 1, "per_session": 40}])
 env2.procs += pre.procs
-env2.subscribers([("s%03d@example.com" % i, "", "free") for i in range(120)])
+env2.subscribers([("s%03d@example.com" % i, "", "free") for i in range(200)])
 issue4 = env2.issue()
 env2.bs("issue", "schedule", issue4, "--now")
 env2.start()
-env2.wait(lambda: slow.count() >= 30, 60, 0.01)
+leased = lambda: env2.one("SELECT count(*) FROM deliveries WHERE state = 'sending'")  # noqa: E731
+env2.wait(lambda: slow.count() >= 50, 60, 0.01)
+n = leased()
+ok("slow relay, a quarter into a session: only its batch is claimed (%d leased)" % n, 0 < n <= 40)
+env2.wait(lambda: slow.count() >= 72, 60, 0.01)
+n = leased()
+ok("slow relay, in its last quarter: the next batch is claimed too (%d leased)" % n, n > 40)
 at_pause = slow.count()
 env2.bs("issue", "pause", issue4)
-env2.wait(lambda: env2.one("SELECT count(*) FROM deliveries WHERE state = 'sending'") == 0, 10)
+env2.wait(lambda: leased() == 0, 10)
 time.sleep(0.5)
 final = slow.count()
 ok("slow relay, paused at %d: at most the batch in flight follows (%d more)" % (
-    at_pause, final - at_pause), 0 <= final - at_pause <= 20)
-ok("slow relay, paused: the rest waits queued (%d)" % env2.one(
-    "SELECT count(*) FROM deliveries WHERE state = 'queued'"),
-   env2.one("SELECT count(*) FROM deliveries WHERE state = 'queued'") == 120 - final)
+    at_pause, final - at_pause), 0 <= final - at_pause <= 40 - (at_pause - 40) + 1)
+queued = env2.one("SELECT count(*) FROM deliveries WHERE state = 'queued'")
+ok("slow relay, paused: the rest waits queued (%d)" % queued, queued == 200 - final)
 ok("SIGTERM: exit 0", env2.stop() == 0)
 sys.exit(exit_code())
