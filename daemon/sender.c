@@ -145,6 +145,14 @@ boost(struct sender *s)
 	}
 }
 
+/* With s->mu held: w has no next batch, and one is due (being claimed, or
+ * to be claimed as soon as the queue thread gets to it). */
+static int
+next_due(const struct worker *w, int64_t now_ms)
+{
+	return w->next_state != NEXT_READY && now_ms >= w->next_try_ms;
+}
+
 /* With s->mu held, in the queue thread after a pass: back to SCHED_IDLE
  * once RAISED_MS have passed, unless a worker still waits for a batch that
  * is due. */
@@ -158,8 +166,7 @@ unboost(struct sender *s)
 		return;
 	for (size_t i = 0; i < s->nworkers; i++) {
 		const struct worker *w = &s->workers[i];
-		if (w->waiting && w->next_state != NEXT_READY && now_ms >= w->next_try_ms &&
-		    !atomic_load(&s->stopping))
+		if (w->waiting && next_due(w, now_ms) && !atomic_load(&s->stopping))
 			return;
 	}
 	s->boosted = 0;
@@ -202,11 +209,13 @@ outcome_init(struct queue_outcome *o, const struct queue_item *it, const struct 
 	o->relay = xstrdup(relay_name(r));
 }
 
-/* With s->mu held: a batch that will not be sent goes back to the queue
- * untouched (the queue thread records it). */
+/* With s->mu held: w's next batch will not be sent. It goes back to the
+ * queue untouched (the queue thread records it) and next is empty again. */
 static void
-batch_release(struct sender *s, struct worker *w, struct batch *b)
+release_next(struct sender *s, struct worker *w)
 {
+	struct batch *b = &w->next;
+
 	for (size_t i = 0; i < b->q.n; i++) {
 		struct queue_outcome o;
 		outcome_init(&o, &b->q.items[i], w->relay);
@@ -215,6 +224,22 @@ batch_release(struct sender *s, struct worker *w, struct batch *b)
 	}
 	queue_batch_reset(&b->q);
 	b->nmsgs = 0;
+	w->next_state = NEXT_EMPTY;
+}
+
+/* A copy of w's that will not be sent: its outcome (QR_RELEASE, or
+ * QR_FAILED and why) goes to the queue thread. */
+static void
+push_unsent(struct worker *w, const struct queue_item *it, enum queue_result res,
+    const char *why)
+{
+	struct queue_outcome o;
+
+	outcome_init(&o, it, w->relay);
+	o.result = res;
+	if (why)
+		o.text = xstrdup(why);
+	outbox_push(w->s, &o);
 }
 
 static void
@@ -386,21 +411,15 @@ render_batch(struct sender *s, struct worker *w, struct batch *b)
 		struct render *r = render_for(s, it->issue_id);
 		struct render_to to = { it->delivery_id, it->subscriber_id, it->email,
 		    it->name, it->tier };
-		struct queue_outcome o;
 		diag d = DIAG_INIT;
 
 		if (r == NULL) {
-			outcome_init(&o, it, w->relay);
-			o.result = QR_RELEASE;
-			outbox_push(s, &o);
+			push_unsent(w, it, QR_RELEASE, NULL);
 			continue;
 		}
 		buf_reset(&b->bufs[k]);
 		if (render_message_unsigned(r, &to, now, &b->bufs[k], &d) < 0) {
-			outcome_init(&o, it, w->relay);
-			o.result = QR_FAILED;
-			o.text = xstrdup(d.msg);
-			outbox_push(s, &o);
+			push_unsent(w, it, QR_FAILED, d.msg);
 			continue;
 		}
 		metrics_inc(METRIC_RENDERED);
@@ -474,10 +493,8 @@ release_stale(struct sender *s, const int64_t *sending, size_t nsending)
 			if (j == nsending)
 				break;
 		}
-		if (k < w->next.q.n) {
-			batch_release(s, w, &w->next);
-			w->next_state = NEXT_EMPTY;
-		}
+		if (k < w->next.q.n)
+			release_next(s, w);
 	}
 }
 
@@ -547,10 +564,8 @@ queue_main(void *arg)
 		if (s->queue_quit) {
 			/* Workers stuck with a stalled relay take nothing more. */
 			for (size_t i = 0; i < s->nworkers; i++)
-				if (s->workers[i].next_state == NEXT_READY) {
-					batch_release(s, &s->workers[i], &s->workers[i].next);
-					s->workers[i].next_state = NEXT_EMPTY;
-				}
+				if (s->workers[i].next_state == NEXT_READY)
+					release_next(s, &s->workers[i]);
 			if (s->nout == 0) {
 				pthread_mutex_unlock(&s->mu);
 				break;
@@ -606,7 +621,7 @@ queue_main(void *arg)
 			struct worker *w = fill[i];
 			w->next_state = NEXT_EMPTY;
 			if (atomic_load(&s->stopping))
-				batch_release(s, w, &w->next);
+				release_next(s, w);
 			else if (w->next.nmsgs > 0)
 				w->next_state = NEXT_READY;
 			else if (w->next.q.n == 0)
@@ -641,11 +656,7 @@ sign_batch(struct worker *w)
 		diag d = DIAG_INIT;
 
 		if (render_sign(b->rs[k], &b->bufs[k], 0, now, &d) < 0) {
-			struct queue_outcome o;
-			outcome_init(&o, &b->q.items[b->item_of[k]], w->relay);
-			o.result = QR_FAILED;
-			o.text = xstrdup(d.msg);
-			outbox_push(w->s, &o);
+			push_unsent(w, &b->q.items[b->item_of[k]], QR_FAILED, d.msg);
 			continue;
 		}
 		if (j != k) {
@@ -720,10 +731,8 @@ worker_main(void *arg)
 		if (wait > 0) {
 			/* The breaker is open: what this connection was given
 			 * goes to the other relays meanwhile. */
-			if (w->next_state == NEXT_READY) {
-				batch_release(s, w, &w->next);
-				w->next_state = NEXT_EMPTY;
-			}
+			if (w->next_state == NEXT_READY)
+				release_next(s, w);
 			clock_deadline(wait < 500 ? wait : 500, &until);
 			pthread_cond_timedwait(&s->fill_cv, &s->mu, &until);
 			continue;
@@ -733,7 +742,7 @@ worker_main(void *arg)
 			 * new work: sender_wake). Waiting for one that is due
 			 * means the queue thread is behind. */
 			int64_t now_ms = clock_mono_ms();
-			int due = w->next_state == NEXT_FILLING || now_ms >= w->next_try_ms;
+			int due = next_due(w, now_ms);
 			if (!w->waiting) {
 				w->waiting = 1;
 				w->waiting_since_ms = now_ms;
@@ -762,10 +771,8 @@ worker_main(void *arg)
 		send_batch(w);
 		pthread_mutex_lock(&s->mu);
 	}
-	if (w->next_state == NEXT_READY) {
-		batch_release(s, w, &w->next);
-		w->next_state = NEXT_EMPTY;
-	}
+	if (w->next_state == NEXT_READY)
+		release_next(s, w);
 	s->running--;
 	pthread_cond_broadcast(&s->done_cv);
 	pthread_mutex_unlock(&s->mu);
