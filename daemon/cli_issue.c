@@ -86,7 +86,7 @@ issue_json(buf *out, const struct issue *is)
 	buf_puts(out, ", \"finished_at\": ");
 	buf_json_string(out, is->finished_at ? fi : NULL);
 	buf_printf(out, ", \"created_at\": \"%s\", \"paywall\": %s}", cr,
-	    strstr(is->source, ISSUE_PAYWALL_MARK) ? "true" : "false");
+	    issue_paywall(is->source, NULL, NULL) ? "true" : "false");
 }
 
 static int
@@ -220,7 +220,7 @@ cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		    "  paywall:   %s\n  deliveries: %lld",
 		    (long long)is.id, is.subject, is.preheader, issue_audience_name(is.audience),
 		    issue_status_name(is.status), sa, st, fi,
-		    strstr(is.source, ISSUE_PAYWALL_MARK) ? "yes" : "no (everyone gets all of it)",
+		    issue_paywall(is.source, NULL, NULL) ? "yes" : "no (everyone gets all of it)",
 		    (long long)total);
 		for (int i = 0; i < 7; i++)
 			if (counts[i])

@@ -199,13 +199,8 @@ issue_file_parse(const char *name, const char *text, size_t len, struct issue *o
 	if (out->preheader == NULL)
 		out->preheader = xstrdup("");
 	out->source = xstrndup(p, (size_t)(end - p));
-	/* The cut: a line of its own, at most once. */
-	for (const char *q = out->source; (q = strstr(q, ISSUE_PAYWALL_MARK)) != NULL;
-	    q += sizeof ISSUE_PAYWALL_MARK - 1) {
-		const char *e = q + sizeof ISSUE_PAYWALL_MARK - 1;
-		if ((q == out->source || q[-1] == '\n') && (*e == '\n' || *e == '\r' || *e == '\0'))
-			cuts++;
-	}
+	/* The cut: at most once. */
+	(void)issue_paywall(out->source, NULL, &cuts);
 	if (cuts > 1) {
 		issue_free(out);
 		buf_free(&l);

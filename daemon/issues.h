@@ -32,6 +32,14 @@ struct issue {
 	int64_t		 started_at, finished_at, created_at, updated_at;
 };
 
+/* The cut in a Markdown source: the first line that holds the mark alone
+ * (up to three spaces before it, blanks after it: where CommonMark would
+ * start an HTML block) outside a fenced code block, so that an issue may
+ * show the mark in code. Returns where that line starts, or NULL; *after
+ * (when not NULL) is where the next line starts; *count (when not NULL) is
+ * how many such lines there are. */
+const char *issue_paywall(const char *src, const char **after, int *count);
+
 const char *issue_audience_name(enum issue_audience a);
 int	 issue_audience_parse(const char *s, enum issue_audience *out);
 const char *issue_status_name(enum issue_status s);

@@ -245,29 +245,17 @@ render_free(struct render *r)
 static void
 split_paywall(const char *src, buf *free_part, buf *paid_part, int *found)
 {
-	const char *p = src;
-	size_t ml = strlen(ISSUE_PAYWALL_MARK);
+	const char *after, *cut = issue_paywall(src, &after, NULL);
 
-	*found = 0;
-	while (*p) {
-		const char *nl = strchr(p, '\n');
-		const char *e = nl ? nl : p + strlen(p);
-		const char *a = p, *z = e;
-		while (a < z && (*a == ' ' || *a == '\t'))
-			a++;
-		while (z > a && (z[-1] == ' ' || z[-1] == '\t' || z[-1] == '\r'))
-			z--;
-		if ((size_t)(z - a) == ml && memcmp(a, ISSUE_PAYWALL_MARK, ml) == 0) {
-			*found = 1;
-			buf_append(free_part, src, (size_t)(p - src));
-			buf_append(paid_part, src, (size_t)(p - src));
-			buf_puts(paid_part, nl ? nl + 1 : "");
-			return;
-		}
-		p = nl ? nl + 1 : e;
+	*found = cut != NULL;
+	if (cut == NULL) {
+		buf_puts(free_part, src);
+		buf_puts(paid_part, src);
+		return;
 	}
-	buf_puts(free_part, src);
-	buf_puts(paid_part, src);
+	buf_append(free_part, src, (size_t)(cut - src));
+	buf_append(paid_part, src, (size_t)(cut - src));
+	buf_puts(paid_part, after);
 }
 
 static int

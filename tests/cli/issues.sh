@@ -51,3 +51,12 @@ expect_out "missing file" 66 'nope.md: No such file' $BS issue create "$T/nope.m
 $BS subscriber import "$TOP/examples/subscribers.csv" >/dev/null
 expect_out "stats" 0 'subscribers  active 9, unsubscribed 1' $BS stats
 is "stats --json" "$($BS stats --json | $PY -c 'import json,sys; j=json.load(sys.stdin); print(j["active"]["paid"], len(j["issues"]))')" "4 2"
+
+# The mark shown in a code block is code: not a second cut, and alone not a cut.
+printf -- '---\nsubject: How to cut\n---\nWrite:\n\n```\n<!-- paywall -->\n```\n\n<!-- paywall -->\nPaid.\n```\n<!-- paywall -->\n```\n' >"$T/code.md"
+cid=$($BS issue create "$T/code.md")
+is "mark in code blocks around one cut: created" "$?" 0
+expect_out "mark in code blocks around one cut: show" 0 'paywall:   yes' $BS issue show "$cid"
+printf -- '---\nsubject: Only code\n---\n~~~\n<!-- paywall -->\n~~~\n' >"$T/code2.md"
+cid=$($BS issue create "$T/code2.md")
+expect_out "mark only in a code block: no cut" 0 'paywall:   no' $BS issue show "$cid"

@@ -109,11 +109,43 @@ issue_files(void)
 	    !utf8_valid("\xc0\xaf", 2) && !utf8_valid("\xed\xa0\x80", 3), "utf8_valid");
 }
 
+/* Where the cut is: one finder for the parser, the renderer and the CLI. */
+static void
+paywall_lines(void)
+{
+	static const struct { const char *src; int at, count; } cases[] = {
+		{ "a\n<!-- paywall -->\nb\n", 2, 1 },
+		{ "<!-- paywall -->", 0, 1 },				/* no newline at all */
+		{ "a\n   <!-- paywall -->  \r\nb\n", 2, 1 },	/* 3 spaces, blanks, CRLF */
+		{ "a\n    <!-- paywall -->\nb\n", -1, 0 },		/* 4 spaces: code */
+		{ "a\nsee <!-- paywall --> here\nb\n", -1, 0 },	/* inside a line */
+		{ "a\n<!-- paywall --> x\nb\n", -1, 0 },		/* more on the line */
+		{ "```md\n<!-- paywall -->\n```\nafter\n", -1, 0 },	/* shown in code */
+		{ "~~~~\n<!-- paywall -->\n~~~\nstill code\n~~~~\n<!-- paywall -->\n", 42, 1 },
+		{ "```\n<!-- paywall -->\n```  \n<!-- paywall -->\nb\n", 27, 1 },
+		{ "``not a fence``\n<!-- paywall -->\n", 16, 1 },
+		{ "```\nnever closed\n<!-- paywall -->\n", -1, 0 },
+		{ "x\n<!-- paywall -->\ny\n<!-- paywall -->\n", 2, 2 },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *after = NULL;
+		int count = -1;
+		const char *cut = issue_paywall(cases[i].src, &after, &count);
+		int at = cut ? (int)(cut - cases[i].src) : -1;
+		CHECK(at == cases[i].at && count == cases[i].count &&
+		    (!cut || (after > cut && (after[-1] == '\n' || *after == '\0'))),
+		    "paywall line %zu: at %d (want %d), %d of them (want %d)", i, at,
+		    cases[i].at, count, cases[i].count);
+	}
+}
+
 int
 main(void)
 {
 	addresses();
 	csv();
 	issue_files();
+	paywall_lines();
 	return check_exit();
 }

@@ -231,6 +231,17 @@ main(void)
 	render_body(r, &to, RENDER_PART_TEXT, &dec, &d);
 	CHECK(!strstr(dec.data, "All paid.") && strstr(dec.data, "Keep reading"), "cut on line 1: only the call to action");
 	render_free(r);
+	/* The mark shown in a code block is code, not the cut. */
+	is.source = "How to cut:\n\n```\n<!-- paywall -->\n```\n\nFor everyone.\n";
+	CHECK(render_compile(&cfg, &sec, &is, &r, &d) == 0, "mark in a code block: compiles");
+	buf_reset(&dec);
+	render_body(r, &to, RENDER_PART_TEXT, &dec, &d);
+	CHECK(strstr(dec.data, "For everyone.") && strstr(dec.data, "<!-- paywall -->") &&
+	    !strstr(dec.data, "Keep reading"), "mark in a code block: free readers get it all, the mark as code");
+	buf_reset(&dec);
+	render_body(r, &to, RENDER_PART_HTML, &dec, &d);
+	CHECK(strstr(dec.data, "&lt;!-- paywall --&gt;") != NULL, "mark in a code block: escaped in the HTML part");
+	render_free(r);
 	/* list.allow_html: raw HTML in the Markdown reaches the HTML part. */
 	is.source = "Before <b class=\"x\">bold</b> after.\n";
 	cfg.list.allow_html = 1;
