@@ -35,6 +35,33 @@ wait_log() {
 	kill -0 "$3" 2>/dev/null && return $rc
 	return 1
 }
+# CPU spent, in clock ticks, "user system": by the children of this script
+# (the sections run in its own process, $$) that have ended: a command run in
+# the foreground, or a daemon once waited for; by a running process; and
+# idle on the whole machine (every core).
+children_cpu() { awk '{ print $16, $17 }' /proc/$$/stat; }
+proc_cpu() { awk '{ print $14, $15 }' "/proc/$1/stat"; }
+idle_cpu() { awk '/^cpu / { print $5 + $6 }' /proc/stat; }
+# A tally of CPU across runs: cpu_add NAME A0 A1 ... adds A1-A0 to cpu_NAME.
+declare -A cpu_sum=()
+cpu_add() { cpu_sum[$1]=$(( ${cpu_sum[$1]:-0} + $3 - $2 )); }
+# Starts a CPU tally of the children, the sink ($1) and the idle machine.
+cpu_mark() { read -r cu0 cs0 < <(children_cpu); read -r ku0 ks0 < <(proc_cpu "$1"); i0=$(idle_cpu); w0=$(date +%s.%N); }
+# ... and adds what was spent since to the tallies of side $2.
+cpu_take() {
+	local cu1 cs1 ku1 ks1 i1 w1
+	read -r cu1 cs1 < <(children_cpu); read -r ku1 ks1 < <(proc_cpu "$1"); i1=$(idle_cpu); w1=$(date +%s.%N)
+	cpu_add "$2.user" "$cu0" "$cu1"; cpu_add "$2.sys" "$cs0" "$cs1"
+	cpu_add "$2.sink" $((ku0 + ks0)) $((ku1 + ks1)); cpu_add "$2.idle" "$i0" "$i1"
+	cpu_sum[$2.wall]=$(awk -v a="${cpu_sum[$2.wall]:-0}" -v b="$w0" -v c="$w1" 'BEGIN { printf "%.3f", a + c - b }')
+}
+# One line of it: cpu_line SIDE LABEL MESSAGES.
+cpu_line() {
+	awk -v l="$2" -v n="$3" -v u="${cpu_sum[$1.user]}" -v s="${cpu_sum[$1.sys]}" -v k="${cpu_sum[$1.sink]}" \
+	    -v i="${cpu_sum[$1.idle]}" -v w="${cpu_sum[$1.wall]}" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+		t = 1e6 / hz / n
+		printf "    %-28s %5.0f + %3.0f µs  %5.0f µs  %4.2f of %d\n", l, u * t, s * t, k * t, i / hz / w, '"$(nproc)"' }'
+}
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # --- HTTP: one-click unsubscribes per second beside /healthz --------------
@@ -291,12 +318,14 @@ for i in range($n):
 	# round's ratio compares runs seconds apart, and the median is the figure.
 	for r in $(seq "$rounds"); do
 		g0=$(out_segs)
+		cpu_mark "$sink"
 		t0=$(date +%s.%N)
 		smtp-source -d -s "$conns" -m "$nfree" -F "$dir/free.eml" -f bounces@example.com \
 			-t reader@example.com "127.0.0.1:$port" || return 1
 		smtp-source -d -s "$conns" -m "$((n - nfree))" -F "$dir/paid.eml" -f bounces@example.com \
 			-t reader@example.com "127.0.0.1:$port" || return 1
 		t1=$(date +%s.%N)
+		cpu_take "$sink" source
 		segss=$(( $(out_segs) - g0 ))
 		vs=$(per_second "$n" "$t0" "$t1")
 		[ "$vs" -gt "$bests" ] && bests=$vs
@@ -306,10 +335,15 @@ for i in range($n):
 		pid=$!
 		sleep 0.5
 		g0=$(out_segs)
+		read -r du0 ds0 < <(proc_cpu $pid)
+		cpu_mark "$sink"
 		t0=$(date +%s.%N)
 		$BS issue schedule "$id" --now >/dev/null
 		wait_log "$dir/daemon.log" "issue $id: sent" $pid || { echo "smtp: the daemon died"; cat "$dir/daemon.log"; return 1; }
 		t1=$(date +%s.%N)
+		read -r du1 ds1 < <(proc_cpu $pid)
+		cpu_take "$sink" daemon
+		cpu_add daemon.user "$du0" "$du1"; cpu_add daemon.sys "$ds0" "$ds1"
 		segs=$(( $(out_segs) - g0 ))
 		h=$(awk '/^VmHWM/ {print $2}' /proc/$pid/status)
 		[ "$h" -gt "$hwm" ] && hwm=$h
@@ -335,9 +369,11 @@ for i in range($n):
 			-t reader@example.com "127.0.0.1:$port" || return 1
 		t1=$(date +%s.%N)
 		vs=$(per_second "$q" "$t0" "$t1")
+		[ "$c" = "$conns" ] && cpu_mark "$sink"
 		t0=$(date +%s.%N)
 		"$BUILD/bench/bench_session" 127.0.0.1 "$port" "$dir/paid.eml" "$q" "$c" 100 || return 1
 		t1=$(date +%s.%N)
+		[ "$c" = "$conns" ] && cpu_take "$sink" layer
 		rate=$(per_second "$q" "$t0" "$t1")
 		sed -i "s/connections = [0-9]*;/connections = $c;/" "$dir/broadside.conf"
 		id=$($BS issue create "$dir/paid.md") || return 1
@@ -385,6 +421,17 @@ for i in range($n):
 			printf "  write system calls per message: %.1f (%d for %d messages of ~%d bytes; libesmtp writes 2 KB at a time, the socket is corked meanwhile)\n", w / m, w, m, sz
 	}'
 	sed 's/^/  /' "$dir/rounds"
+	# Where the time goes: CPU per message, and what the machine left idle.
+	# libesmtp's user time is its byte-by-byte copy of each message
+	# (msg_gets), and each of its three round trips a message wakes a
+	# thread; smtp-source's one event loop wakes about once a message.
+	echo "  CPU per message (all rounds; the SMTP layer alone: $q paid copies over $conns connections):"
+	echo "    client                          user + system    smtp-sink  idle cores"
+	cpu_line source "smtp-source -d" "$((n * rounds))"
+	cpu_line layer "SMTP layer alone (libesmtp)" "$q"
+	cpu_line daemon "broadsided (every thread)" "$((n * rounds))"
+	[ -r /sys/module/haltpoll/parameters/guest_halt_poll_ns ] &&
+		echo "  cpuidle $(cat /sys/devices/system/cpu/cpuidle/current_governor 2>/dev/null), guest_halt_poll_ns $(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns): 0 halts an idle vCPU at once, and each wake-up of a halted one is a VM exit"
 	echo "  By connections ($q copies of the paid edition; msg/s, and the ratio to smtp-source):"
 	echo "    connections  smtp-source  SMTP layer alone    broadsided"
 	cat "$dir/byconn"
