@@ -279,9 +279,9 @@ bench_dkim() {
 # 5,000-message run under strace -c counts the daemon's write system calls
 # per message (whole buffers, not a write per line).
 bench_smtp() {
-	local n=${BENCH_SMTP_N:-100000} conns=${BENCH_SMTP_CONNECTIONS:-4} rounds=${BENCH_SMTP_ROUNDS:-3}
+	local n=${BENCH_SMTP_N:-100000} conns=${BENCH_SMTP_CONNECTIONS:-4} rounds=${BENCH_SMTP_ROUNDS:-5}
 	local dir=$T/smtp port sink pid t0 t1 hwm=0 h size r id best=0 bests=0 v sent=0
-	local g0 segs=0 segss=0 vs ratios= nfree
+	local g0 segs=0 segss=0 vs ratios= nfree du0 ds0 du1 ds1
 	command -v smtp-sink >/dev/null || PATH=$PATH:/usr/sbin
 	command -v smtp-sink >/dev/null || { echo "smtp: smtp-sink is not installed (make deps)"; return 1; }
 	mkdir -p "$dir"
@@ -314,9 +314,8 @@ for i in range($n):
 	nfree=$(( n - (n + 3) / 4 ))
 	size=$(( ($(stat -c %s "$dir/free.eml") * nfree + $(stat -c %s "$dir/paid.eml") * (n - nfree)) / n ))
 
-	# The machine is shared: each side runs $rounds times, interleaved; each
-	# round's ratio compares runs seconds apart, and the median is the figure.
-	for r in $(seq "$rounds"); do
+	# One run of each side; each sets its rate (vs, v) and segment count.
+	source_run() {
 		g0=$(out_segs)
 		cpu_mark "$sink"
 		t0=$(date +%s.%N)
@@ -329,7 +328,9 @@ for i in range($n):
 		segss=$(( $(out_segs) - g0 ))
 		vs=$(per_second "$n" "$t0" "$t1")
 		[ "$vs" -gt "$bests" ] && bests=$vs
-
+		return 0
+	}
+	daemon_run() {
 		[ "$r" -gt 1 ] && { id=$($BS issue create "$TOP/examples/growth-dragons-weekly.md") || return 1; }
 		$BSD 2>>"$dir/daemon.log" &
 		pid=$!
@@ -351,6 +352,18 @@ for i in range($n):
 		v=$(per_second "$n" "$t0" "$t1")
 		[ "$v" -gt "$best" ] && best=$v
 		sent=$(sqlite3 "$dir/broadside.db" "SELECT count(*) FROM deliveries WHERE issue_id = $id AND state = 'sent'")
+	}
+
+	# The machine is shared and its load drifts: each side runs $rounds
+	# times, interleaved, the order turned round every round (source first,
+	# then the daemon first, ...) so that a drift favours neither; each
+	# round's ratio compares runs seconds apart, and the median is the figure.
+	for r in $(seq "$rounds"); do
+		if [ $((r % 2)) = 1 ]; then
+			source_run && daemon_run || return 1
+		else
+			daemon_run && source_run || return 1
+		fi
 		ratios="$ratios $(awk -v a="$v" -v b="$vs" 'BEGIN { printf "%.2f", a / b }')"
 		echo "  round $r: smtp-source $vs msg/s, broadsided $v msg/s ($sent sent): ${ratios##* }" >>"$dir/rounds"
 	done
@@ -412,9 +425,10 @@ for i in range($n):
 		k = split(ratios, x, " ")
 		for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
 		med = k % 2 ? x[(k + 1) / 2] : (x[k / 2] + x[k / 2 + 1]) / 2
+		for (i = 1; i <= k; i++) mean += x[i] / k
 		printf "  %-52s %8.0f msg/s best\n", "broadsided: schedule --now to issue sent", r
 		printf "  %-52s %8.0f msg/s best\n", "smtp-source -d, same count, size, connections", s
-		printf "  broadsided / smtp-source, each round beside its own smtp-source run:%s; median %.2f\n", ratios, med
+		printf "  broadsided / smtp-source, each round beside its own smtp-source run:%s; median %.2f, mean %.2f\n", ratios, med, mean
 		printf "  broadsided peak memory %.1f MB\n", hwm / 1024
 		printf "  TCP segments per message, both ways (last round): broadsided %.1f, smtp-source %.1f\n", g / n, gs / n
 		if (w != "")
