@@ -15,26 +15,32 @@ static const char *const statuses[] = {
 	"draft", "scheduled", "sending", "paused", "sent", "cancelled"
 };
 
-/* A CommonMark code fence: up to three spaces, then three or more of one
- * of ` or ~. Returns the fence's length (0: not a fence); *ch its char. */
-static size_t
-fence(const char *a, const char *z, char *ch)
+/* Past up to three spaces: where CommonMark reads what starts a block. */
+static const char *
+indent3(const char *a, const char *z)
 {
-	size_t n = 0;
-
 	for (int i = 0; i < 3 && a < z && *a == ' '; i++)
 		a++;
+	return a;
+}
+
+/* A code fence at a: three or more of one of ` or ~ (an opening backtick
+ * fence's info string has no backtick). Returns the end of that run, with
+ * its length and char; NULL when a is no fence. */
+static const char *
+fence(const char *a, const char *z, size_t *len, char *ch)
+{
+	const char *e = a;
+
 	if (a == z || (*a != '`' && *a != '~'))
-		return 0;
+		return NULL;
+	while (e < z && *e == *a)
+		e++;
+	if (e - a < 3 || (*a == '`' && memchr(e, '`', (size_t)(z - e)) != NULL))
+		return NULL;
+	*len = (size_t)(e - a);
 	*ch = *a;
-	while (a + n < z && a[n] == *ch)
-		n++;
-	if (n < 3)
-		return 0;
-	/* An opening backtick fence's info string has no backtick. */
-	if (*ch == '`' && memchr(a + n, '`', (size_t)(z - a - n)) != NULL)
-		return 0;
-	return n;
+	return e;
 }
 
 static int
@@ -50,35 +56,30 @@ issue_paywall(const char *src, const char **after, int *count)
 {
 	const size_t ml = sizeof ISSUE_PAYWALL_MARK - 1;
 	const char *first = NULL, *p = src;
-	size_t open = 0;	/* the fence we are in, 0: none */
+	size_t open = 0;	/* the length of the fence we are in, 0: none */
 	char open_ch = 0;
 	int n = 0;
 
 	while (*p) {
 		const char *nl = strchr(p, '\n');
-		const char *z = nl ? nl : p + strlen(p), *a = p;
+		const char *z = nl ? nl : p + strlen(p);
 		const char *next = nl ? nl + 1 : z;
-		size_t f;
+		const char *a = indent3(p, z), *e;
+		size_t len;
 		char ch;
 
 		if (open) {
-			/* A closing fence: the same char, at least as long,
-			 * nothing but blanks after it. */
-			f = fence(p, z, &ch);
-			if (f >= open && ch == open_ch) {
-				while (*a == ' ')
-					a++;
-				if (blank_from(a + f, z))
-					open = 0;
-			}
-		} else if ((f = fence(p, z, &ch)) > 0) {
-			open = f;
+			/* Closed by the same char, at least as many, and
+			 * nothing but blanks after them. */
+			e = fence(a, z, &len, &ch);
+			if (e && ch == open_ch && len >= open && blank_from(e, z))
+				open = 0;
+		} else if (fence(a, z, &len, &ch) != NULL) {
+			open = len;
 			open_ch = ch;
-		} else {
-			for (int i = 0; i < 3 && *a == ' '; i++)
-				a++;
-			if ((size_t)(z - a) >= ml && memcmp(a, ISSUE_PAYWALL_MARK, ml) == 0 &&
-			    blank_from(a + ml, z) && n++ == 0) {
+		} else if ((size_t)(z - a) >= ml && memcmp(a, ISSUE_PAYWALL_MARK, ml) == 0 &&
+		    blank_from(a + ml, z)) {
+			if (n++ == 0) {
 				first = p;
 				if (after)
 					*after = next;
