@@ -343,7 +343,8 @@ for i in range($n):
 		wait_log "$dir/daemon.log" "issue $id: sent" $pid || { echo "smtp: the daemon died"; cat "$dir/daemon.log"; return 1; }
 		t1=$(date +%s.%N)
 		read -r du1 ds1 < <(proc_cpu $pid)
-		cpu_take "$sink" daemon
+		cpu_take "$sink" daemon	# the CLI and helpers the run started
+		# The daemon is still running, not yet a finished child: its own.
 		cpu_add daemon.user "$du0" "$du1"; cpu_add daemon.sys "$ds0" "$ds1"
 		segs=$(( $(out_segs) - g0 ))
 		h=$(awk '/^VmHWM/ {print $2}' /proc/$pid/status)
@@ -436,7 +437,7 @@ for i in range($n):
 	}'
 	sed 's/^/  /' "$dir/rounds"
 	# Where the time goes: CPU per message, and what the machine left idle.
-	# libesmtp's user time is its byte-by-byte copy of each message
+	# libesmtp's user time is mostly its byte-by-byte copy of each message
 	# (msg_gets), and each of its three round trips a message wakes a
 	# thread; smtp-source's one event loop wakes about once a message.
 	echo "  CPU per message (all rounds; the SMTP layer alone: $q paid copies over $conns connections):"
