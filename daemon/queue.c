@@ -568,3 +568,41 @@ queue_pending(struct db *db, int64_t *n, diag *d)
 	sqlite3_reset(st);
 	return 0;
 }
+
+/* --- for bounce_apply --- */
+
+int
+queue_delivery_subscriber(struct db *db, int64_t delivery_id, int64_t *subscriber_id,
+    diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT subscriber_id FROM deliveries WHERE id = ?");
+	int rc;
+
+	*subscriber_id = 0;
+	sqlite3_bind_int64(st, 1, delivery_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*subscriber_id = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+		return 1;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(db, d, "looking up a delivery");
+	return 0;
+}
+
+int
+queue_mark_bounced(struct db *db, int64_t delivery_id, const char *status,
+    const char *text, int64_t now, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "UPDATE deliveries SET state = 'bounced', "
+	    "last_status = ?, last_text = ?, updated_at = ? "
+	    "WHERE id = ? AND state IN ('sent', 'failed', 'deferred', 'sending')");
+
+	sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_int64(st, 4, delivery_id);
+	return db_step_done(db, st, d, "marking the delivery bounced");
+}

@@ -143,4 +143,15 @@ int	queue_issue_counts(struct db *db, int64_t issue_id, int64_t now,
 /* Deliveries not yet final (queued, sending, deferred), every issue. */
 int	queue_pending(struct db *db, int64_t *n, diag *d);
 
+/* --- for bounce_apply --- */
+
+/* 1 and the delivery's subscriber (0 when the subscriber was removed),
+ * 0 when there is no such delivery, -1 on a database error. */
+int	queue_delivery_subscriber(struct db *db, int64_t delivery_id,
+	    int64_t *subscriber_id, diag *d);
+/* A delivery that left (sent, failed, deferred, sending) becomes 'bounced',
+ * with the report's status and text. */
+int	queue_mark_bounced(struct db *db, int64_t delivery_id, const char *status,
+	    const char *text, int64_t now, diag *d);
+
 #endif
