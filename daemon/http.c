@@ -29,9 +29,10 @@
 #define LISTEN_BACKLOG	511
 #define DRAIN_MAX	(1024 * 1024)	/* bytes over max_body read before closing */
 
-enum page_id { PG_CONFIRM, PG_DONE, PG_RESUB, PG_NOTFOUND, PG_COUNT };
+enum page_id { PG_CONFIRM, PG_DONE, PG_RESUB, PG_NOTFOUND, PG_STATUS, PG_COUNT };
 static const char *const page_files[PG_COUNT] = {
 	"unsubscribe.html", "unsubscribed.html", "resubscribed.html", "notfound.html",
+	"status.html",
 };
 enum slot { S_LIST, S_EMAIL, S_RESUB_ACTION, S_UNSUB_ACTION, S_HEADING, S_MESSAGE,
 	S_COUNT };
@@ -265,7 +266,7 @@ unsub_page(struct http *h, struct MHD_Connection *c, struct req *r, struct db *d
 	const char *v[S_COUNT] = { 0 };
 	struct subscriber s;
 	diag d = DIAG_INIT;
-	buf masked = BUF_INIT, action = BUF_INIT;
+	buf masked = BUF_INIT, action = BUF_INIT, msg = BUF_INIT;
 	enum MHD_Result rc;
 
 	if (r->method == M_POST) {
@@ -281,17 +282,35 @@ unsub_page(struct http *h, struct MHD_Connection *c, struct req *r, struct db *d
 		return send_failure(h, c, r, &d);
 	unsubscribe_mask_email(s.email, &masked);
 	v[S_EMAIL] = buf_cstr(&masked);
-	if (r->method == M_POST) {
+	/* The page tells the reader's state as it is now. A GET never changes
+	 * it: opened again after unsubscribing, the link says so and offers
+	 * the resubscribe button (a POST) instead of asking again. */
+	switch (s.status) {
+	case SUB_ACTIVE:
+		rc = send_page(h, c, r, MHD_HTTP_OK, PG_CONFIRM, v);
+		break;
+	case SUB_UNSUBSCRIBED:
 		/* Relative to /u/TOKEN: works behind a proxy's path prefix too. */
 		buf_printf(&action, "%s/resubscribe", r->token);
 		v[S_RESUB_ACTION] = buf_cstr(&action);
 		rc = send_page(h, c, r, MHD_HTTP_OK, PG_DONE, v);
-	} else {
-		rc = send_page(h, c, r, MHD_HTTP_OK, PG_CONFIRM, v);
+		break;
+	default:
+		/* Bounced or complained: nothing to confirm, nothing the reader
+		 * can undo from here. */
+		v[S_HEADING] = "You are not getting these emails";
+		buf_printf(&msg, "%s gets no more %s emails: mail to it %s. Reply to an "
+		    "email from %s to ask for it to be restored.", buf_cstr(&masked),
+		    cfg->list.name, s.status == SUB_BOUNCED ? "bounced" :
+		    "was reported as spam", cfg->list.name);
+		v[S_MESSAGE] = buf_cstr(&msg);
+		rc = send_page(h, c, r, MHD_HTTP_OK, PG_STATUS, v);
+		break;
 	}
 	subscriber_free(&s);
 	buf_free(&masked);
 	buf_free(&action);
+	buf_free(&msg);
 	return rc;
 }
 
@@ -337,21 +356,6 @@ resub_page(struct http *h, struct MHD_Connection *c, struct req *r, struct db *d
 	return rc;
 }
 
-static void
-json_string(buf *out, const char *s)
-{
-	buf_putc(out, '"');
-	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-		if (*p == '"' || *p == '\\')
-			buf_printf(out, "\\%c", *p);
-		else if (*p < 0x20)
-			buf_printf(out, "\\u%04x", *p);
-		else
-			buf_putc(out, (char)*p);
-	}
-	buf_putc(out, '"');
-}
-
 static enum MHD_Result
 healthz(struct MHD_Connection *c, struct req *r, struct db *db, const diag *open_err)
 {
@@ -378,7 +382,7 @@ healthz(struct MHD_Connection *c, struct req *r, struct db *db, const diag *open
 	}
 	buf_printf(&b, "{\"status\":\"%s\",\"database\":",
 	    !db_ok ? "fail" : known && open == known ? "degraded" : "ok");
-	json_string(&b, db_ok ? "ok" : d.msg);
+	buf_json_string(&b, db_ok ? "ok" : d.msg);
 	if (known) {
 		buf_puts(&b, ",\"relays\":[");
 		for (size_t i = 0, n = 0; i < metrics_relay_count(); i++) {
@@ -386,7 +390,7 @@ healthz(struct MHD_Connection *c, struct req *r, struct db *db, const diag *open
 			if (metrics_relay_circuit_get(i, &st) < 0)
 				continue;
 			buf_printf(&b, "%s{\"relay\":", n++ ? "," : "");
-			json_string(&b, metrics_relay_name(i));
+			buf_json_string(&b, metrics_relay_name(i));
 			buf_printf(&b, ",\"circuit\":\"%s\"}", metrics_circuit_name(st));
 		}
 		buf_putc(&b, ']');
