@@ -357,11 +357,15 @@ resub_page(struct http *h, struct MHD_Connection *c, struct req *r, struct db *d
 }
 
 static enum MHD_Result
-healthz(struct MHD_Connection *c, struct req *r, struct db *db, const diag *open_err)
+healthz(struct http *h, struct MHD_Connection *c, struct req *r, struct db *db,
+    const diag *open_err)
 {
 	diag d = DIAG_INIT;
 	buf b = BUF_INIT;
 	int db_ok = 0, known = 0, open = 0;
+	/* The relays of the running config, by their current names. */
+	size_t slots[METRICS_MAX_RELAYS];
+	size_t nslots = metrics_relays_current(&h->site.cfg, slots, METRICS_MAX_RELAYS);
 
 	if (db) {
 		sqlite3_stmt *st = db_stmt(db, "SELECT count(*) FROM sqlite_master");
@@ -373,9 +377,9 @@ healthz(struct MHD_Connection *c, struct req *r, struct db *db, const diag *open
 	} else {
 		d = *open_err;
 	}
-	for (size_t i = 0; i < metrics_relay_count(); i++) {
+	for (size_t i = 0; i < nslots; i++) {
 		enum relay_circuit st;
-		if (metrics_relay_circuit_get(i, &st) == 0) {
+		if (metrics_relay_circuit_get(slots[i], &st) == 0) {
 			known++;
 			open += st == CIRCUIT_OPEN;
 		}
@@ -385,12 +389,12 @@ healthz(struct MHD_Connection *c, struct req *r, struct db *db, const diag *open
 	buf_json_string(&b, db_ok ? "ok" : d.msg);
 	if (known) {
 		buf_puts(&b, ",\"relays\":[");
-		for (size_t i = 0, n = 0; i < metrics_relay_count(); i++) {
+		for (size_t i = 0, n = 0; i < nslots; i++) {
 			enum relay_circuit st;
-			if (metrics_relay_circuit_get(i, &st) < 0)
+			if (metrics_relay_circuit_get(slots[i], &st) < 0)
 				continue;
 			buf_printf(&b, "%s{\"relay\":", n++ ? "," : "");
-			buf_json_string(&b, metrics_relay_name(i));
+			buf_json_string(&b, metrics_relay_name(slots[i]));
 			buf_printf(&b, ",\"circuit\":\"%s\"}", metrics_circuit_name(st));
 		}
 		buf_putc(&b, ']');
@@ -427,7 +431,7 @@ dispatch(struct http *h, struct MHD_Connection *c, struct req *r)
 	db = pool_get(h, &d);
 	pthread_rwlock_rdlock(&h->rw);
 	if (r->route == R_HEALTHZ)
-		rc = healthz(c, r, db, &d);
+		rc = healthz(h, c, r, db, &d);
 	else if (db == NULL)
 		rc = send_failure(h, c, r, &d);
 	else if (r->route == R_METRICS)
