@@ -1,8 +1,11 @@
 # operator.sh - the operator's everyday commands without a daemon:
-# issue deliveries, issue retry, subscriber show; their bad input.
-# (tests/e2e/operator.py runs them against a real daemon and SMTP server.)
+# issue deliveries, issue retry, subscriber show, send-test; their bad input.
+# (tests/e2e/operator_day.py runs them against a real daemon and SMTP server.)
 . "$(dirname "$0")/../lib.sh"
-write_config </dev/null
+DEAD=$(free_port)	# nothing listens there: send-test's relay is down
+write_config <<CONF
+relays = ( { host = "127.0.0.1"; port = $DEAD; } );
+CONF
 $BS init >/dev/null
 $BS subscriber import "$TOP/examples/subscribers.csv" >/dev/null
 $BS subscriber add late@example.com --name Late >/dev/null
@@ -91,3 +94,10 @@ expect_out "show: unknown email" 67 'nobody@example.com: no such subscriber' $BS
 expect_out "show: a removed address" 67 'grace@example.com: not a subscriber: removed on request' $BS subscriber show grace@example.com
 expect_out "show: an invalid address" 65 "address 'no-at-sign'" $BS subscriber show no-at-sign
 expect_out "show: no address" 64 'one EMAIL is needed' $BS subscriber show
+
+# --- issue send-test with its relay down: a clear error, nothing written ---
+before=$(snapshot)
+expect_out "send-test: relay down" 69 "relay 127\.0\.0\.1:$DEAD: .*; no test copy sent" $BS issue send-test "$id" --to tester@example.org
+expect_out "send-test: unknown issue" 66 'issue 99: no such issue' $BS issue send-test 99 --to tester@example.org
+expect_out "send-test: no --to" 64 '--to EMAIL is needed' $BS issue send-test "$id"
+is "send-tests wrote nothing" "$(snapshot)" "$before"
