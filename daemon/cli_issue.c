@@ -407,7 +407,14 @@ delivery_row(const struct queue_delivery_view *v, void *arg)
 		buf_printf(out, "%-8lld %-32s %-9s %-4s %-7s %-8lld %-20s ",
 		    (long long)v->delivery_id, v->email ? v->email : "(removed)", v->state,
 		    code, *v->status ? v->status : "-", (long long)v->attempts, next);
-		put_oneline(out, *v->text ? v->text : "-");
+		if (*v->text)
+			put_oneline(out, v->text);
+		else if (v->sub_status == NULL)
+			buf_puts(out, "(subscriber removed)");
+		else if (strcmp(v->sub_status, "active") != 0)
+			buf_printf(out, "(subscriber %s)", v->sub_status);
+		else
+			buf_putc(out, '-');
 		buf_putc(out, '\n');
 	}
 	o->n++;

@@ -42,6 +42,11 @@ is "deliveries --json: fields" \
 	"$($PY -c 'import json,sys; r=json.load(sys.stdin)[0]; print(sorted(r))' <<<"$json")" \
 	"['attempts', 'code', 'delivery_id', 'email', 'enhanced_status', 'next_attempt_at', 'relay', 'state', 'subscriber_id', 'subscriber_status', 'text', 'updated_at']"
 is "deliveries --state sent --json" "$($BS issue deliveries "$id" --state sent --json | $PY -c 'import json,sys; print(len(json.load(sys.stdin)))')" 5
+sql "UPDATE subscribers SET status = 'unsubscribed' WHERE email = 'wei@example.com';
+     UPDATE deliveries SET state = 'dropped' WHERE subscriber_id = (SELECT id FROM subscribers WHERE email = 'wei@example.com')"
+expect_out "deliveries: a dropped copy says why" 0 'wei@example.com +dropped +- +- +1 +- +\(subscriber unsubscribed\)' $BS issue deliveries "$id" --state dropped
+sql "UPDATE subscribers SET status = 'active' WHERE email = 'wei@example.com';
+     UPDATE deliveries SET state = 'sent' WHERE subscriber_id = (SELECT id FROM subscribers WHERE email = 'wei@example.com')"
 expect_out "deliveries of nothing" 0 '\(no bounced deliveries of issue' $BS issue deliveries "$id" --state bounced
 expect_out "deliveries: unknown issue" 66 'issue 99: no such issue' $BS issue deliveries 99
 expect_out "deliveries: bad id" 64 "'x1' is not an issue id" $BS issue deliveries x1
