@@ -11,11 +11,12 @@ import email.policy
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import Env, Smtpd, ok, exit_code  # noqa: E402
+from harness import BS, Env, PY, TOP, Smtpd, ok, exit_code  # noqa: E402
 
 
 
@@ -27,8 +28,14 @@ class Pre:
 pre = Pre()
 atexit.register(shutil.rmtree, pre.dir, True)
 relay = Smtpd(pre, "relay", rules=[{"match": "^blocked@", "action": "policy", "times": 1}])
-env = Env([{"port": relay.port, "connections": 1}])
+subprocess.run([BS, "dkim", "keygen", "--selector", "s1", "--domain", "example.com",
+                "--out", os.path.join(pre.dir, "s1.key")], check=True, capture_output=True)
+env = Env([{"port": relay.port, "connections": 1}],
+          extra='dkim = ( { selector = "s1"; domain = "example.com"; key_file = "%s/s1.key"; } );'
+          % pre.dir)
 env.procs += pre.procs
+with open(os.path.join(pre.dir, "dns.txt"), "w") as f:
+    f.write(env.bs("dkim", "dns").stdout)
 
 env.subscribers([("ok1@example.com", "One", "free"), ("ok2@example.com", "Two", "paid"),
                  ("blocked@example.com", "Blocked", "free"),
@@ -120,6 +127,11 @@ if msgs:
     ok("send-test: the subject says [TEST]", subject.startswith("[TEST] "), subject)
     ok("send-test: marked by a header", "not a delivery" in str(msg["X-Broadside-Test"]),
        msg["X-Broadside-Test"])
+    v = subprocess.run([PY, os.path.join(TOP, "tests", "tools", "dkim_verify.py"),
+                        os.path.join(pre.dir, "dns.txt"), os.path.join(relay.dir, msgs[0]["file"])],
+                       capture_output=True, text=True)
+    ok("send-test: DKIM-signed like a real copy, and the signature verifies",
+       v.returncode == 0 and " pass" in v.stdout, v.stdout + v.stderr)
     text = msg.get_body(("plain",)).get_content()
     ok("send-test: rendered like a real paid copy (all of it, no call to action)",
        "Keep reading" not in text and "List-Unsubscribe" in msg and len(text) > 1000,
