@@ -282,7 +282,7 @@ render_for(struct sender *s, int64_t issue_id)
 	}
 	if (render_compile(s->cfg, s->sec, &c->is, &c->r, &d) < 0) {
 		char why[300];
-		snprintf(why, sizeof why, "cannot be rendered: %s", d.msg);
+		snprintf(why, sizeof why, "cannot be rendered: %.270s", d.msg);
 		log_err("issue %lld %s; pausing it ('broadside issue resume %lld' once fixed)",
 		    (long long)issue_id, why, (long long)issue_id);
 		issue_free(&c->is);
