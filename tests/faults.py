@@ -107,13 +107,15 @@ def started(env, timeout=10, **kw):
 
 class LeaseWatch(threading.Thread):
     """Polls the leases of deliveries in state 'sending' every `step` s.
-    held[id] is the set of (lease_owner, lease_token) seen for it; errors
+    held[id] is the set of (lease_owner, lease_token) seen for it, expires[id]
+    the lease_expires values (more than one: the lease was renewed); errors
     holds what the query said if it failed (e.g. no such column)."""
 
     def __init__(self, env, step=0.05):
         super().__init__(daemon=True)
         self.env, self.step = env, step
         self.held = collections.defaultdict(set)
+        self.expires = collections.defaultdict(set)
         self.errors, self.polls = [], 0
         self.halt = threading.Event()
 
@@ -122,10 +124,11 @@ class LeaseWatch(threading.Thread):
         con = sqlite3.connect(self.env.db, timeout=5)
         while not self.halt.is_set():
             try:
-                for i, owner, token in con.execute(
-                        "SELECT id, lease_owner, lease_token FROM deliveries "
+                for i, owner, token, exp in con.execute(
+                        "SELECT id, lease_owner, lease_token, lease_expires FROM deliveries "
                         "WHERE state = 'sending'"):
                     self.held[i].add((owner, token))
+                    self.expires[i].add(exp)
                 self.polls += 1
             except sqlite3.Error as e:
                 if len(self.errors) < 5:
@@ -136,6 +139,10 @@ class LeaseWatch(threading.Thread):
     def stop(self):
         self.halt.set()
         self.join(10)
+
+    def renewed(self):
+        """Deliveries whose lease was seen renewed (expiry moved, same holder)."""
+        return [i for i, s in self.expires.items() if len(s) > 1 and len(self.held[i]) == 1]
 
     def shared(self):
         """Deliveries seen held under more than one (owner, token)."""

@@ -96,7 +96,8 @@ class Smtpd:
 
 class Env:
     def __init__(self, relays, retry='min_backoff = "1s"; max_backoff = "2s"; max_age = "1h";',
-                 extra="", log_level="info", database=None):
+                 extra="", log_level="info", database=None,
+                 relay_backoff=("1s", "2s")):
         self.dir = tempfile.mkdtemp(prefix="broadside-e2e.")
         # database: another path for the database file (e.g. on a small tmpfs)
         self.db = database or os.path.join(self.dir, "broadside.db")
@@ -122,9 +123,10 @@ http: { listen = "127.0.0.1:%d"; };
 relays = (
   %s
 );
-retry: { %s relay_min_backoff = "1s"; relay_max_backoff = "2s"; };
+retry: { %s relay_min_backoff = "%s"; relay_max_backoff = "%s"; };
 %s
-''' % (self.db, TOP, log_level, free_port(), rel, retry, extra))
+''' % (self.db, TOP, log_level, free_port(), rel, retry, relay_backoff[0], relay_backoff[1],
+       extra))
         os.environ["BROADSIDE_CONFIG"] = self.conf
         atexit.register(self.cleanup)
         self.bs("init")
