@@ -26,8 +26,8 @@ optional:
                        (then only the recipients are matched)
   "accept_close": REGEX  accept a message whose recipients or content match
                        ("." for all), then close the connection at once
-A REGEX is matched (re.search) against the recipients, one a line, then
-the message's text.
+A REGEX is matched (re.search, re.M) against the recipients, one a line,
+then the message's text.
 
 Records in DIR:
   log.jsonl      one JSON line per message ACCEPTED (250 after the final
@@ -68,7 +68,7 @@ class Relay:
 
     def matches(self, key, rcpt, text=""):
         pat = self.rules().get(key)
-        return bool(pat) and re.search(pat, "\n".join(rcpt) + "\n" + text) is not None
+        return bool(pat) and re.search(pat, "\n".join(rcpt) + "\n" + text, re.M) is not None
 
     def fault(self, kind, rcpt):
         self.faults.write(json.dumps({"fault": kind, "rcpt": rcpt, "time": time.time()}) + "\n")
