@@ -1816,6 +1816,48 @@ json_value(const char *p, const char *end, const char *key, char *out, size_t ou
 	return NULL;
 }
 
+/* What SES returns of the mail itself: "mail": {"source": our envelope
+ * sender (the VERP address), "commonHeaders": {"messageId": our
+ * Message-ID}, "headers": [{"name": "List-Unsubscribe", "value": ...}]}:
+ * the proof bounce_apply looks for. */
+static void
+ses_proof(struct bounce_report *r, const char *t, const char *end)
+{
+	const char *mail = strstr(t, "\"mail\""), *p;
+	char val[512];
+
+	if (mail == NULL)
+		return;
+	if (json_value(mail, end, "source", val, sizeof val) && strchr(val, '@'))
+		env_add(r, val);
+	if ((p = strstr(mail, "\"commonHeaders\"")) &&
+	    json_value(p, end, "messageId", val, sizeof val) && r->message_id[0] == '\0') {
+		char *a = val, *z;
+		while (*a == '<' || *a == ' ')
+			a++;
+		if ((z = strchr(a, '>')) != NULL)
+			*z = '\0';
+		free(r->message_id);
+		r->message_id = xstrdup(a);
+	}
+	for (p = mail; (p = strstr(p, "\"name\"")) != NULL; p++) {
+		char name[64];
+		const char *q = json_value(p, end, "name", name, sizeof name);
+		if (q == NULL)
+			break;
+		if (strcasecmp(name, "List-Unsubscribe") != 0)
+			continue;
+		if (json_value(q, end, "value", val, sizeof val) == NULL)
+			break;
+		buf h = BUF_INIT;
+		buf_puts(&h, r->orig_headers);
+		buf_printf(&h, "List-Unsubscribe: %s\n", val);
+		free(r->orig_headers);
+		r->orig_headers = buf_detach(&h);
+		break;
+	}
+}
+
 static int
 read_ses_json(struct bounce_report *r, const char *h, size_t hlen)
 {
@@ -1899,6 +1941,8 @@ read_ses_json(struct bounce_report *r, const char *h, size_t hlen)
 			found = 1;
 		}
 	}
+	if (found)
+		ses_proof(r, t, end);
 	free(t);
 	return found;
 }

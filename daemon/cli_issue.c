@@ -11,6 +11,7 @@
 #include "issue_file.h"
 #include "issues.h"
 #include "queue.h"
+#include "render.h"
 
 /* Seconds of slack for "--at" times that are just now. */
 #define PAST_SLACK 60
@@ -85,8 +86,10 @@ issue_json(buf *out, const struct issue *is)
 	buf_json_string(out, is->started_at ? st : NULL);
 	buf_puts(out, ", \"finished_at\": ");
 	buf_json_string(out, is->finished_at ? fi : NULL);
-	buf_printf(out, ", \"created_at\": \"%s\", \"paywall\": %s}", cr,
+	buf_printf(out, ", \"created_at\": \"%s\", \"paywall\": %s, \"pause_reason\": ", cr,
 	    issue_paywall(is->source, NULL, NULL) ? "true" : "false");
+	buf_json_string(out, is->pause_reason && *is->pause_reason ? is->pause_reason : NULL);
+	buf_putc(out, '}');
 }
 
 static int
@@ -226,6 +229,8 @@ cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 			if (counts[i])
 				buf_printf(&out, ", %s %lld", delivery_states[i], (long long)counts[i]);
 		buf_putc(&out, '\n');
+		if (is.status == ISSUE_PAUSED && is.pause_reason && *is.pause_reason)
+			buf_printf(&out, "  paused by the daemon: %s\n", is.pause_reason);
 		if (qc.sent + qc.bounced > 0)
 			buf_printf(&out, "  rate:      %.1f msg/s over the run, %.1f msg/s in the "
 			    "last minute\n", qc.rate_average, qc.rate_minute);
@@ -298,6 +303,20 @@ move(struct cli_ctx *ctx, int argc, char **argv, const char *verb, diag *d)
 		return -1;
 	if (issue_get(ctx->db, id, &is, d) < 0)
 		goto fail;
+	if (strcmp(verb, "resume") == 0 && is.status == ISSUE_PAUSED) {
+		/* The daemon paused it because it could not be rendered (or a
+		 * rate): the compile is tried first, and says why it still fails. */
+		struct secret none;
+		struct render *r = NULL;
+		memset(&none, 0, sizeof none);
+		if (render_compile(&ctx->cfg, &none, &is, &r, d) < 0) {
+			diag_prefix(d, "issue %lld still cannot be rendered, so it stays paused: ",
+			    (long long)id);
+			issue_free(&is);
+			goto fail;
+		}
+		render_free(r);
+	}
 	issue_free(&is);
 	if (strcmp(verb, "pause") == 0)
 		to = ISSUE_PAUSED;

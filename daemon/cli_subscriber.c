@@ -59,7 +59,7 @@ add_one(struct db *db, struct subscriber *s, const char *key, int64_t *id, diag 
 {
 	int suppressed;
 
-	if (subscriber_suppressed(db, key, &suppressed, d) < 0)
+	if (subscriber_suppressed(db, key, s->email, &suppressed, d) < 0)
 		return -1;
 	if (suppressed)
 		return diag_set(d, EX_DATAERR, "%s: was removed from the list on request "
@@ -157,7 +157,8 @@ cmd_import(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	/* One transaction: a file with one bad row imports nothing. */
 	ncols = r.nfields;
 	if (db_exec(ctx->db, "CREATE TEMP TABLE IF NOT EXISTS import_seen "
-	    "(k TEXT PRIMARY KEY)", d) < 0 || db_begin(ctx->db, d) < 0)
+	    "(k TEXT PRIMARY KEY, line INTEGER, email TEXT)", d) < 0 ||
+	    db_begin(ctx->db, d) < 0)
 		goto fail_nodb;
 	while ((rc = csv_next(&c, &r, &why)) != 0) {
 		struct subscriber s = { 0 };
@@ -195,16 +196,30 @@ cmd_import(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 			goto fail;
 		}
 #undef FIELD
-		st = db_stmt(ctx->db, "INSERT INTO temp.import_seen (k) VALUES (?)");
+		/* One person, one address: a duplicate in any case is an
+		 * error naming both lines, not a guess at which to keep. */
+		st = db_stmt(ctx->db, "INSERT INTO temp.import_seen (k, line, email) "
+		    "VALUES (?, ?, ?)");
 		sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(st, 2, r.line);
+		sqlite3_bind_text(st, 3, s.email, -1, SQLITE_TRANSIENT);
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			sqlite3_reset(st);
-			diag_set(d, EX_DATAERR, "%s:%d: %s: duplicate address in the file",
-			    file, r.line, s.email);
+			st = db_stmt(ctx->db, "SELECT line, email FROM temp.import_seen WHERE k = ?");
+			sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+			if (sqlite3_step(st) == SQLITE_ROW)
+				diag_set(d, EX_DATAERR, "%s:%d: %s: duplicate address in the file "
+				    "(line %d has %s; addresses are compared ignoring case)",
+				    file, r.line, s.email, sqlite3_column_int(st, 0),
+				    (const char *)sqlite3_column_text(st, 1));
+			else
+				diag_set(d, EX_DATAERR, "%s:%d: %s: duplicate address in the file",
+				    file, r.line, s.email);
+			sqlite3_reset(st);
 			goto fail;
 		}
 		sqlite3_reset(st);
-		if (subscriber_suppressed(ctx->db, key, &supp, d) < 0)
+		if (subscriber_suppressed(ctx->db, key, s.email, &supp, d) < 0)
 			goto fail;
 		if (supp) {
 			suppressed++;

@@ -190,6 +190,25 @@ db_schema_version(struct db *db)
 	return v;
 }
 
+/* Rows that break a foreign key, in *n (a migration must not add any;
+ * some may be older than it, written with foreign keys off). */
+static int
+fk_violations(struct db *db, const char *name, int64_t *n, diag *d)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*n = 0;
+	if (sqlite3_prepare_v2(db->h, "PRAGMA foreign_key_check", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(db, d, name);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		(*n)++;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(db, d, name);
+	return 0;
+}
+
 static int
 migrate(struct db *db, diag *d)
 {
@@ -205,15 +224,29 @@ migrate(struct db *db, diag *d)
 	for (int i = 0; i < db_nmigrations; i++) {
 		const struct migration *m = &db_migrations[i];
 		char pragma[64];
+		int64_t fk_before, fk_after;
 
 		if (m->version <= have)
 			continue;
 		if (db_begin(db, d) < 0)
 			return -1;
+		if (fk_violations(db, m->name, &fk_before, d) < 0) {
+			db_rollback(db);
+			return -1;
+		}
 		if (sqlite3_exec(db->h, m->sql, NULL, NULL, NULL) != SQLITE_OK) {
 			db_fail(db, d, m->name);
 			db_rollback(db);
 			return -1;
+		}
+		if (fk_violations(db, m->name, &fk_after, d) < 0) {
+			db_rollback(db);
+			return -1;
+		}
+		if (fk_after > fk_before) {
+			db_rollback(db);
+			return diag_set(d, EX_SOFTWARE, "migration %s: would leave %lld rows "
+			    "breaking a foreign key", m->name, (long long)(fk_after - fk_before));
 		}
 		snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", m->version);
 		if (db_exec(db, pragma, d) < 0 || db_commit(db, d) < 0) {
@@ -248,10 +281,12 @@ db_open(const char *path, enum db_open_mode mode, struct db **out, diag *d)
 	}
 	sqlite3_extended_result_codes(db->h, 1);
 	sqlite3_busy_handler(db->h, busy_wait, db);
+	/* Migrations run with foreign keys off (a table rebuild must not set
+	 * the references to it NULL) and check them before they commit. */
 	if (db_exec(db, "PRAGMA journal_mode = WAL", d) < 0 ||
 	    db_exec(db, "PRAGMA synchronous = NORMAL", d) < 0 ||
-	    db_exec(db, "PRAGMA foreign_keys = ON", d) < 0 ||
-	    migrate(db, d) < 0) {
+	    migrate(db, d) < 0 ||
+	    db_exec(db, "PRAGMA foreign_keys = ON", d) < 0) {
 		db_close(db);
 		return -1;
 	}

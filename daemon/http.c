@@ -378,7 +378,8 @@ healthz(struct MHD_Connection *c, struct req *r, struct db *db, const diag *open
 	}
 	buf_printf(&b, "{\"status\":\"%s\",\"database\":",
 	    !db_ok ? "fail" : known && open == known ? "degraded" : "ok");
-	json_string(&b, db_ok ? "ok" : d.msg);
+	/* The reason goes to the log; an outsider learns no path. */
+	json_string(&b, db_ok ? "ok" : "database unavailable");
 	if (known) {
 		buf_puts(&b, ",\"relays\":[");
 		for (size_t i = 0, n = 0; i < metrics_relay_count(); i++) {

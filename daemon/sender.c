@@ -15,6 +15,7 @@
 #include "db.h"
 #include "deliverability.h"
 #include "issues.h"
+#include "journal.h"
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
@@ -22,6 +23,7 @@
 #include "render.h"
 #include "smtp.h"
 #include "smtp_policy.h"
+#include "token.h"
 #include "xalloc.h"
 
 #define GATHER_MS	20	/* outcomes wait at most this long to be batched */
@@ -30,11 +32,19 @@
 				 * this long for a batch, or an outcome GATHER_MS
 				 * plus 3 times this to be recorded */
 #define RAISED_MS	1000	/* and then stays raised at least this long */
+#define RETRY_MIN_MS	100	/* outcomes that cannot be committed: tried */
+#define RETRY_MAX_MS	5000	/* again after this long, doubling to this */
 
 struct compiled {
 	int64_t		 issue_id;
 	struct issue	 is;
 	struct render	*r;		/* NULL: could not be compiled */
+};
+
+/* An issue to pause because its copies cannot be rendered. */
+struct pause {
+	int64_t		 issue_id;
+	char		*why;
 };
 
 /* One session's worth: the claimed deliveries, rendered. */
@@ -43,6 +53,7 @@ struct batch {
 	struct smtp_msg	*msgs;		/* nmsgs of them: the rendered ones */
 	size_t		*item_of;	/* msgs[k] is q.items[item_of[k]] */
 	buf		*bufs;
+	buf		*froms;		/* envelope senders (VERP) */
 	char		**mids;		/* Message-IDs, without brackets */
 	const struct render **rs;	/* what rendered msgs[k] (and signs it) */
 	size_t		 nmsgs, cap;
@@ -95,10 +106,16 @@ struct sender {
 	int64_t		 boosted_until_ms;
 	int64_t		 out_since_ms;	/* when the oldest outcome waiting came */
 	struct db	*db;		/* the queue thread's */
+	struct journal	*journal;	/* every outcome, until committed */
+	char		 process[96];	/* "host:pid:": every lease of this daemon */
+	char		 prefix[128];	/* "host:pid:gN:": this sender's leases */
+	int		 uncommitted;	/* outcomes taken but not committed */
 
 	/* Compiled issues: only the queue thread renders. */
 	struct compiled	*compiled;
 	size_t		 ncompiled, capcompiled;
+	struct pause	*pauses;
+	size_t		 npauses, cappauses;
 };
 
 static void
@@ -181,6 +198,7 @@ outbox_add(struct sender *s, struct queue_outcome *o)
 {
 	int64_t now_ms = clock_mono_ms();
 
+	journal_append(s->journal, o);
 	s->out = xgrow(s->out, &s->capout, s->nout + 1, sizeof *s->out);
 	s->out[s->nout++] = *o;
 	if (s->nout == 1) {
@@ -200,13 +218,15 @@ outbox_push(struct sender *s, struct queue_outcome *o)
 }
 
 static void
-outcome_init(struct queue_outcome *o, const struct queue_item *it, const struct relay *r)
+outcome_init(struct queue_outcome *o, const struct queue_item *it, const struct worker *w)
 {
 	memset(o, 0, sizeof *o);
 	o->delivery_id = it->delivery_id;
 	o->subscriber_id = it->subscriber_id;
+	o->owner = xstrdup(w->owner);
+	o->token = it->token;
 	o->at = clock_now();
-	o->relay = xstrdup(relay_name(r));
+	o->relay = xstrdup(relay_name(w->relay));
 }
 
 /* With s->mu held: w's next batch will not be sent. It goes back to the
@@ -218,7 +238,7 @@ release_next(struct sender *s, struct worker *w)
 
 	for (size_t i = 0; i < b->q.n; i++) {
 		struct queue_outcome o;
-		outcome_init(&o, &b->q.items[i], w->relay);
+		outcome_init(&o, &b->q.items[i], w);
 		o.result = QR_RELEASE;
 		outbox_add(s, &o);
 	}
@@ -235,7 +255,7 @@ push_unsent(struct worker *w, const struct queue_item *it, enum queue_result res
 {
 	struct queue_outcome o;
 
-	outcome_init(&o, it, w->relay);
+	outcome_init(&o, it, w);
 	o.result = res;
 	if (why)
 		o.text = xstrdup(why);
@@ -247,24 +267,43 @@ batch_free(struct batch *b)
 {
 	for (size_t k = 0; k < b->cap; k++) {
 		buf_free(&b->bufs[k]);
+		buf_free(&b->froms[k]);
 		free(b->mids[k]);
 	}
 	free(b->msgs);
 	free(b->item_of);
 	free(b->bufs);
+	free(b->froms);
 	free(b->mids);
 	free(b->rs);
 	queue_batch_free(&b->q);
 }
 
-/* The compiled render of an issue; NULL (and a paused issue) when it
- * cannot be compiled. Queue thread only. */
+/* With the queue thread: issue_id will be paused, saying why, in the
+ * transaction of the next pass (which claims nothing more of it). */
+static void
+pause_issue(struct sender *s, int64_t issue_id, const char *why)
+{
+	for (size_t i = 0; i < s->npauses; i++)
+		if (s->pauses[i].issue_id == issue_id)
+			return;
+	s->pauses = xgrow(s->pauses, &s->cappauses, s->npauses + 1, sizeof *s->pauses);
+	s->pauses[s->npauses].issue_id = issue_id;
+	s->pauses[s->npauses++].why = xstrdup(why);
+}
+
+/* The compiled render of an issue; NULL when it cannot be compiled: the
+ * issue is then paused with the reason, and compiled afresh the next time
+ * it is asked for (after 'issue resume'). Queue thread only. */
 static struct render *
 render_for(struct sender *s, int64_t issue_id)
 {
 	struct compiled *c;
 	diag d = DIAG_INIT;
 
+	for (size_t i = 0; i < s->npauses; i++)
+		if (s->pauses[i].issue_id == issue_id)
+			return NULL;	/* failed in this pass already */
 	for (size_t i = 0; i < s->ncompiled; i++)
 		if (s->compiled[i].issue_id == issue_id)
 			return s->compiled[i].r;
@@ -277,18 +316,16 @@ render_for(struct sender *s, int64_t issue_id)
 		log_err("issue %lld: %s", (long long)issue_id, d.msg);
 		return NULL;
 	}
-	s->ncompiled++;
 	if (render_compile(s->cfg, s->sec, &c->is, &c->r, &d) < 0) {
-		c->r = NULL;
-		log_err("issue %lld: cannot be rendered: %s; pausing it",
-		    (long long)issue_id, d.msg);
-		if (db_begin(s->db, &d) == 0) {
-			if (issue_transition(s->db, issue_id, ISSUE_PAUSED, &d) == 0)
-				db_commit(s->db, &d);
-			else
-				db_rollback(s->db);
-		}
+		char why[300];
+		snprintf(why, sizeof why, "cannot be rendered: %s", d.msg);
+		log_err("issue %lld %s; pausing it ('broadside issue resume %lld' once fixed)",
+		    (long long)issue_id, why, (long long)issue_id);
+		issue_free(&c->is);
+		pause_issue(s, issue_id, why);
+		return NULL;
 	}
+	s->ncompiled++;
 	return c->r;
 }
 
@@ -327,9 +364,9 @@ on_message_done(struct smtp_msg *m, void *arg)
 	struct smtp_decision dec;
 	struct queue_outcome o;
 
-	outcome_init(&o, it, w->relay);
-	smtp_policy_decide(&m->outcome, &rt, it->attempts, it->first_attempt_at, o.at,
-	    (uint32_t)rand_r(&w->seed), &dec);
+	outcome_init(&o, it, w);
+	smtp_policy_decide(&m->outcome, &rt, it->attempts, it->first_attempt_at, it->faults,
+	    o.at, (uint32_t)rand_r(&w->seed), &dec);
 	o.code = m->outcome.code;
 	memcpy(o.status, m->outcome.status, sizeof o.status);
 	o.text = xstrdup(*m->text ? m->text : dec.why ? dec.why : "");
@@ -352,6 +389,7 @@ on_message_done(struct smtp_msg *m, void *arg)
 		break;
 	case VERDICT_RELAY:
 		o.result = QR_RELEASE;
+		o.blamed = dec.blame;
 		if (!w->relay_fault)
 			snprintf(w->fault_why, sizeof w->fault_why, "%s at %s%s%s",
 			    m->outcome.code ? "reply" : "no reply",
@@ -398,10 +436,12 @@ render_batch(struct sender *s, struct worker *w, struct batch *b)
 		b->msgs = xrealloc(b->msgs, n * sizeof *b->msgs);
 		b->item_of = xrealloc(b->item_of, n * sizeof *b->item_of);
 		b->bufs = xrealloc(b->bufs, n * sizeof *b->bufs);
+		b->froms = xrealloc(b->froms, n * sizeof *b->froms);
 		b->mids = xrealloc(b->mids, n * sizeof *b->mids);
 		b->rs = xrealloc(b->rs, n * sizeof *b->rs);
 		for (size_t i = old; i < n; i++) {
 			buf_init(&b->bufs[i]);
+			buf_init(&b->froms[i]);
 			b->mids[i] = NULL;
 		}
 		b->cap = n;
@@ -425,6 +465,9 @@ render_batch(struct sender *s, struct worker *w, struct batch *b)
 		metrics_inc(METRIC_RENDERED);
 		memset(&b->msgs[k], 0, sizeof b->msgs[k]);
 		b->msgs[k].delivery_id = it->delivery_id;
+		buf_reset(&b->froms[k]);
+		token_verp_make(s->sec, s->cfg->bounces.address, it->delivery_id, &b->froms[k]);
+		b->msgs[k].from = buf_cstr(&b->froms[k]);
 		b->msgs[k].rcpt = it->email;
 		b->msgs[k].data = b->bufs[k].data;
 		b->msgs[k].len = b->bufs[k].len;
@@ -446,25 +489,39 @@ fillable(struct sender *s, struct worker *w, int64_t now_ms)
 	    relay_wait_ms(w->relay, now_ms) == 0;
 }
 
-/* The outcomes and the claims of one pass, in one transaction; *sending
- * gets the issues still being sent. */
+/* The outcomes, the pauses and the claims of one pass, in one
+ * transaction; *sending gets the issues still being sent. `renew`: the
+ * heartbeat of this sender's leases is due too. */
 static int
 record_and_claim(struct sender *s, struct queue_outcome *o, size_t n,
-    struct worker **fill, size_t nfill, int64_t *sending, size_t *nsending, diag *d)
+    struct worker **fill, size_t nfill, int renew, int64_t *sending, size_t *nsending,
+    diag *d)
 {
 	int64_t now = clock_now(), dropped = 0;
 
 	if (db_begin(s->db, d) < 0)
 		return -1;
-	if (queue_record(s->db, o, n, d) < 0 ||
-	    queue_sending_issues(s->db, sending, nsending, d) < 0)
+	if (queue_record(s->db, o, n, d) < 0)
 		goto fail;
-	for (size_t i = 0; i < nfill; i++)
-		if (queue_claim_in(s->db, fill[i]->owner, fill[i]->limit, now,
-		    &fill[i]->next.q, &dropped, d) < 0)
+	for (size_t i = 0; i < s->npauses; i++)
+		if (issue_pause(s->db, s->pauses[i].issue_id, s->pauses[i].why, d) < 0)
 			goto fail;
+	if (renew && queue_renew(s->db, s->prefix, s->cfg->sending.lease, now, NULL, d) < 0)
+		goto fail;
+	if (queue_sending_issues(s->db, sending, nsending, d) < 0)
+		goto fail;
+	for (size_t i = 0; i < nfill; i++) {
+		struct queue_lease l = { fill[i]->owner, s->process, queue_token(),
+		    s->cfg->sending.lease };
+		if (queue_claim_in(s->db, &l, fill[i]->limit, now, &fill[i]->next.q,
+		    &dropped, d) < 0)
+			goto fail;
+	}
 	if (db_commit(s->db, d) < 0)
 		goto reset;
+	for (size_t i = 0; i < s->npauses; i++)
+		free(s->pauses[i].why);
+	s->npauses = 0;
 	if (dropped)
 		log_debug("%lld deliveries dropped at claim time", (long long)dropped);
 	return 0;
@@ -510,11 +567,13 @@ static void *
 queue_main(void *arg)
 {
 	struct sender *s = arg;
-	struct queue_outcome *batch = NULL;
+	struct queue_outcome *batch = NULL;	/* taken, not yet committed */
 	struct worker **fill = xcalloc(s->nworkers, sizeof *fill);
 	int64_t sending[QUEUE_MAX_SENDING];
-	size_t n, nfill, cap = 0, nsending = 0;
-	int64_t last_pass_ms = 0;
+	size_t n = 0, nfill, cap = 0, nsending = 0;
+	int64_t last_pass_ms = 0, retry_ms = 0, backoff_ms = 0, failing_since_ms = 0;
+	int64_t renew_every_ms = s->cfg->sending.lease * 1000 / 3;
+	int64_t next_renew_ms = clock_mono_ms() + renew_every_ms;
 	int fresh;
 
 	pthread_setname_np(pthread_self(), "bsd-queue");	/* top -H, perf */
@@ -525,6 +584,7 @@ queue_main(void *arg)
 	for (;;) {
 		struct timespec until;
 		int64_t now_ms, gather_until = -1;
+		int renew;
 
 		pthread_mutex_lock(&s->mu);
 		for (;;) {
@@ -532,7 +592,9 @@ queue_main(void *arg)
 			int ready = 0;
 			nfill = 0;
 			now_ms = clock_mono_ms();
-			for (size_t i = 0; i < s->nworkers; i++) {
+			/* Outcomes not yet committed: nothing new is claimed
+			 * (sent) until they are. */
+			for (size_t i = 0; i < s->nworkers && n == 0; i++) {
 				struct worker *w = &s->workers[i];
 				if (fillable(s, w, now_ms))
 					fill[nfill++] = w;
@@ -541,8 +603,16 @@ queue_main(void *arg)
 					wake = w->next_try_ms - now_ms;
 				ready |= w->next_state == NEXT_READY;
 			}
-			if (nfill > 0 || s->queue_quit)
+			if (nfill > 0 || s->queue_quit || now_ms >= next_renew_ms)
 				break;
+			if (next_renew_ms - now_ms < wake)
+				wake = next_renew_ms - now_ms;
+			if (n > 0) {
+				if (now_ms >= retry_ms)
+					break;
+				if (retry_ms - now_ms < wake)
+					wake = retry_ms - now_ms;
+			}
 			/* A batch waits ready: look every IDLE_MS whether its
 			 * issue is still being sent (release_stale). */
 			if (ready) {
@@ -551,7 +621,7 @@ queue_main(void *arg)
 				if (last_pass_ms + IDLE_MS - now_ms < wake)
 					wake = last_pass_ms + IDLE_MS - now_ms;
 			}
-			if (s->nout > 0) {
+			if (s->nout > 0 && n == 0) {
 				if (gather_until < 0)
 					gather_until = now_ms + GATHER_MS;
 				if (now_ms >= gather_until)
@@ -566,7 +636,7 @@ queue_main(void *arg)
 			for (size_t i = 0; i < s->nworkers; i++)
 				if (s->workers[i].next_state == NEXT_READY)
 					release_next(s, &s->workers[i]);
-			if (s->nout == 0) {
+			if (s->nout == 0 && n == 0) {
 				pthread_mutex_unlock(&s->mu);
 				break;
 			}
@@ -574,43 +644,72 @@ queue_main(void *arg)
 		}
 		for (size_t i = 0; i < nfill; i++)
 			fill[i]->next_state = NEXT_FILLING;
-		{
-			struct queue_outcome *t = s->out;
-			size_t tc = s->capout;
-			s->out = batch;
-			s->capout = cap;
-			batch = t;
-			cap = tc;
-			n = s->nout;
+		/* Take what was gathered. With nothing older pending, the
+		 * journal's writers move to its other file: the one left holds
+		 * exactly what is taken now, and is emptied once committed. */
+		if (n == 0)
+			journal_switch(s->journal);
+		if (s->nout > 0) {
+			batch = xgrow(batch, &cap, n + s->nout, sizeof *batch);
+			memcpy(batch + n, s->out, s->nout * sizeof *batch);
+			n += s->nout;
 			s->nout = 0;
 		}
 		pthread_mutex_unlock(&s->mu);
 
 		fresh = 0;
-		last_pass_ms = clock_mono_ms();
-		for (int tries = 0;; tries++) {
+		now_ms = last_pass_ms = clock_mono_ms();
+		renew = now_ms >= next_renew_ms;
+		{
 			diag d = DIAG_INIT;
-			if (record_and_claim(s, batch, n, fill, nfill, sending, &nsending, &d) == 0) {
+			if (record_and_claim(s, batch, n, fill, nfill, renew, sending, &nsending,
+			    &d) == 0) {
 				fresh = 1;
+				if (failing_since_ms)
+					log_notice("recorded %zu outcomes after %lld s of trouble; "
+					    "sending again", n,
+					    (long long)((now_ms - failing_since_ms) / 1000));
+				failing_since_ms = 0;
+				backoff_ms = 0;
+				if (renew)
+					next_renew_ms = now_ms + renew_every_ms;
+			} else if (s->queue_quit) {
+				log_err("stopping with %zu outcomes not recorded (%s): the outcome "
+				    "journal keeps them for the next start", n, d.msg);
+				pthread_mutex_lock(&s->mu);
+				s->uncommitted = 1;
+				pthread_mutex_unlock(&s->mu);
 				break;
+			} else {
+				if (!failing_since_ms) {
+					log_warn("cannot record %zu outcomes: %s; they are kept "
+					    "(in memory and the outcome journal) and nothing new is "
+					    "sent until they are recorded", n, d.msg);
+					failing_since_ms = now_ms;
+				}
+				backoff_ms = backoff_ms ? backoff_ms * 2 : RETRY_MIN_MS;
+				if (backoff_ms > RETRY_MAX_MS)
+					backoff_ms = RETRY_MAX_MS;
+				retry_ms = now_ms + backoff_ms;
 			}
-			if (tries == 100) {
-				log_err("giving up recording %zu outcomes: %s", n, d.msg);
-				break;
-			}
-			if (tries == 0)
-				log_warn("recording outcomes: %s; retrying", d.msg);
-			sleep_ms(100);
 		}
-		for (size_t i = 0; i < n; i++) {
-			diag d = DIAG_INIT;
-			if (batch[i].result == QR_SENT)
-				atomic_fetch_add(&s->sent_total, 1);
-			/* A dead address (5.1.x) is a hard bounce: the issue's rate. */
-			if (batch[i].result == QR_FAILED && strncmp(batch[i].status, "5.1.", 4) == 0 &&
-			    deliverability_check_delivery(s->db, s->cfg, batch[i].delivery_id, &d) < 0)
-				log_warn("deliverability: %s", d.msg);
-			queue_outcome_free(&batch[i]);
+		if (fresh) {
+			pthread_mutex_lock(&s->mu);
+			journal_committed(s->journal);
+			pthread_mutex_unlock(&s->mu);
+			for (size_t i = 0; i < n; i++) {
+				diag d = DIAG_INIT;
+				if (batch[i].result == QR_SENT)
+					atomic_fetch_add(&s->sent_total, 1);
+				/* A dead address is a hard bounce: the issue's rate. */
+				if (batch[i].result == QR_FAILED &&
+				    smtp_policy_dead_address(batch[i].status) &&
+				    deliverability_check_delivery(s->db, s->cfg, batch[i].delivery_id,
+				    &d) < 0)
+					log_warn("deliverability: %s", d.msg);
+				queue_outcome_free(&batch[i]);
+			}
+			n = 0;
 		}
 		for (size_t i = 0; i < nfill; i++)
 			render_batch(s, fill[i], &fill[i]->next);
@@ -636,6 +735,8 @@ queue_main(void *arg)
 			pthread_cond_broadcast(&s->fill_cv);
 		pthread_mutex_unlock(&s->mu);
 	}
+	for (size_t i = 0; i < n; i++)
+		queue_outcome_free(&batch[i]);
 	free(fill);
 	free(batch);
 	return NULL;
@@ -660,10 +761,12 @@ sign_batch(struct worker *w)
 			continue;
 		}
 		if (j != k) {
-			buf tb = b->bufs[j];
+			buf tb = b->bufs[j], tf = b->froms[j];
 			char *tm = b->mids[j];
 			b->bufs[j] = b->bufs[k];
 			b->bufs[k] = tb;
+			b->froms[j] = b->froms[k];
+			b->froms[k] = tf;
 			b->mids[j] = b->mids[k];
 			b->mids[k] = tm;
 			b->item_of[j] = b->item_of[k];
@@ -672,6 +775,7 @@ sign_batch(struct worker *w)
 		}
 		b->msgs[j].data = b->bufs[j].data;
 		b->msgs[j].len = b->bufs[j].len;
+		b->msgs[j].from = buf_cstr(&b->froms[j]);
 		j++;
 	}
 	b->nmsgs = j;
@@ -690,8 +794,7 @@ send_batch(struct worker *w)
 		return;
 	memset(&job, 0, sizeof job);
 	job.relay = w->relay;
-	job.sec = s->sec;
-	job.bounce_address = s->cfg->bounces.address;
+	job.timeouts = &s->cfg->smtp;
 	job.msgs = w->cur.msgs;
 	job.n = w->cur.nmsgs;
 	job.done = on_message_done;
@@ -780,8 +883,8 @@ worker_main(void *arg)
 }
 
 int
-sender_start(const struct config *cfg, const struct secret *sec, struct sender **out,
-    diag *d)
+sender_start(const struct config *cfg, const struct secret *sec, unsigned gen,
+    struct sender **out, diag *d)
 {
 	struct sender *s = xcalloc(1, sizeof *s);
 	char host[64] = "localhost";
@@ -789,6 +892,8 @@ sender_start(const struct config *cfg, const struct secret *sec, struct sender *
 
 	smtp_global_init();
 	gethostname(host, sizeof host - 1);
+	snprintf(s->process, sizeof s->process, "%s:%d:", host, (int)getpid());
+	snprintf(s->prefix, sizeof s->prefix, "%sg%u:", s->process, gen);
 	s->cfg = cfg;
 	s->sec = sec;
 	pthread_mutex_init(&s->mu, NULL);
@@ -817,12 +922,18 @@ sender_start(const struct config *cfg, const struct secret *sec, struct sender *
 			if (rc->rate > 0 && (size_t)(rc->rate * 2 / rc->connections) + 1 < w->limit)
 				w->limit = (size_t)(rc->rate * 2 / rc->connections) + 1;
 			w->seed = (unsigned int)(getpid() * 7919 + wi * 104729 + (size_t)clock_now());
-			snprintf(w->owner, sizeof w->owner, "%s:%d:%s#%lld", host, (int)getpid(),
+			snprintf(w->owner, sizeof w->owner, "%s%s#%lld", s->prefix,
 			    relay_name(w->relay), (long long)c);
 		}
 	}
 	if (db_open(cfg->database, DB_OPEN_EXISTING, &s->db, d) < 0)
 		goto fail;
+	{
+		char tag[32];
+		snprintf(tag, sizeof tag, "%d.%u", (int)getpid(), gen);
+		if (journal_open(cfg->database, tag, &s->journal, d) < 0)
+			goto fail;
+	}
 	{
 		pthread_t probe;
 		if (pthread_create(&probe, NULL, idle_probe, &s->idle_ok) == 0)
@@ -928,6 +1039,10 @@ sender_free(struct sender *s)
 	}
 	for (size_t i = 0; i < s->nrelays; i++)
 		relay_free(s->relays[i]);
+	for (size_t i = 0; i < s->npauses; i++)
+		free(s->pauses[i].why);
+	free(s->pauses);
+	journal_close(s->journal, !s->uncommitted);
 	db_close(s->db);
 	free(s->compiled);
 	free(s->relays);
@@ -938,6 +1053,27 @@ sender_free(struct sender *s)
 	pthread_cond_destroy(&s->fill_cv);
 	pthread_cond_destroy(&s->done_cv);
 	free(s);
+}
+
+void
+sender_retire(struct sender *s)
+{
+	pthread_mutex_lock(&s->mu);
+	atomic_store(&s->stopping, 1);
+	pthread_cond_broadcast(&s->fill_cv);
+	pthread_cond_signal(&s->out_cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+int
+sender_done(struct sender *s)
+{
+	int done;
+
+	pthread_mutex_lock(&s->mu);
+	done = s->running == 0;
+	pthread_mutex_unlock(&s->mu);
+	return done;
 }
 
 void

@@ -1,6 +1,7 @@
 /* subscribers - the people an issue goes to: lookup, status, suppression. */
 #include "subscribers.h"
 
+#include <ctype.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,14 +197,28 @@ suppress_hash(const char *email_key, char out[65])
 }
 
 int
-subscriber_suppressed(struct db *db, const char *email_key, int *yes, diag *d)
+subscriber_suppressed(struct db *db, const char *email_key, const char *email,
+    int *yes, diag *d)
 {
-	sqlite3_stmt *st = db_stmt(db, "SELECT 1 FROM suppressions WHERE hash = ?");
-	char h[65];
+	sqlite3_stmt *st = db_stmt(db, "SELECT 1 FROM suppressions WHERE hash IN (?, ?)");
+	char h[65], legacy[65];
 	int rc;
 
 	suppress_hash(email_key, h);
+	/* Before 0006 the key kept the local part's case: a person removed
+	 * then is matched under the spelling given now, domain lowercased. */
+	snprintf(legacy, sizeof legacy, "%s", h);
+	if (email != NULL && strrchr(email, '@') != NULL) {
+		buf old = BUF_INIT;
+		const char *at = strrchr(email, '@');
+		buf_append(&old, email, (size_t)(at - email));
+		for (const char *p = at; *p; p++)
+			buf_putc(&old, (char)tolower((unsigned char)*p));
+		suppress_hash(buf_cstr(&old), legacy);
+		buf_free(&old);
+	}
 	sqlite3_bind_text(st, 1, h, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, legacy, -1, SQLITE_TRANSIENT);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)

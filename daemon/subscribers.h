@@ -60,7 +60,10 @@ int	 subscriber_update(struct db *db, int64_t id, const char *name,
  * counts, not the person) and keeps a hash of the address so that the
  * address stays suppressed. */
 int	 subscriber_remove(struct db *db, int64_t id, const char *email_key, diag *d);
-/* *yes = 1 when the address (normal form) was removed before. */
-int	 subscriber_suppressed(struct db *db, const char *email_key, int *yes, diag *d);
+/* *yes = 1 when the address (normal form: any case) was removed before.
+ * email, the spelling given (or NULL), also matches a removal recorded
+ * before keys were case-insensitive (migration 0006). */
+int	 subscriber_suppressed(struct db *db, const char *email_key, const char *email,
+	    int *yes, diag *d);
 
 #endif

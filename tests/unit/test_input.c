@@ -21,7 +21,8 @@ addresses(void)
 
 	CHECK(address_normalize("Ada.Lovelace+news@Example.COM", out, &why) == 0,
 	    "plain address with plus and mixed case");
-	CHECK_STR(out, "Ada.Lovelace+news@example.com", "domain lowercased, local part kept");
+	CHECK_STR(out, "ada.lovelace+news@example.com",
+	    "the key is the whole address in lower case: one person, one address (issue 15)");
 	CHECK(address_normalize("o'brien@example.com", out, &why) == 0, "apostrophe allowed");
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		CHECK(address_normalize(bad[i], out, &why) < 0, "rejects bad address %zu (%s)", i,
