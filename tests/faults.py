@@ -94,15 +94,16 @@ def make_env(relays, **kw):
         sys.exit(1)
 
 
-def started(env, timeout=10, **kw):
-    """Starts the daemon; not ok and exit if it is gone within a second."""
-    env.start(**kw)
+def started(e, **kw):
+    """Starts the daemon of Env e (kw: Env.start's env, argv); not ok and
+    exit if it is gone within a second."""
+    e.start(**kw)
     time.sleep(1.0)
-    if env.daemon.poll() is not None:
-        ok("the daemon starts with this test's settings (exit %s)" % env.daemon.returncode,
-           False, env.log()[-1500:])
+    if e.daemon.poll() is not None:
+        ok("the daemon starts with this test's settings (exit %s)" % e.daemon.returncode,
+           False, e.log()[-1500:])
         sys.exit(1)
-    return env.daemon
+    return e.daemon
 
 
 class LeaseWatch(threading.Thread):
