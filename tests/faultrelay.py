@@ -31,7 +31,8 @@ then the message's text.
 
 Records in DIR:
   log.jsonl      one JSON line per message ACCEPTED (250 after the final
-                 dot): {"rcpt": [...], "message_id": ..., "time": ...}
+                 dot): {"rcpt": [...], "message_id": ..., "time": ..., "conn":
+                 when its connection was accepted}
   faults.jsonl   one JSON line per fault played: {"fault", "rcpt", "time"}
   ready          written once listening (holds the PID)
 """
@@ -87,13 +88,13 @@ class Relay:
 
     async def session(self, rd, w):
         try:
-            await self.converse(rd, w)
+            await self.converse(rd, w, time.time())
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
             w.close()
 
-    async def converse(self, rd, w):
+    async def converse(self, rd, w, since):
         await self.reply(w, b"220 faultrelay.test ESMTP")
         if self.rules().get("stall"):
             self.fault("stall", [])
@@ -130,7 +131,7 @@ class Relay:
                     await self.reply(w, POISON)
                     return
                 await self.reply(w, b"354 3.0.0 End data with <CR><LF>.<CR><LF>")
-                if not await self.data(rd, w, rcpt):
+                if not await self.data(rd, w, rcpt, since):
                     return
                 sender, rcpt = None, []
             elif verb == b"RSET":
@@ -144,7 +145,7 @@ class Relay:
             else:
                 await self.reply(w, b"502 5.5.2 Command not implemented")
 
-    async def data(self, rd, w, rcpt):
+    async def data(self, rd, w, rcpt, since):
         """Reads one message up to its final dot; False: the session is over."""
         drop = self.matches("drop_data", rcpt)
         lines = []
@@ -174,7 +175,7 @@ class Relay:
             await asyncio.sleep(delay)
         self.n += 1
         self.log.write(json.dumps({"rcpt": rcpt, "message_id": m.group(1).decode() if m else None,
-                                   "time": time.time()}) + "\n")
+                                   "time": time.time(), "conn": since}) + "\n")
         if not w.is_closing():
             w.write(b"250 2.0.0 OK queued as %d\r\n" % self.n)
             await w.drain()
