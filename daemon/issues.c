@@ -272,3 +272,19 @@ issue_set_send_at(struct db *db, int64_t id, int64_t when, diag *d)
 	clock_format_rfc3339(when, at, sizeof at);
 	return db_event(db, "issue", id, "send_at", at, d);
 }
+
+int
+issue_reopen(struct db *db, int64_t id, const char *why, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "UPDATE issues SET status = 'sending', finished_at = NULL, updated_at = ?2 "
+	    "WHERE id = ?1 AND status = 'sent'");
+
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, clock_now());
+	if (db_step_done(db, st, d, "reopening issue") < 0)
+		return -1;
+	if (sqlite3_changes(db_handle(db)) == 0)
+		return 0;
+	return db_event(db, "issue", id, "reopened", why, d);
+}

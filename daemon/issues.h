@@ -61,4 +61,10 @@ int	 issue_transition(struct db *db, int64_t id, enum issue_status to,
 int	 issue_pause(struct db *db, int64_t id, const char *why, diag *d);
 int	 issue_set_send_at(struct db *db, int64_t id, int64_t when, diag *d);
 
+/* A sent issue some of whose copies the operator queued again (broadside
+ * issue retry) goes back to sending, so that the senders take them; its
+ * finished time is cleared and an event records `why`. Any other status:
+ * nothing changes (a paused issue sends them once resumed). */
+int	 issue_reopen(struct db *db, int64_t id, const char *why, diag *d);
+
 #endif

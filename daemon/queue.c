@@ -606,3 +606,119 @@ queue_mark_bounced(struct db *db, int64_t delivery_id, const char *status,
 	sqlite3_bind_int64(st, 4, delivery_id);
 	return db_step_done(db, st, d, "marking the delivery bounced");
 }
+
+/* --- for the operator's commands --- */
+
+static const char *const op_states[] = {
+	"queued", "sending", "sent", "deferred", "failed", "bounced", "dropped"
+};
+
+int
+queue_state_known(const char *s)
+{
+	for (size_t i = 0; i < sizeof op_states / sizeof op_states[0]; i++)
+		if (strcmp(s, op_states[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static const char *
+col_text(sqlite3_stmt *st, int i)
+{
+	const char *s = (const char *)sqlite3_column_text(st, i);
+	return s ? s : "";
+}
+
+int
+queue_deliveries(struct db *db, int64_t issue_id, const char *state,
+    int (*each)(const struct queue_delivery_view *v, void *arg), void *arg, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "SELECT d.id, coalesce(d.subscriber_id, 0), s.email, s.status, d.state, "
+	    "coalesce(d.last_code, 0), d.last_status, d.last_text, d.relay, d.attempts, "
+	    "d.next_attempt_at, d.updated_at "
+	    "FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id "
+	    "WHERE d.issue_id = ?1 AND (CASE WHEN ?2 IS NULL THEN d.state <> 'sent' "
+	    "ELSE d.state = ?2 END) ORDER BY d.id");
+	int rc;
+
+	sqlite3_bind_int64(st, 1, issue_id);
+	if (state)
+		sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct queue_delivery_view v;
+
+		v.delivery_id = sqlite3_column_int64(st, 0);
+		v.subscriber_id = sqlite3_column_int64(st, 1);
+		v.email = (const char *)sqlite3_column_text(st, 2);
+		v.sub_status = (const char *)sqlite3_column_text(st, 3);
+		v.state = col_text(st, 4);
+		v.code = sqlite3_column_int(st, 5);
+		v.status = col_text(st, 6);
+		v.text = col_text(st, 7);
+		v.relay = col_text(st, 8);
+		v.attempts = sqlite3_column_int64(st, 9);
+		v.next_attempt_at = strcmp(v.state, "queued") == 0 ||
+		    strcmp(v.state, "deferred") == 0 ? sqlite3_column_int64(st, 10) : 0;
+		v.updated_at = sqlite3_column_int64(st, 11);
+		if (each(&v, arg) != 0)
+			break;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(db, d, "listing deliveries");
+	return 0;
+}
+
+int
+queue_retry(struct db *db, int64_t issue_id, const char *state, int64_t since,
+    int64_t subscriber_id, int64_t now, struct queue_retry_result *out, diag *d)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	if (strcmp(state, "failed") != 0 && strcmp(state, "deferred") != 0)
+		return diag_set(d, EX_USAGE, "queue: deliveries in state '%s' are not "
+		    "queued again (failed or deferred only)", state);
+	/* What stays out first, then one UPDATE for the rest: both read the
+	 * same rows inside the caller's transaction. */
+	st = db_stmt(db,
+	    "SELECT coalesce(s.status, ''), count(*) FROM deliveries d "
+	    "LEFT JOIN subscribers s ON s.id = d.subscriber_id "
+	    "WHERE d.issue_id = ?1 AND d.state = ?2 AND d.updated_at >= ?3 "
+	    "AND (?4 <= 0 OR d.subscriber_id = ?4) "
+	    "AND (s.id IS NULL OR s.status <> 'active') GROUP BY 1");
+	sqlite3_bind_int64(st, 1, issue_id);
+	sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, since);
+	sqlite3_bind_int64(st, 4, subscriber_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		enum sub_status ss;
+		int64_t n = sqlite3_column_int64(st, 1);
+
+		if (sub_status_parse(col_text(st, 0), &ss) == 0)
+			out->skipped_status[ss] += n;
+		else
+			out->skipped_removed += n;
+		out->skipped += n;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(db, d, "looking for deliveries to retry");
+	st = db_stmt(db,
+	    "UPDATE deliveries SET state = 'queued', next_attempt_at = ?5, "
+	    "first_attempt_at = NULL, lease_owner = NULL, lease_expires = NULL, "
+	    "updated_at = ?5 WHERE issue_id = ?1 AND state = ?2 AND updated_at >= ?3 "
+	    "AND (?4 <= 0 OR subscriber_id = ?4) AND subscriber_id IN "
+	    "(SELECT id FROM subscribers WHERE status = 'active')");
+	sqlite3_bind_int64(st, 1, issue_id);
+	sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, since);
+	sqlite3_bind_int64(st, 4, subscriber_id);
+	sqlite3_bind_int64(st, 5, now);
+	if (db_step_done(db, st, d, "queueing deliveries again") < 0)
+		return -1;
+	out->queued = sqlite3_changes(db_handle(db));
+	return 0;
+}

@@ -154,4 +154,51 @@ int	queue_delivery_subscriber(struct db *db, int64_t delivery_id,
 int	queue_mark_bounced(struct db *db, int64_t delivery_id, const char *status,
 	    const char *text, int64_t now, diag *d);
 
+/* --- for the operator's commands --- */
+
+/* One delivery of an issue as the operator sees it (broadside issue
+ * deliveries). Strings are owned by the row and freed by the next row or
+ * queue_deliveries' return: copy what must outlive the callback. */
+struct queue_delivery_view {
+	int64_t		 delivery_id, subscriber_id;	/* subscriber 0: forgotten */
+	const char	*email;		/* NULL when the subscriber was removed */
+	const char	*sub_status;	/* "active", ...; NULL when removed */
+	const char	*state;		/* queued, sending, sent, ... */
+	int		 code;		/* last SMTP reply code, 0: none */
+	const char	*status;	/* enhanced status, "" if none */
+	const char	*text;		/* last reply text, "" if none */
+	const char	*relay;		/* "host:port", "" if none */
+	int64_t		 attempts;
+	int64_t		 next_attempt_at;	/* 0 unless queued or deferred */
+	int64_t		 updated_at;
+};
+
+/* 1 when s names a delivery state (queued, sending, sent, deferred, failed,
+ * bounced, dropped), else 0. */
+int	queue_state_known(const char *s);
+
+/* Calls `each` for each delivery of the issue in `state` (NULL: every state
+ * but sent), by delivery id. A non-zero return of `each` stops the walk. */
+int	queue_deliveries(struct db *db, int64_t issue_id, const char *state,
+	    int (*each)(const struct queue_delivery_view *v, void *arg), void *arg,
+	    diag *d);
+
+/* What queue_retry did or would do. */
+struct queue_retry_result {
+	int64_t		 queued;		/* put back in the queue */
+	int64_t		 skipped;		/* subscriber not active or removed */
+	int64_t		 skipped_status[4];	/* by enum sub_status */
+	int64_t		 skipped_removed;	/* subscriber forgotten */
+};
+
+/* Inside the caller's transaction: the issue's deliveries in `state`
+ * ("failed" or "deferred"; never sent ones) whose last change is at or after
+ * `since` (0: any), and of `subscriber_id` only when > 0, go back to the
+ * queue: state queued, due `now`, lease cleared, first_attempt_at cleared
+ * (the maximum age counts from this new try); attempts are kept. A copy of
+ * a subscriber who is not active (unsubscribed, bounced, complained) or was
+ * removed is never queued again: it is counted in skipped. */
+int	queue_retry(struct db *db, int64_t issue_id, const char *state, int64_t since,
+	    int64_t subscriber_id, int64_t now, struct queue_retry_result *out, diag *d);
+
 #endif

@@ -231,6 +231,15 @@ int
 subscriber_insert(struct db *db, const struct subscriber *s, const char *email_key,
     int64_t *id, diag *d)
 {
+	return subscriber_insert_from(db, s, email_key, NULL, id, d);
+}
+
+int
+subscriber_insert_from(struct db *db, const struct subscriber *s, const char *email_key,
+    const char *source, int64_t *id, diag *d)
+{
+	char detail[300];
+
 	sqlite3_stmt *st = db_stmt(db,
 	    "INSERT INTO subscribers (email, email_key, name, tier, status, "
 	    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?6)");
@@ -250,7 +259,9 @@ subscriber_insert(struct db *db, const struct subscriber *s, const char *email_k
 	}
 	sqlite3_reset(st);
 	*id = sqlite3_last_insert_rowid(db_handle(db));
-	return db_event(db, "subscriber", *id, "created", sub_tier_name(s->tier), d);
+	snprintf(detail, sizeof detail, "%s%s%.250s", sub_tier_name(s->tier),
+	    source ? "; " : "", source ? source : "");
+	return db_event(db, "subscriber", *id, "created", detail, d);
 }
 
 int
