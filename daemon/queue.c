@@ -58,29 +58,68 @@ queue_batch_free(struct queue_batch *b)
 }
 
 int
-queue_fanout(struct db *db, int64_t issue_id, int64_t now, int64_t *count, diag *d)
+queue_fanout_step(struct db *db, int64_t issue_id, int64_t now, int64_t chunk,
+    int64_t *count, int *done, diag *d)
 {
 	sqlite3_stmt *st;
 	struct issue is;
-	int64_t n;
+	int64_t hi, seen, n = 0;
 
+	*done = 0;
+	if (count)
+		*count = 0;
 	if (db_begin(db, d) < 0)
 		return -1;
-	st = db_stmt(db,
-	    "INSERT OR IGNORE INTO deliveries (issue_id, subscriber_id, state, "
-	    "next_attempt_at, created_at, updated_at) "
-	    "SELECT i.id, s.id, 'queued', 0, ?2, ?2 FROM issues i JOIN subscribers s "
-	    "ON s.status = 'active' AND (i.audience = 'all' OR s.tier = i.audience) "
-	    "WHERE i.id = ?1 AND i.status IN ('scheduled', 'sending')");
-	sqlite3_bind_int64(st, 1, issue_id);
-	sqlite3_bind_int64(st, 2, now);
-	if (db_step_done(db, st, d, "fanning out issue") < 0)
-		goto fail;
-	n = sqlite3_changes(db_handle(db));
 	if (issue_get(db, issue_id, &is, d) < 0)
 		goto fail;
 	issue_free(&is);
-	if (is.status != ISSUE_SENDING && issue_transition(db, issue_id, ISSUE_SENDING, d) < 0)
+	if (is.fanout_done) {
+		*done = 1;
+		return db_commit(db, d);
+	}
+	if (is.status != ISSUE_SCHEDULED && is.status != ISSUE_SENDING &&
+	    is.status != ISSUE_PAUSED) {
+		diag_set(d, EX_DATAERR, "issue %lld is %s; it is not fanned out",
+		    (long long)issue_id, issue_status_name(is.status));
+		goto fail;
+	}
+	/* The next `chunk` subscribers by id, whatever their status: a chunk
+	 * is a range of the primary key, read in order. */
+	st = db_stmt(db, "SELECT max(id), count(*) FROM (SELECT id FROM subscribers "
+	    "WHERE id > ?1 ORDER BY id LIMIT ?2)");
+	sqlite3_bind_int64(st, 1, is.fanout_cursor);
+	sqlite3_bind_int64(st, 2, chunk);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		db_fail(db, d, "fanning out issue");
+		goto fail;
+	}
+	hi = sqlite3_column_int64(st, 0);
+	seen = sqlite3_column_int64(st, 1);
+	sqlite3_reset(st);
+	if (seen > 0) {
+		st = db_stmt(db,
+		    "INSERT OR IGNORE INTO deliveries (issue_id, subscriber_id, state, "
+		    "next_attempt_at, created_at, updated_at) "
+		    "SELECT ?1, s.id, 'queued', 0, ?2, ?2 FROM subscribers s "
+		    "WHERE s.id > ?3 AND s.id <= ?4 AND s.status = 'active' "
+		    "AND (?5 = 'all' OR s.tier = ?5) ORDER BY s.id");
+		sqlite3_bind_int64(st, 1, issue_id);
+		sqlite3_bind_int64(st, 2, now);
+		sqlite3_bind_int64(st, 3, is.fanout_cursor);
+		sqlite3_bind_int64(st, 4, hi);
+		sqlite3_bind_text(st, 5, issue_audience_name(is.audience), -1, SQLITE_STATIC);
+		if (db_step_done(db, st, d, "fanning out issue") < 0)
+			goto fail;
+		n = sqlite3_changes(db_handle(db));
+	}
+	/* A short chunk reached the last subscriber: the fan-out is over
+	 * (someone who subscribes later has a higher id and is not waited
+	 * for). The cursor commits with the chunk's copies. */
+	*done = seen < chunk;
+	if (issue_set_fanout(db, issue_id, seen > 0 ? hi : is.fanout_cursor, *done, d) < 0)
+		goto fail;
+	if (is.status == ISSUE_SCHEDULED && issue_transition(db, issue_id, ISSUE_SENDING, d) < 0)
 		goto fail;
 	if (db_commit(db, d) < 0)
 		return -1;
@@ -90,6 +129,22 @@ queue_fanout(struct db *db, int64_t issue_id, int64_t now, int64_t *count, diag 
 fail:
 	db_rollback(db);
 	return -1;
+}
+
+int
+queue_fanout(struct db *db, int64_t issue_id, int64_t now, int64_t *count, diag *d)
+{
+	int64_t n, total = 0;
+	int done = 0;
+
+	while (!done) {
+		if (queue_fanout_step(db, issue_id, now, QUEUE_FANOUT_CHUNK, &n, &done, d) < 0)
+			return -1;
+		total += n;
+	}
+	if (count)
+		*count = total;
+	return 0;
 }
 
 static int
@@ -433,8 +488,12 @@ queue_release_all(struct db *db, int64_t *n, diag *d)
 int
 queue_due_issues(struct db *db, int64_t now, int64_t **ids, size_t *n, diag *d)
 {
-	sqlite3_stmt *st = db_stmt(db, "SELECT id FROM issues WHERE status = 'scheduled' "
-	    "AND send_at IS NOT NULL AND send_at <= ?1 ORDER BY send_at, id");
+	/* Scheduled and due, or with a fan-out under way (sending, or paused
+	 * once started): a fan-out stopped by a crash goes on from its cursor. */
+	sqlite3_stmt *st = db_stmt(db, "SELECT id FROM issues WHERE fanout_done = 0 AND "
+	    "((status = 'scheduled' AND send_at IS NOT NULL AND send_at <= ?1) OR "
+	    "status = 'sending' OR (status = 'paused' AND fanout_cursor > 0)) "
+	    "ORDER BY send_at, id");
 	size_t cap = 0;
 	int rc;
 
@@ -468,7 +527,7 @@ queue_finish_issues(struct db *db, int64_t now,
 	/* This runs every tick: look first, and take the write lock only when
 	 * there is something to change (a sender's claim would wait on it). */
 	st = db_stmt(db, "SELECT EXISTS (SELECT 1 FROM issues i WHERE i.status = 'sending' "
-	    "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.issue_id = i.id "
+	    "AND i.fanout_done = 1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.issue_id = i.id "
 	    "AND d.state IN ('queued', 'sending', 'deferred'))) OR EXISTS (SELECT 1 "
 	    "FROM issues i JOIN deliveries d ON d.issue_id = i.id WHERE i.status = 'cancelled' "
 	    "AND d.state IN ('queued', 'deferred', 'sending'))");
@@ -495,7 +554,8 @@ queue_finish_issues(struct db *db, int64_t now,
 	sqlite3_bind_int64(st, 1, now);
 	if (db_step_done(db, st, d, "dropping deliveries of cancelled issues") < 0)
 		goto fail;
-	st = db_stmt(db, "SELECT i.id FROM issues i WHERE i.status = 'sending' AND NOT EXISTS "
+	st = db_stmt(db, "SELECT i.id FROM issues i WHERE i.status = 'sending' "
+	    "AND i.fanout_done = 1 AND NOT EXISTS "
 	    "(SELECT 1 FROM deliveries d WHERE d.issue_id = i.id AND d.state IN "
 	    "('queued', 'sending', 'deferred')) ORDER BY i.id LIMIT 64");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
