@@ -80,7 +80,8 @@ struct queue_outcome {
 void	queue_outcome_free(struct queue_outcome *o);
 
 /* Per-issue (issue_id > 0) or overall (issue_id 0) counts by state and the
- * sending rate. */
+ * sending rate; rows folded by retention are counted (first/last sent and
+ * the average rate too; not the last minute's rate). */
 struct queue_counts {
 	int64_t		 queued, sending, deferred, sent, failed, bounced, dropped;
 	int64_t		 total;
@@ -158,6 +159,16 @@ int	queue_due_issues(struct db *db, int64_t now, int64_t **ids, size_t *n, diag 
 /* Counts by state and rate; issue_id 0: every issue. */
 int	queue_issue_counts(struct db *db, int64_t issue_id, int64_t now,
 	    struct queue_counts *out, diag *d);
+
+/* Retention: in one transaction, walks at most `limit` deliveries by id
+ * after *cursor (0 to start); each final one (sent, failed, bounced,
+ * dropped) made and last changed before `before` is added to its issue's
+ * delivery_counts and deleted. *cursor moves past what was walked; *done
+ * = 1 when the walk reached the end or a copy made at or after `before`.
+ * *folded (may be NULL): rows folded. queue_issue_counts adds the folded
+ * counts, so an issue's totals do not change. */
+int	queue_retire(struct db *db, int64_t before, int64_t *cursor, size_t limit,
+	    int64_t *folded, int *done, diag *d);
 
 /* Deliveries not yet final (queued, sending, deferred), every issue. */
 int	queue_pending(struct db *db, int64_t *n, diag *d);

@@ -22,6 +22,12 @@
  * the round (finishing, deliverability, the watchdog) still runs. */
 #define FANOUT_FIRST	2000
 #define FANOUT_BUDGET_MS 200
+/* Retention: a pass every RETIRE_EVERY seconds (and at start), walking
+ * RETIRE_CHUNK deliveries a transaction, one transaction a round, only
+ * while no fan-out is under way: a few milliseconds of write lock at a
+ * time, never the senders' wait for long. */
+#define RETIRE_EVERY	600
+#define RETIRE_CHUNK	2000
 
 /* A fan-out this thread is carrying on (for its log lines only: the
  * progress that matters is the cursor in the database). */
@@ -49,6 +55,8 @@ struct scheduler {
 	struct fan	*fans;
 	size_t		 nfans, capfans;
 	int64_t		 deliv_at;	/* last deliverability pass */
+	int64_t		 retire_at;	/* next retention pass (clock_now) */
+	int64_t		 retire_cursor, retired;	/* the pass under way */
 };
 
 static void
@@ -173,6 +181,35 @@ fan_out(struct scheduler *s, int64_t now)
 	return more;
 }
 
+/* One step of the retention pass (queue_retire). */
+static void
+retire(struct scheduler *s, int64_t now)
+{
+	diag d = DIAG_INIT;
+	int64_t n = 0;
+	int done = 0;
+
+	if (now < s->retire_at)
+		return;
+	if (queue_retire(s->db, now - s->cfg->retention.deliveries, &s->retire_cursor,
+	    RETIRE_CHUNK, &n, &done, &d) < 0) {
+		log_warn("scheduler: retention: %s", d.msg);
+		done = 1;
+	}
+	s->retired += n;
+	if (!done)
+		return;
+	if (s->retired > 0) {
+		char keep[32];
+		clock_format_duration(s->cfg->retention.deliveries, keep, sizeof keep);
+		log_notice("retention: %lld deliveries older than %s folded into their "
+		    "issues' counts", (long long)s->retired, keep);
+	}
+	s->retired = 0;
+	s->retire_cursor = 0;
+	s->retire_at = now + RETIRE_EVERY;
+}
+
 /* One round; 1 when work is left for the next one at once. */
 static int
 round_once(struct scheduler *s, int first)
@@ -180,6 +217,9 @@ round_once(struct scheduler *s, int first)
 	int64_t now = clock_now();
 	diag d = DIAG_INIT;
 	int more = fan_out(s, now);
+
+	if (!more)
+		retire(s, now);
 
 	watch_statuses(s, first);
 	/* Complaint and bounce rates of the issues sending: pause past the limits. */
