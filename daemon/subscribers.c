@@ -319,10 +319,9 @@ subscriber_import_start(struct db *db, const char *source, diag *d)
 	sqlite3_stmt *st;
 	int rc;
 
-	/* The CLI's connection only: a big list's key index stays in memory
-	 * instead of being spilled to the WAL page by page mid-transaction. */
-	if (db_exec(db, "PRAGMA cache_size = -262144", d) < 0 ||
-	    db_exec(db, "CREATE TEMP TABLE IF NOT EXISTS import_seen "
+	/* SQLite's default page cache (2 MB): a bigger one only made the
+	 * import bigger (320 MB for a million), not faster. */
+	if (db_exec(db, "CREATE TEMP TABLE IF NOT EXISTS import_seen "
 	    "(k TEXT PRIMARY KEY, line INTEGER, email TEXT) WITHOUT ROWID", d) < 0 ||
 	    db_exec(db, "DELETE FROM temp.import_seen", d) < 0)
 		return NULL;

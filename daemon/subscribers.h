@@ -75,7 +75,8 @@ int	 subscriber_suppressed(struct db *db, const char *email_key, const char *ema
  * one INSERT each (and their "created" event), a person already on the
  * list keeps their state, a removed address is skipped, and an address
  * given twice (in any case) is reported with the line that had it first.
- * Memory: about 12 bytes per row added (ids and line numbers). */
+ * Memory: about 12 bytes per row added (ids and line numbers) besides
+ * SQLite's page cache. */
 struct sub_import;
 enum sub_import_result {
 	SUBIMP_ADDED,
