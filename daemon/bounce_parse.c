@@ -2238,6 +2238,96 @@ looks_like_mail(const char *s, size_t len)
 
 static int parse_one(const char *s, size_t len, struct bounce_report **out, diag *d);
 
+/* A delay notice in prose ("Warning: message ... delayed 24 hours",
+ * "Delivery Status Notification (Delay)", "will keep trying"): the MTA
+ * still retries, so it is not a bounce. Final expirations ("gave up",
+ * "permanent", 5.x.x) are. Every verdict that is not a permanent failure
+ * becomes ignore/delayed. */
+static void
+delay_notice(struct bounce_report *r, const char *h, size_t hlen)
+{
+	static const char *const delay[] = { "delayed", "delay)", "(delay",
+	    "warning: message", "will keep trying", "will continue to try",
+	    "still trying", "still being retried", "not yet been delivered",
+	    "has not been delivered yet", "no action is required", "will be retried",
+	    "will retry", "delivery attempts will continue", "this is a warning",
+	    "warning: could not send", "delivery delay", NULL };
+	static const char *const final[] = { "gave up", "giving up", "given up",
+	    "permanent", "fatal", "failed permanently", "could not be delivered",
+	    "couldn't be delivered", "undeliverable", "expired", "too long",
+	    "retry time exceeded", "retry timeout exceeded", "bounced", NULL };
+	char *subj, *body;
+	int is_delay, is_final;
+
+	if (r->format != BOUNCE_FMT_TEXT || r->n == 0)
+		return;
+	subj = norm_text(r->subject, strlen(r->subject));
+	body = norm_text(h, hlen);
+	/* The subject says what the notice is; the body may quote words of
+	 * both (Exim's warning explains when it will give up). */
+	is_delay = has_any(subj, delay) || (has_any(body, delay) && !has_any(subj, final));
+	is_final = has_any(subj, final) || (!has_any(subj, delay) && has_any(body, final) &&
+	    !has(body, "not yet been delivered") && !has(body, "will keep trying") &&
+	    !has(body, "will continue to try"));
+	free(subj);
+	free(body);
+	if (!is_delay || is_final)
+		return;
+	for (size_t i = 0; i < r->n; i++) {
+		struct bounce_verdict *v = &r->v[i];
+		/* A 5.x.x the remote server said is permanent; "5.0.0" read
+		 * from the words alone ("could not be delivered for more
+		 * than 4 hours") is not. */
+		int said5 = v->reply[0] == '5' || (v->status[0] == '5' &&
+		    strcmp(v->status, "5.0.0") != 0);
+		if (v->kind == BOUNCE_IGNORE || v->kind == BOUNCE_COMPLAINT || said5)
+			continue;
+		if (v->status[0] == '5')
+			v->status[0] = '4';
+		v->kind = BOUNCE_IGNORE;
+		v->reason = "delayed";
+		free(v->action);
+		v->action = xstrdup("delayed");
+	}
+}
+
+/* A recipient as an address: no "rfc822;" or "smtp=" type, no quotes,
+ * angle brackets, trailing dots or colons, nor white space around it. */
+static void
+clean_recipient(char *a)
+{
+	char *p = a, *e;
+	static const char *const types[] = { "rfc822;", "rfc822:", "smtp;", "smtp=",
+	    "smtp:", "x400;", "utf-8;", "mailto:", NULL };
+
+	for (int again = 1; again; ) {
+		again = 0;
+		while (is_space((unsigned char)*p) || *p == '<' || *p == '"' || *p == '\'' ||
+		    *p == '(' || *p == '[')
+			p++, again = 1;
+		for (const char *const *t = types; *t; t++)
+			if (strncasecmp(p, *t, strlen(*t)) == 0)
+				p += strlen(*t), again = 1;
+	}
+	e = p + strlen(p);
+	while (e > p && (is_space((unsigned char)e[-1]) || e[-1] == '>' || e[-1] == '.' ||
+	    e[-1] == '"' || e[-1] == '\'' || e[-1] == ':' || e[-1] == ',' || e[-1] == ';' ||
+	    e[-1] == ')' || e[-1] == ']'))
+		e--;
+	/* "user@example.org> (expanded from ...)": the address ends at '>' */
+	for (char *q = p; q < e; q++)
+		if (*q == '>' || is_space((unsigned char)*q)) {
+			if (memchr(p, '@', (size_t)(q - p)) != NULL) {
+				e = q;
+				while (e > p && e[-1] == '.')
+					e--;
+				break;
+			}
+		}
+	memmove(a, p, (size_t)(e - p));
+	a[e - p] = '\0';
+}
+
 /* The start of the next message in an mbox ("\n\nFrom " at a line start),
  * or len. Only for input that itself opens with a "From " line, and only
  * after a message that visibly ended: the closing "--boundary--" line of
@@ -2468,6 +2558,10 @@ parse_one(const char *s, size_t len, struct bounce_report **out, diag *d)
 	}
 done:
 	provider_knowledge(r, top);
+	delay_notice(r, h, hlen);
+	for (size_t i = 0; i < r->n; i++)
+		if (r->v[i].recipient)
+			clean_recipient(r->v[i].recipient);
 	for (size_t i = 0; i < w.nskip; i++)
 		free(w.skip[i]);
 	buf_free(&w.human);
