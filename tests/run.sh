@@ -10,7 +10,8 @@
 # failure. It ends with the line "N passed, N failed" and exits 1 on any failure.
 #
 # TESTS=pattern runs only the tests whose file name matches the pattern.
-# FUZZ_SECONDS=N also runs the bounce-parser fuzzer (build-fuzz/) for N seconds.
+# FUZZ_SECONDS=N also runs the bounce fuzzers (build-fuzz/: the parser, and the
+# parser with bounce_apply) for N seconds each.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -65,6 +66,9 @@ done
 if [ -n "${FUZZ_SECONDS:-}" ] && [ -x build-fuzz/fuzz_bounce ]; then
 	echo "== fuzz"
 	run_one "fuzz_bounce ${FUZZ_SECONDS}s" tests/fuzz/run.sh "$top/build-fuzz/fuzz_bounce" "$FUZZ_SECONDS"
+fi
+if [ -n "${FUZZ_SECONDS:-}" ] && [ -x build-fuzz/fuzz_apply ]; then
+	run_one "fuzz_apply ${FUZZ_SECONDS}s" tests/fuzz/run.sh "$top/build-fuzz/fuzz_apply" "$FUZZ_SECONDS"
 fi
 echo
 [ ${#failures[@]} -eq 0 ] || printf 'failed: %s\n' "${failures[@]}"

@@ -1,5 +1,6 @@
 #!/bin/bash
-# run.sh - run the bounce-parser fuzzer: tests/fuzz/run.sh BINARY SECONDS
+# run.sh - run a bounce fuzzer (fuzz_bounce: the parser; fuzz_apply: the
+# parser and bounce_apply): tests/fuzz/run.sh BINARY SECONDS
 # Seeds: the peer corpus (../shared/bounce-corpus/emails) and the findings
 # kept in build-fuzz/corpus. Prints "ok - ..." or "not ok - ..." and exits
 # non-zero on a crash, a leak or a timeout (the reproducer is kept in
@@ -8,19 +9,22 @@ set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$1 secs=${2:-60}
 seeds=${BOUNCE_CORPUS:-$top/../shared/bounce-corpus}/emails
+name=$(basename "$bin")
 work=$top/build-fuzz/corpus
+[ "$name" = fuzz_bounce ] || work=$work-$name
 mkdir -p "$work"
-[ -d "$seeds" ] || { echo "not ok - fuzz_bounce: no seed corpus at $seeds"; exit 1; }
+[ -d "$seeds" ] || { echo "not ok - $name: no seed corpus at $seeds"; exit 1; }
 log=$top/build-fuzz/fuzz.log
+[ "$name" = fuzz_bounce ] || log=$top/build-fuzz/$name.log
 cd "$top/build-fuzz" || exit 1
 "$bin" -max_total_time="$secs" -max_len=131072 -timeout=20 -rss_limit_mb=2048 \
 	-print_final_stats=1 "$work" "$seeds" >"$log" 2>&1
 rc=$?
 runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$')
 if [ $rc -eq 0 ]; then
-	echo "ok - fuzz_bounce: ${runs:-?} inputs in ${secs}s, no crash"
+	echo "ok - $name: ${runs:-?} inputs in ${secs}s, no crash"
 else
-	echo "not ok - fuzz_bounce: exit $rc (see build-fuzz/fuzz.log)"
+	echo "not ok - $name: exit $rc (see $log)"
 	grep -E 'ERROR|SUMMARY|Test unit written' "$log" | head -5 | sed 's/^/#   /'
 fi
 exit $rc
