@@ -130,7 +130,7 @@ bench: deps all
 
 # The bounce parser under libFuzzer (clang), seeded with the peer corpus.
 FUZZ_SECONDS ?= 60
-FUZZ_SRC = daemon/bounce_parse.c daemon/buf.c daemon/xalloc.c daemon/diag.c daemon/log.c
+FUZZ_SRC = $(filter-out daemon/bounce_apply.c,$(wildcard daemon/bounce_*.c)) daemon/buf.c daemon/xalloc.c daemon/diag.c daemon/log.c
 build-fuzz/fuzz_bounce: tests/fuzz/fuzz_bounce.c $(FUZZ_SRC) $(wildcard daemon/*.h)
 	@mkdir -p build-fuzz
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
