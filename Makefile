@@ -28,7 +28,7 @@ DEB_BUILD = build-essential pkg-config libesmtp-dev libcurl4-openssl-dev \
 	  libsqlite3-dev libconfig-dev libcmark-gfm-dev libcmark-gfm-extensions-dev \
 	  libmicrohttpd-dev libssl-dev libsystemd-dev libgmime-3.0-dev
 DEB_TEST = python3 python3-aiosmtpd python3-dkim python3-nacl spamassassin postfix dovecot-imapd sqlite3 \
-	  curl clang libclang-rt-14-dev apache2-utils wrk
+	  curl clang libclang-rt-14-dev apache2-utils wrk faketime
 DEB_ALL	= $(DEB_BUILD) $(DEB_TEST)
 
 CFLAGS_BASE = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread
@@ -61,18 +61,10 @@ MIGRATIONS = $(sort $(wildcard db/[0-9]*.sql))
 
 all: $(BUILD)/broadside $(BUILD)/broadsided $(UNIT_BIN) $(BENCH_BIN)
 
-# Installs only what is missing; quiet and non-interactive (CI has no stdin).
+# Installs only what is missing, non-interactive (CI has no stdin), and
+# says what it installs and how far it has got (tests/deps.sh).
 deps:
-	@missing=""; for p in $(DEB_ALL); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "deps: installing$$missing"; \
-	  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
-	  export DEBIAN_FRONTEND=noninteractive; \
-	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; } </dev/null >$${TMPDIR:-/tmp}/broadside-deps.log 2>&1 \
-	    || { tail -20 $${TMPDIR:-/tmp}/broadside-deps.log; exit 1; }; \
-	fi
+	@sh tests/deps.sh $(DEB_ALL)
 
 $(BUILD)/obj/%.o: daemon/%.c $(wildcard daemon/*.h) $(BUILD)/paths.h | $(BUILD)/obj
 	@echo "CC $<"; $(CC) $(ALL_CFLAGS) -c -o $@ $<

@@ -6,7 +6,7 @@
 
 #include "buf.h"
 #include "cli.h"
-#include "dkim.h"
+#include "preflight.h"
 #include "secret.h"
 #include "smtp.h"
 
@@ -47,19 +47,19 @@ cmd_config_check(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		diag_set(d, EX_CONFIG, "%s: configuration has errors", path);
 		return -1;
 	}
-	/* The DKIM keys are read here too: a bad key file shows now, not at sending. */
-	struct dkim *dk = NULL;
-	if (dkim_load(&cfg, &dk, d) < 0) {
+	/* What the config names outside itself, as the daemon checks it at
+	 * start and reload: a bad key file shows now, not at sending. */
+	if (preflight_check(&cfg, d) < 0) {
 		buf_free(&errs);
 		config_free(&cfg);
 		return -1;
 	}
-	dkim_free(dk);
-	if (smtp_check_config(&cfg, d) < 0) {
-		buf_free(&errs);
-		config_free(&cfg);
-		return -1;
-	}
+	for (size_t i = 0; i < cfg.nrelays; i++)
+		if (cfg.relays[i].allow_plaintext_auth && *cfg.relays[i].username &&
+		    cfg.relays[i].tls != RELAY_TLS_REQUIRED)
+			fprintf(stderr, "%s: warning: relays[%zu]: allow_plaintext_auth: the "
+			    "password for %s goes out where a man in the middle can read it\n",
+			    path, i, cfg.relays[i].host);
 	printf("%s: ok (%zu relay%s, database %s)\n", path, cfg.nrelays,
 	    cfg.nrelays == 1 ? "" : "s", cfg.database);
 	buf_free(&errs);

@@ -1,4 +1,4 @@
-/* cli_subscriber - broadside subscriber add|import|list|export|set|remove. */
+/* cli_subscriber - broadside subscriber add|import|list|show|export|set|remove. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -117,6 +117,7 @@ cmd_import(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	struct csv c;
 	struct csv_record r;
 	const char *file, *why;
+	char source[260];
 	int rc, added = 0, existing = 0, suppressed = 0;
 	size_t ncols;
 	sqlite3_stmt *st;
@@ -125,6 +126,7 @@ cmd_import(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	if (argc != 2)
 		return cli_usage(d, "one FILE (or - for standard input) is needed");
 	file = strcmp(argv[1], "-") == 0 ? "<stdin>" : argv[1];
+	snprintf(source, sizeof source, "imported from %.240s", file);
 	if (issue_file_read(argv[1], &data, d) < 0)
 		return -1;
 	csv_open(&c, data.data ? data.data : "", data.len);
@@ -232,7 +234,7 @@ cmd_import(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 			existing++;
 			continue;
 		}
-		if (subscriber_insert(ctx->db, &s, key, &id, d) < 0) {
+		if (subscriber_insert_from(ctx->db, &s, key, source, &id, d) < 0) {
 			diag_prefix(d, "%s:%d: ", file, r.line);
 			goto fail;
 		}
@@ -389,6 +391,118 @@ lookup(struct cli_ctx *ctx, const char *email, struct subscriber *s, char *key, 
 	return subscriber_find(ctx->db, key, s, d);
 }
 
+/* One line of a subscriber's history: what the events log says happened. */
+static const char *
+history_label(const char *event, const char *detail)
+{
+	static const char *const statuses[] = { "unsubscribed", "bounced", "complained" };
+
+	if (strcmp(event, "created") == 0)
+		return strstr(detail, "imported from") ? "imported" : "subscribed";
+	if (strcmp(event, "status") == 0) {
+		/* subscriber_set_status: "STATUS[: why]; N pending ... dropped" */
+		if (strncmp(detail, "active", 6) == 0)
+			return "resubscribed";
+		for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+			if (strncmp(detail, statuses[i], strlen(statuses[i])) == 0)
+				return statuses[i];
+	}
+	return event;	/* bounce, complaint, updated, ... as recorded */
+}
+
+struct history {
+	buf	*out;
+	int	 json, n;
+};
+
+static int
+history_row(int64_t at, const char *event, const char *detail, void *arg)
+{
+	struct history *h = arg;
+	char when[32];
+
+	clock_format_rfc3339(at, when, sizeof when);
+	if (h->json) {
+		buf_printf(h->out, "%s\n  {\"at\": \"%s\", \"event\": ", h->n ? "," : "", when);
+		buf_json_string(h->out, history_label(event, detail));
+		buf_puts(h->out, ", \"detail\": ");
+		buf_json_string(h->out, detail);
+		buf_putc(h->out, '}');
+	} else {
+		buf_printf(h->out, "  %s  %-13s %s\n", when, history_label(event, detail), detail);
+	}
+	h->n++;
+	return 0;
+}
+
+static int
+cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct subscriber s;
+	struct history h = { NULL, 0, 0 };
+	char key[ADDRESS_MAX + 1], since[32], last[32];
+	buf out = BUF_INIT;
+	int ch, rc, gone = 0;
+
+	while ((ch = getopt_long(argc, argv, "j", opts, NULL)) != -1) {
+		if (ch != 'j')
+			return cli_usage(d, "unknown option");
+		h.json = 1;
+	}
+	if (optind != argc - 1)
+		return cli_usage(d, "one EMAIL is needed");
+	if (lookup(ctx, argv[optind], &s, key, d) < 0) {
+		if (d->code == EX_NOUSER && subscriber_suppressed(ctx->db, key, argv[optind], &gone, NULL) == 0 &&
+		    gone)
+			return diag_set(d, EX_NOUSER, "%s: not a subscriber: removed on request "
+			    "(only a hash of the address is kept, so it stays suppressed)",
+			    argv[optind]);
+		if (d->code == EX_NOUSER)
+			return diag_set(d, EX_NOUSER, "%s: no such subscriber", argv[optind]);
+		return -1;
+	}
+	clock_format_rfc3339(s.created_at, since, sizeof since);
+	if (s.last_bounce_at)
+		clock_format_rfc3339(s.last_bounce_at, last, sizeof last);
+	h.out = &out;
+	if (h.json) {
+		buf_printf(&out, "{\"id\": %lld, \"email\": ", (long long)s.id);
+		buf_json_string(&out, s.email);
+		buf_puts(&out, ", \"name\": ");
+		buf_json_string(&out, s.name);
+		buf_printf(&out, ", \"tier\": \"%s\", \"status\": \"%s\", \"bounce_score\": %lld, "
+		    "\"last_bounce_at\": ", sub_tier_name(s.tier), sub_status_name(s.status),
+		    (long long)s.bounce_score);
+		buf_json_string(&out, s.last_bounce_at ? last : NULL);
+		buf_printf(&out, ", \"created_at\": \"%s\", \"history\": [", since);
+	} else {
+		buf_printf(&out, "%s (subscriber %lld)\n  name:         %s\n  tier:         %s\n"
+		    "  status:       %s\n  bounce score: %lld", s.email, (long long)s.id,
+		    *s.name ? s.name : "-", sub_tier_name(s.tier), sub_status_name(s.status),
+		    (long long)s.bounce_score);
+		if (s.last_bounce_at)
+			buf_printf(&out, " (last bounce %s)", last);
+		buf_printf(&out, "\n  since:        %s\nhistory:\n", since);
+	}
+	rc = db_events(ctx->db, "subscriber", s.id, history_row, &h, d);
+	subscriber_free(&s);
+	if (rc < 0) {
+		buf_free(&out);
+		return -1;
+	}
+	if (h.json)
+		buf_puts(&out, h.n ? "\n]}\n" : "]}\n");
+	else if (h.n == 0)
+		buf_puts(&out, "  (nothing recorded)\n");
+	rc = cli_write_stdout(&out, d);
+	buf_free(&out);
+	return rc;
+}
+
 static int
 cmd_set(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 {
@@ -480,6 +594,9 @@ const struct cli_command cli_subscriber_commands[] = {
 	  "all rows or none", CLI_NEEDS_DB, cmd_import },
 	{ "subscriber", "list", "[--tier T] [--status S] [--json]", "list subscribers",
 	  CLI_NEEDS_DB, cmd_list },
+	{ "subscriber", "show", "EMAIL [--json]", "one subscriber: status, tier, bounce score "
+	  "and history (subscribed, imported, bounced, complained, unsubscribed, ...)",
+	  CLI_NEEDS_DB, cmd_show },
 	{ "subscriber", "export", "[FILE|-]", "write all subscribers as CSV (the import format)",
 	  CLI_NEEDS_DB, cmd_export },
 	{ "subscriber", "set", "EMAIL [--tier T] [--status active|unsubscribed] [--name N]",

@@ -306,3 +306,26 @@ db_close(struct db *db)
 	free(db->path);
 	free(db);
 }
+
+int
+db_events(struct db *db, const char *kind, int64_t ref_id,
+    int (*each)(int64_t at, const char *event, const char *detail, void *arg),
+    void *arg, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT at, event, detail FROM events "
+	    "WHERE kind = ?1 AND ref_id = ?2 ORDER BY id");
+	int rc;
+
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, ref_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *ev = (const char *)sqlite3_column_text(st, 1);
+		const char *de = (const char *)sqlite3_column_text(st, 2);
+		if (each(sqlite3_column_int64(st, 0), ev ? ev : "", de ? de : "", arg) != 0)
+			break;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(db, d, "reading the events log");
+	return 0;
+}

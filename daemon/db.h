@@ -57,5 +57,10 @@ int	 db_step_done(struct db *db, sqlite3_stmt *st, diag *d, const char *what);
 /* Appends to the events log. kind: "subscriber", "issue", "system". */
 int	 db_event(struct db *db, const char *kind, int64_t ref_id,
 	    const char *event, const char *detail, diag *d);
+/* Reads the events log of (kind, ref_id), oldest first: `each` is called
+ * per event (strings valid during the call); non-zero from it stops. */
+int	 db_events(struct db *db, const char *kind, int64_t ref_id,
+	    int (*each)(int64_t at, const char *event, const char *detail, void *arg),
+	    void *arg, diag *d);
 
 #endif

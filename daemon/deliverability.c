@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sysexits.h>
 
-#include "clock.h"
 #include "issues.h"
 #include "log.h"
 #include "xalloc.h"
@@ -38,15 +37,23 @@ ppm(int64_t part, int64_t whole)
 static void
 judge(const struct config *cfg, struct deliv_rates *r)
 {
+	const int64_t min = cfg->deliverability.min_deliveries;
+	const int64_t over = r->deliveries > min ? r->deliveries : min;
+
 	r->complaint_ppm = ppm(r->complaints, r->deliveries);
 	r->bounce_ppm = ppm(r->hard_bounces, r->deliveries);
-	r->judged = r->deliveries >= cfg->deliverability.min_deliveries;
-	r->complaint_warn = r->judged && r->complaint_ppm > cfg->deliverability.warn_complaint;
-	r->bounce_warn = r->judged && r->bounce_ppm > cfg->deliverability.warn_bounce;
+	r->complaint_judged_ppm = ppm(r->complaints, over);
+	r->bounce_judged_ppm = ppm(r->hard_bounces, over);
+	r->judged = r->deliveries >= min || r->total >= min;
+	r->complaint_warn = r->judged &&
+	    r->complaint_judged_ppm > cfg->deliverability.warn_complaint;
+	r->bounce_warn = r->judged && r->bounce_judged_ppm > cfg->deliverability.warn_bounce;
 }
 
+/* Adds the counts of one issue to r. Its deliveries in all states are
+ * counted only up to `min` (enough to know whether it can be judged). */
 static int
-count_issue(struct db *db, int64_t issue_id, struct deliv_rates *r, diag *d)
+count_issue(struct db *db, int64_t issue_id, int64_t min, struct deliv_rates *r, diag *d)
 {
 	/* Deliveries and the hard bounces their state shows, in one pass over
 	 * the issue's rows; then the few rows of bounces that name them. */
@@ -54,14 +61,32 @@ count_issue(struct db *db, int64_t issue_id, struct deliv_rates *r, diag *d)
 	    "SELECT count(*), coalesce(sum(state = 'bounced' OR "
 	    "(state = 'failed' AND last_status LIKE '5.1.%')), 0) "
 	    "FROM deliveries WHERE issue_id = ?1 AND state IN ('sent', 'failed', 'bounced')");
+	int64_t finished;
+
 	sqlite3_bind_int64(st, 1, issue_id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
 		return db_fail(db, d, "counting an issue's deliveries");
 	}
-	r->deliveries += sqlite3_column_int64(st, 0);
+	finished = sqlite3_column_int64(st, 0);
+	r->deliveries += finished;
 	r->hard_bounces += sqlite3_column_int64(st, 1);
 	sqlite3_reset(st);
+
+	if (finished >= min)
+		r->total += finished;
+	else {
+		st = db_stmt(db, "SELECT count(*) FROM (SELECT 1 FROM deliveries "
+		    "WHERE issue_id = ?1 LIMIT ?2)");
+		sqlite3_bind_int64(st, 1, issue_id);
+		sqlite3_bind_int64(st, 2, min);
+		if (sqlite3_step(st) != SQLITE_ROW) {
+			sqlite3_reset(st);
+			return db_fail(db, d, "counting an issue's deliveries");
+		}
+		r->total += sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+	}
 
 	st = db_stmt(db,
 	    "SELECT count(DISTINCT CASE WHEN b.kind = 'complaint' THEN b.delivery_id END), "
@@ -86,7 +111,7 @@ deliverability_issue_rates(struct db *db, const struct config *cfg, int64_t issu
 {
 	memset(out, 0, sizeof *out);
 	out->issue_id = issue_id;
-	if (count_issue(db, issue_id, out, d) < 0)
+	if (count_issue(db, issue_id, cfg->deliverability.min_deliveries, out, d) < 0)
 		return -1;
 	judge(cfg, out);
 	return 0;
@@ -133,7 +158,7 @@ deliverability_window_rates(struct db *db, const struct config *cfg, int64_t sin
 	if (issues_since(db, since, 0, &ids, &n, d) < 0)
 		return -1;
 	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = count_issue(db, ids[i], out, d);
+		rc = count_issue(db, ids[i], cfg->deliverability.min_deliveries, out, d);
 	free(ids);
 	judge(cfg, out);
 	return rc;
@@ -154,11 +179,12 @@ deliverability_metrics(struct db *db, const struct config *cfg, int64_t now, buf
 	memset(&w, 0, sizeof w);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		per[i].issue_id = ids[i];
-		rc = count_issue(db, ids[i], &per[i], d);
+		rc = count_issue(db, ids[i], cfg->deliverability.min_deliveries, &per[i], d);
 		judge(cfg, &per[i]);
 		w.deliveries += per[i].deliveries;
 		w.complaints += per[i].complaints;
 		w.hard_bounces += per[i].hard_bounces;
+		w.total += per[i].total;
 	}
 	judge(cfg, &w);
 	if (rc == 0) {
@@ -207,13 +233,13 @@ deliverability_warnings(const struct deliv_rates *r, const struct config *cfg,
 	size_t n = 0;
 
 	if (r->complaint_warn) {
-		deliverability_format_ppm(r->complaint_ppm, have, sizeof have);
+		deliverability_format_ppm(r->complaint_judged_ppm, have, sizeof have);
 		deliverability_format_ppm(cfg->deliverability.warn_complaint, lim, sizeof lim);
 		snprintf(out[n++], DELIV_WARNING_MAX, "complaint rate %s is over %s: mailbox "
 		    "providers send a sender past 0.3%% to spam", have, lim);
 	}
 	if (r->bounce_warn) {
-		deliverability_format_ppm(r->bounce_ppm, have, sizeof have);
+		deliverability_format_ppm(r->bounce_judged_ppm, have, sizeof have);
 		deliverability_format_ppm(cfg->deliverability.warn_bounce, lim, sizeof lim);
 		snprintf(out[n++], DELIV_WARNING_MAX, "hard bounce rate %s is over %s: the "
 		    "list holds dead addresses", have, lim);
@@ -266,17 +292,17 @@ act(struct db *db, const struct config *cfg, struct deliv_rates *r, diag *d)
 {
 	const int64_t pc = cfg->deliverability.pause_complaint;
 	const int64_t pb = cfg->deliverability.pause_bounce;
-	int over_c = r->judged && pc > 0 && r->complaint_ppm > pc;
-	int over_b = r->judged && pb > 0 && r->bounce_ppm > pb;
+	int over_c = r->judged && pc > 0 && r->complaint_judged_ppm > pc;
+	int over_b = r->judged && pb > 0 && r->bounce_judged_ppm > pb;
 	int paused_before;
 	struct issue is;
 
 	if (r->complaint_warn && warn_once(db, r->issue_id, EV_COMPLAINT_WARN, "complaint",
-	    r->complaint_ppm, cfg->deliverability.warn_complaint,
+	    r->complaint_judged_ppm, cfg->deliverability.warn_complaint,
 	    "deliverability.warn_complaint_rate", r, d) < 0)
 		return -1;
 	if (r->bounce_warn && warn_once(db, r->issue_id, EV_BOUNCE_WARN, "hard bounce",
-	    r->bounce_ppm, cfg->deliverability.warn_bounce,
+	    r->bounce_judged_ppm, cfg->deliverability.warn_bounce,
 	    "deliverability.warn_bounce_rate", r, d) < 0)
 		return -1;
 	if (!over_c && !over_b)
@@ -293,11 +319,16 @@ act(struct db *db, const struct config *cfg, struct deliv_rates *r, diag *d)
 
 	char h[32], l[32];
 	buf why = BUF_INIT;
-	deliverability_format_ppm(over_c ? r->complaint_ppm : r->bounce_ppm, h, sizeof h);
+	deliverability_format_ppm(over_c ? r->complaint_judged_ppm : r->bounce_judged_ppm, h,
+	    sizeof h);
 	deliverability_format_ppm(over_c ? pc : pb, l, sizeof l);
 	buf_printf(&why, "%s rate %s passed %s (deliverability.pause_%s_rate): ",
 	    over_c ? "complaint" : "hard bounce", h, l, over_c ? "complaint" : "bounce");
 	deliverability_describe(r, &why);
+	if (r->deliveries < cfg->deliverability.min_deliveries)
+		buf_printf(&why, "; judged over at least %lld deliveries "
+		    "(deliverability.min_deliveries)",
+		    (long long)cfg->deliverability.min_deliveries);
 	if (issue_transition(db, r->issue_id, ISSUE_PAUSED, d) < 0 ||
 	    db_event(db, "issue", r->issue_id, EV_AUTO_PAUSED, why.data, d) < 0) {
 		buf_free(&why);
@@ -322,9 +353,9 @@ deliverability_check_issue(struct db *db, const struct config *cfg, int64_t issu
 		return -1;
 	if (!r->complaint_warn && !r->bounce_warn &&
 	    !(r->judged && cfg->deliverability.pause_complaint > 0 &&
-	      r->complaint_ppm > cfg->deliverability.pause_complaint) &&
+	      r->complaint_judged_ppm > cfg->deliverability.pause_complaint) &&
 	    !(r->judged && cfg->deliverability.pause_bounce > 0 &&
-	      r->bounce_ppm > cfg->deliverability.pause_bounce))
+	      r->bounce_judged_ppm > cfg->deliverability.pause_bounce))
 		return 0;	/* nothing to write: no transaction */
 	own = sqlite3_get_autocommit(db_handle(db)) != 0;
 	if (own && db_begin(db, d) < 0)
@@ -342,42 +373,126 @@ deliverability_check_issue(struct db *db, const struct config *cfg, int64_t issu
 	return 0;
 }
 
-/* The hooks run after each hard bounce or complaint, and a check reads all
- * of the issue's deliveries (a million rows: ~0.1 s). So per issue a hook's
- * check waits until 50 times the last check's duration has passed: at most
- * 2 % of the time goes to it, a small issue is checked every time, and the
- * scheduler's pass (deliverability_check_sending) catches what waited. */
-#define THROTTLE_SLOTS	32
-static pthread_mutex_t throttle_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-	int64_t	issue_id, next_ms;
-} throttle[THROTTLE_SLOTS];
+/* The hooks run after each complaint or hard bounce, and a full check reads
+ * all of the issue's finished deliveries (a million rows: ~0.1 s). So per
+ * issue the counts of its last full check are kept, with what could have
+ * changed them since:
+ *   - finished deliveries only grow (sent outcomes: no hook, and they can
+ *     only lower a share), so the count then is a floor;
+ *   - each hook adds at most one complaint or hard bounce (one delivery),
+ *     and a bounces row recorded by another process (`broadside bounce`
+ *     from the MTA) is counted by the rows with a higher id than the
+ *     largest then; their sum bounds what was added.
+ * A hook counts again only when, with all of those added, a limit not yet
+ * acted on (a warning not given, a pause not made) could have been passed;
+ * else it costs the delivery's look-up and the bounces id range. Every
+ * crossing is therefore seen by the hook that causes it, whatever the
+ * machine's load. What the bounds cannot see (deliveries queued again by
+ * hand) is left to the scheduler's pass. The slots are per issue; an issue
+ * without one is counted. */
+#define HOOK_SLOTS	32
+static pthread_mutex_t hook_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t hook_epochs;
+static struct hook_slot {
+	uint64_t epoch;			/* which life of the slot */
+	int64_t	 issue_id;
+	int64_t	 hooks;			/* hooks for this issue, ever */
+	int64_t	 hooks_at;		/* ... when it was last counted */
+	int64_t	 bounce_id_at;		/* max(bounces.id) then */
+	int64_t	 deliveries, complaints, hard_bounces, total;
+	int	 counted;
+	int	 warned_c, warned_b, paused;	/* done; not watched any more */
+} hook_slot[HOOK_SLOTS];
 
-static int
-throttled(int64_t issue_id, int64_t now_ms)
+static struct hook_slot *
+slot_of(int64_t issue_id)
 {
-	int wait = 0;
+	struct hook_slot *free_one = NULL;
 
-	pthread_mutex_lock(&throttle_mu);
-	for (size_t i = 0; i < THROTTLE_SLOTS; i++)
-		if (throttle[i].issue_id == issue_id)
-			wait = now_ms < throttle[i].next_ms;
-	pthread_mutex_unlock(&throttle_mu);
-	return wait;
+	for (size_t i = 0; i < HOOK_SLOTS; i++) {
+		if (hook_slot[i].issue_id == issue_id)
+			return &hook_slot[i];
+		if (free_one == NULL && hook_slot[i].issue_id == 0)
+			free_one = &hook_slot[i];
+	}
+	if (free_one == NULL)	/* all taken: replace one; it will be counted again */
+		free_one = &hook_slot[(uint64_t)issue_id % HOOK_SLOTS];
+	memset(free_one, 0, sizeof *free_one);
+	free_one->issue_id = issue_id;
+	free_one->epoch = ++hook_epochs;
+	return free_one;
 }
 
-static void
-throttle_set(int64_t issue_id, int64_t next_ms)
+static int
+max_bounce_id(struct db *db, int64_t *id, diag *d)
 {
-	size_t k = (size_t)issue_id % THROTTLE_SLOTS;
+	sqlite3_stmt *st = db_stmt(db, "SELECT coalesce(max(id), 0) FROM bounces");
 
-	pthread_mutex_lock(&throttle_mu);
-	for (size_t i = 0; i < THROTTLE_SLOTS; i++)
-		if (throttle[i].issue_id == issue_id)
-			k = i;
-	throttle[k].issue_id = issue_id;
-	throttle[k].next_ms = next_ms;
-	pthread_mutex_unlock(&throttle_mu);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return db_fail(db, d, "reading the bounces");
+	}
+	*id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return 0;
+}
+
+static int
+bounces_after(struct db *db, int64_t after, int64_t *n, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT count(*) FROM bounces WHERE id > ?1");
+
+	sqlite3_bind_int64(st, 1, after);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return db_fail(db, d, "reading the bounces");
+	}
+	*n = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return 0;
+}
+
+/* Could `part` (at most) of `whole` (at least) be past `limit` ppm as
+ * ppm() rounds? A necessary condition, loose by one part per million. */
+static int
+could_pass(int64_t part, int64_t whole, int64_t limit)
+{
+	return part * 1000000 > (limit - 1) * whole;
+}
+
+/* With the slot's counts and `added` complaints or hard bounces at most
+ * since, could a limit not yet acted on have been passed? */
+static int
+worth_counting(const struct hook_slot *h, const struct config *cfg, int64_t added)
+{
+	const int64_t min = cfg->deliverability.min_deliveries;
+	const int64_t over = h->deliveries > min ? h->deliveries : min;
+	const int64_t c = h->complaints + added, b = h->hard_bounces + added;
+	const int64_t pc = cfg->deliverability.pause_complaint;
+	const int64_t pb = cfg->deliverability.pause_bounce;
+
+	if (!h->counted || (h->deliveries < min && h->total < min))
+		return 1;	/* never counted, or too small to judge then */
+	if (!h->warned_c && could_pass(c, over, cfg->deliverability.warn_complaint))
+		return 1;
+	if (!h->warned_b && could_pass(b, over, cfg->deliverability.warn_bounce))
+		return 1;
+	if (!h->paused && ((pc > 0 && could_pass(c, over, pc)) ||
+	    (pb > 0 && could_pass(b, over, pb))))
+		return 1;
+	return 0;
+}
+
+/* After a full check: which of its limits are acted on for good. */
+static int
+acted_on(struct db *db, int64_t issue_id, int *warned_c, int *warned_b, int *paused,
+    diag *d)
+{
+	if (has_event(db, issue_id, EV_COMPLAINT_WARN, warned_c, d) < 0 ||
+	    has_event(db, issue_id, EV_BOUNCE_WARN, warned_b, d) < 0 ||
+	    has_event(db, issue_id, EV_AUTO_PAUSED, paused, d) < 0)
+		return -1;
+	return 0;
 }
 
 int
@@ -385,8 +500,10 @@ deliverability_check_delivery(struct db *db, const struct config *cfg, int64_t d
     diag *d)
 {
 	sqlite3_stmt *st = db_stmt(db, "SELECT issue_id FROM deliveries WHERE id = ?1");
-	int64_t issue_id = 0, t0;
-	int rc;
+	struct hook_slot h, *hs;
+	struct deliv_rates r;
+	int64_t issue_id = 0, added = 0, hooks_at, bounce_id_at = 0;
+	int rc, warned_c, warned_b, paused;
 
 	sqlite3_bind_int64(st, 1, delivery_id);
 	rc = sqlite3_step(st);
@@ -395,11 +512,47 @@ deliverability_check_delivery(struct db *db, const struct config *cfg, int64_t d
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return db_fail(db, d, "finding a delivery's issue");
-	if (issue_id == 0 || throttled(issue_id, t0 = clock_mono_ms()))
+	if (issue_id == 0)
 		return 0;
-	rc = deliverability_check_issue(db, cfg, issue_id, NULL, d);
-	throttle_set(issue_id, t0 + 50 * (clock_mono_ms() - t0));
-	return rc;
+
+	pthread_mutex_lock(&hook_mu);
+	hs = slot_of(issue_id);
+	hs->hooks++;
+	h = *hs;
+	pthread_mutex_unlock(&hook_mu);
+
+	if (h.counted) {
+		if (bounces_after(db, h.bounce_id_at, &added, d) < 0)
+			return -1;
+		added += h.hooks - h.hooks_at;
+		if (!worth_counting(&h, cfg, added))
+			return 0;
+	}
+	/* Count. What happens from here on is in `added` next time: the hooks
+	 * after this one, the bounces rows after the largest id now. */
+	hooks_at = h.hooks;
+	if (max_bounce_id(db, &bounce_id_at, d) < 0 ||
+	    deliverability_check_issue(db, cfg, issue_id, &r, d) < 0 ||
+	    acted_on(db, issue_id, &warned_c, &warned_b, &paused, d) < 0)
+		return -1;
+	pthread_mutex_lock(&hook_mu);
+	hs = slot_of(issue_id);
+	/* The same life of the slot (not replaced meanwhile), and no later
+	 * count stored by another thread. */
+	if (hs->epoch == h.epoch && (!hs->counted || hs->hooks_at <= hooks_at)) {
+		hs->hooks_at = hooks_at;
+		hs->bounce_id_at = bounce_id_at;
+		hs->deliveries = r.deliveries;
+		hs->complaints = r.complaints;
+		hs->hard_bounces = r.hard_bounces;
+		hs->total = r.total;
+		hs->warned_c = warned_c;
+		hs->warned_b = warned_b;
+		hs->paused = paused;
+		hs->counted = 1;
+	}
+	pthread_mutex_unlock(&hook_mu);
+	return 0;
 }
 
 int

@@ -13,7 +13,13 @@
  *   complaints    deliveries with a bounces row of kind 'complaint' (ARF)
  *   hard bounces  deliveries bounced, failed with a 5.1.x status (the
  *                 address does not exist), or with a 'hard' bounces row
- * Rates are judged only once an issue has deliverability.min_deliveries.
+ * Rates are judged once an issue has deliverability.min_deliveries (queued
+ * ones too), as a share of its finished deliveries but never of fewer than
+ * min_deliveries: 6 hard bounces among the first 40 of a 300-copy issue are
+ * judged as 6 of 100 (min 100), which is the least the share can be when
+ * the 100th is finished. So a share can only pass a limit when a complaint
+ * or a hard bounce is counted (a sent copy only lowers it), and checking on
+ * each of those (deliverability_check_delivery) catches every crossing.
  */
 #ifndef BROADSIDE_DELIVERABILITY_H
 #define BROADSIDE_DELIVERABILITY_H
@@ -31,11 +37,14 @@
 struct deliv_rates {
 	int64_t	 issue_id;		/* 0 for a window over every issue */
 	int64_t	 deliveries;		/* finished: sent, failed, bounced */
+	int64_t	 total;			/* all, queued too (counted up to min_deliveries) */
 	int64_t	 complaints;
 	int64_t	 hard_bounces;
 	int64_t	 complaint_ppm;		/* parts per million of deliveries */
 	int64_t	 bounce_ppm;
-	int	 judged;		/* deliveries >= min_deliveries */
+	int64_t	 complaint_judged_ppm;	/* ... of max(deliveries, min_deliveries) */
+	int64_t	 bounce_judged_ppm;
+	int	 judged;		/* total >= min_deliveries */
 	int	 complaint_warn;	/* judged and past warn_complaint_rate */
 	int	 bounce_warn;
 	int	 paused;		/* deliverability_check_issue paused it now */
@@ -55,13 +64,18 @@ int	deliverability_window_rates(struct db *db, const struct config *cfg,
  * rate. Runs in the caller's transaction if one is open, else in its own. */
 int	deliverability_check_issue(struct db *db, const struct config *cfg,
 	    int64_t issue_id, struct deliv_rates *out, diag *d);
-/* The same for the issue of a delivery (the hook after a bounce or a
- * complaint is applied, or an SMTP 5.1.x failure recorded); a delivery of
- * no issue is not an error. Throttled per issue to 2 % of the time: a
- * check that waits is caught by the next one or deliverability_check_sending. */
+/* The same for the issue of a delivery, called after each complaint or hard
+ * bounce is recorded (bounce_apply; the sender after an SMTP 5.1.x failure
+ * is committed); a delivery of no issue is not an error. Not throttled by
+ * time: the counts of the issue's last full check are kept in memory with
+ * the number of such calls and of bounces rows since, and the issue is
+ * counted again only when those bounds say a limit could have been passed
+ * (every call while the issue is small or near a limit; on a large issue
+ * far from its limits, one indexed look-up). Thread-safe. */
 int	deliverability_check_delivery(struct db *db, const struct config *cfg,
 	    int64_t delivery_id, diag *d);
-/* Every issue now sending (the scheduler's pass, every DELIV_CHECK_EVERY). */
+/* Every issue now sending (the scheduler's pass, every DELIV_CHECK_EVERY): a
+ * backstop for changes the hooks do not see (deliveries queued again). */
 #define DELIV_CHECK_EVERY	30	/* seconds */
 int	deliverability_check_sending(struct db *db, const struct config *cfg, diag *d);
 

@@ -40,19 +40,42 @@ metrics_relay_index(const char *name)
 	return i;
 }
 
+/* The relay module's name: "host:port", "[v6]:port". */
+static size_t
+conf_slot(const struct relay_conf *rc, buf *name)
+{
+	buf_reset(name);
+	buf_printf(name, strchr(rc->host, ':') ? "[%s]:%lld" : "%s:%lld", rc->host,
+	    (long long)rc->port);
+	return metrics_relay_index(buf_cstr(name));
+}
+
 void
 metrics_relays_configure(const struct config *cfg)
 {
 	buf name = BUF_INIT;
 
-	for (size_t i = 0; i < cfg->nrelays; i++) {
-		buf_reset(&name);
-		/* The relay module's name: "host:port", "[v6]:port". */
-		buf_printf(&name, strchr(cfg->relays[i].host, ':') ? "[%s]:%lld" : "%s:%lld",
-		    cfg->relays[i].host, (long long)cfg->relays[i].port);
-		metrics_relay_index(buf_cstr(&name));
+	for (size_t i = 0; i < cfg->nrelays; i++)
+		conf_slot(&cfg->relays[i], &name);
+	buf_free(&name);
+}
+
+size_t
+metrics_relays_current(const struct config *cfg, size_t *slots, size_t max)
+{
+	buf name = BUF_INIT;
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->nrelays && n < max; i++) {
+		size_t slot = conf_slot(&cfg->relays[i], &name);
+		int dup = 0;
+		for (size_t k = 0; k < n; k++)
+			dup |= slots[k] == slot;
+		if (slot != METRICS_NO_RELAY && !dup)
+			slots[n++] = slot;
 	}
 	buf_free(&name);
+	return n;
 }
 
 size_t
@@ -185,11 +208,14 @@ scrape_counters(const struct config *cfg, buf *out)
 		{ RELAY_SESSIONS, "broadside_relay_sessions_total",
 		  "SMTP sessions opened since the daemon started." },
 	};
-	buf name = BUF_INIT;
-	size_t nrelays;
+	size_t slots[METRICS_MAX_RELAYS], ncurrent, nrelays;
 
-	/* Every configured relay shows, reported on or not yet. */
-	metrics_relays_configure(cfg);
+	/* Counters: every relay of the running config, reported on or not
+	 * yet, and every name that had figures since the start (a relay whose
+	 * address a reload changed keeps its old name's figures up to then).
+	 * The circuit is a state of now: the running config's relays only,
+	 * under their current names. */
+	ncurrent = metrics_relays_current(cfg, slots, METRICS_MAX_RELAYS);
 	nrelays = metrics_relay_count();
 
 	for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
@@ -222,15 +248,14 @@ scrape_counters(const struct config *cfg, buf *out)
 	}
 	head(out, "broadside_relay_circuit", "gauge",
 	    "Relay circuit breaker: 0 closed (sending), 1 open (backed off), 2 half-open.");
-	for (size_t i = 0; i < nrelays; i++) {
+	for (size_t i = 0; i < ncurrent; i++) {
 		enum relay_circuit st;
-		if (metrics_relay_circuit_get(i, &st) < 0)
+		if (metrics_relay_circuit_get(slots[i], &st) < 0)
 			continue;
 		buf_puts(out, "broadside_relay_circuit{relay=");
-		label(out, metrics_relay_name(i));
+		label(out, metrics_relay_name(slots[i]));
 		buf_printf(out, "} %d\n", (int)st);
 	}
-	buf_free(&name);
 }
 
 /* Runs a query of (label, count) rows, or (label, label, count). */

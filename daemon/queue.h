@@ -23,12 +23,26 @@
 #include "diag.h"
 #include "subscribers.h"
 
-/* How long a claimed batch is leased before another sender may take it. */
-#define QUEUE_LEASE_SECS	600
+/* A claim: who holds it, a random number unique to this claim, and how
+ * long it lasts unless renewed. Every outcome and release is written only
+ * while the row still carries this owner and token. `process` is the
+ * owner's prefix common to the whole daemon: a lease of one's own process
+ * never "expires" under it (the process knows its sessions are alive and
+ * renews them); only a gone process's leases are taken over. */
+struct queue_lease {
+	const char	*owner;
+	const char	*process;
+	int64_t		 token;
+	int64_t		 secs;
+};
+/* A fresh random claim token (never 0). */
+int64_t	queue_token(void);
 
 struct queue_item {
 	int64_t		 delivery_id, issue_id, subscriber_id;
 	int64_t		 attempts, first_attempt_at;	/* 0: never tried */
+	int64_t		 faults;	/* relay dropped/refused while it was on the wire */
+	int64_t		 token;		/* the claim's */
 	char		*email, *name;
 	enum sub_tier	 tier;
 };
@@ -47,8 +61,12 @@ enum queue_result {
 
 struct queue_outcome {
 	int64_t		 delivery_id, subscriber_id;
+	char		*owner;			/* the lease it answers (owned) */
+	int64_t		 token;
 	enum queue_result result;
 	int		 suppress;
+	int		 blamed;		/* QR_RELEASE: the relay gave up on
+						 * this very copy (faults + 1) */
 	int64_t		 at;			/* when the reply came */
 	int64_t		 next_attempt_at;	/* QR_DEFERRED */
 	int		 code;			/* SMTP reply code, 0: none */
@@ -82,12 +100,26 @@ int	queue_sending_issues(struct db *db, int64_t *ids, size_t *n, diag *d);
 /* Claims up to `limit` due deliveries for `owner`, in one transaction.
  * Deliveries of subscribers no longer active are dropped on the way (their
  * count in *dropped, may be NULL). Appends to `out`. */
-int	queue_claim(struct db *db, const char *owner, size_t limit,
+int	queue_claim(struct db *db, const struct queue_lease *l, size_t limit,
 	    int64_t now, struct queue_batch *out, int64_t *dropped, diag *d);
 /* The same inside the caller's transaction (on failure `out` is as it was
  * and the caller rolls back). */
-int	queue_claim_in(struct db *db, const char *owner, size_t limit,
+int	queue_claim_in(struct db *db, const struct queue_lease *l, size_t limit,
 	    int64_t now, struct queue_batch *out, int64_t *dropped, diag *d);
+/* The heartbeat: every lease of owners starting with `prefix` lasts `secs`
+ * from now again. *n (may be NULL): how many. */
+int	queue_renew(struct db *db, const char *prefix, int64_t secs, int64_t now,
+	    int64_t *n, diag *d);
+/* A subscriber's copies still waiting (queued, deferred) are dropped: one
+ * who left gets nothing more. Caller owns the transaction. */
+int	queue_drop_subscriber(struct db *db, int64_t subscriber_id, int64_t now,
+	    int64_t *n, diag *d);
+/* A cancelled issue's waiting copies are dropped (those on the wire are
+ * left to their outcome). Caller owns the transaction. */
+int	queue_cancel(struct db *db, int64_t issue_id, int64_t now, int64_t *n, diag *d);
+/* Whether any copy was ever queued on this database (links have gone out
+ * signed with its key). */
+int	queue_ever_used(struct db *db, int *used, diag *d);
 void	queue_batch_reset(struct queue_batch *b);
 void	queue_batch_free(struct queue_batch *b);
 
@@ -128,5 +160,52 @@ int	queue_delivery_subscriber(struct db *db, int64_t delivery_id,
  * with the report's status and text. */
 int	queue_mark_bounced(struct db *db, int64_t delivery_id, const char *status,
 	    const char *text, int64_t now, diag *d);
+
+/* --- for the operator's commands --- */
+
+/* One delivery of an issue as the operator sees it (broadside issue
+ * deliveries). Strings are owned by the row and freed by the next row or
+ * queue_deliveries' return: copy what must outlive the callback. */
+struct queue_delivery_view {
+	int64_t		 delivery_id, subscriber_id;	/* subscriber 0: forgotten */
+	const char	*email;		/* NULL when the subscriber was removed */
+	const char	*sub_status;	/* "active", ...; NULL when removed */
+	const char	*state;		/* queued, sending, sent, ... */
+	int		 code;		/* last SMTP reply code, 0: none */
+	const char	*status;	/* enhanced status, "" if none */
+	const char	*text;		/* last reply text, "" if none */
+	const char	*relay;		/* "host:port", "" if none */
+	int64_t		 attempts;
+	int64_t		 next_attempt_at;	/* 0 unless queued or deferred */
+	int64_t		 updated_at;
+};
+
+/* 1 when s names a delivery state (queued, sending, sent, deferred, failed,
+ * bounced, dropped), else 0. */
+int	queue_state_known(const char *s);
+
+/* Calls `each` for each delivery of the issue in `state` (NULL: every state
+ * but sent), by delivery id. A non-zero return of `each` stops the walk. */
+int	queue_deliveries(struct db *db, int64_t issue_id, const char *state,
+	    int (*each)(const struct queue_delivery_view *v, void *arg), void *arg,
+	    diag *d);
+
+/* What queue_retry did or would do. */
+struct queue_retry_result {
+	int64_t		 queued;		/* put back in the queue */
+	int64_t		 skipped;		/* subscriber not active or removed */
+	int64_t		 skipped_status[4];	/* by enum sub_status */
+	int64_t		 skipped_removed;	/* subscriber forgotten */
+};
+
+/* Inside the caller's transaction: the issue's deliveries in `state`
+ * ("failed" or "deferred"; never sent ones) whose last change is at or after
+ * `since` (0: any), and of `subscriber_id` only when > 0, go back to the
+ * queue: state queued, due `now`, lease cleared, first_attempt_at cleared
+ * (the maximum age counts from this new try); attempts are kept. A copy of
+ * a subscriber who is not active (unsubscribed, bounced, complained) or was
+ * removed is never queued again: it is counted in skipped. */
+int	queue_retry(struct db *db, int64_t issue_id, const char *state, int64_t since,
+	    int64_t subscriber_id, int64_t now, struct queue_retry_result *out, diag *d);
 
 #endif

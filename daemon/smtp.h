@@ -20,11 +20,11 @@
 #include "config.h"
 #include "diag.h"
 #include "relay.h"
-#include "secret.h"
 #include "smtp_policy.h"
 
 struct smtp_msg {
 	int64_t		 delivery_id;
+	const char	*from;		/* envelope sender (the VERP address) */
 	const char	*rcpt;
 	const char	*data;		/* CRLF lines, not dot-stuffed */
 	size_t		 len;
@@ -39,8 +39,7 @@ struct smtp_msg {
 
 struct smtp_job {
 	struct relay	*relay;
-	const struct secret *sec;
-	const char	*bounce_address;
+	const struct smtp_timeouts *timeouts;	/* seconds per phase */
 	struct smtp_msg	*msgs;
 	size_t		 n;
 	/* Called once per message, from the sending thread. */

@@ -53,6 +53,10 @@ int	 subscriber_set_bounce_score(struct db *db, int64_t id, int64_t score,
  * An address already present: -1 with EX_DATAERR. Sets *id. */
 int	 subscriber_insert(struct db *db, const struct subscriber *s,
 	    const char *email_key, int64_t *id, diag *d);
+/* The same, and the events log says where the subscriber came from
+ * ("imported from FILE"; NULL: nothing more than the tier). */
+int	 subscriber_insert_from(struct db *db, const struct subscriber *s,
+	    const char *email_key, const char *source, int64_t *id, diag *d);
 /* NULL name / tier: unchanged. */
 int	 subscriber_update(struct db *db, int64_t id, const char *name,
 	    const enum sub_tier *tier, diag *d);

@@ -248,7 +248,7 @@ bench_render() {
 # verdicts again and again on one core; beside it GMime's MIME parse of the
 # same messages in the same run (what the bounce knowledge costs on top).
 bench_bounce() {
-	local one= corpus=${BOUNCE_CORPUS:-$TOP/../shared/bounce-corpus}
+	local one= corpus=${BROADSIDE_BOUNCE_CORPUS:-${BOUNCE_CORPUS:-$TOP/../shared/bounce-corpus}}
 	command -v taskset >/dev/null && one="taskset -c 0"
 	echo "== bounces (one core)"
 	[ -d "$corpus/emails" ] || { echo "  no corpus at $corpus"; return 1; }

@@ -56,3 +56,16 @@ release_lock
 is "after the lock, nothing was half-applied" "$(sql "SELECT count(*) FROM bounces")" "3"
 expect_out "retry after the lock succeeds" 0 'soft bounce' $BS bounce "$T/soft.eml"
 is "retry recorded" "$(sql "SELECT count(*) FROM bounces")" "4"
+
+# The project's own sample bounces (also the fuzzer's seeds): each read as
+# the kind of message it is.
+while read -r f want; do
+	expect_out "sample $f: $want" 0 "$want" $BS bounce check "$TOP/tests/fixtures/bounces/$f"
+done <<'LIST'
+dsn-postfix-5.1.1.eml "format":"dsn".*"kind":"hard","recipient":"reader@example.org","status":"5.1.1"
+dsn-delayed-4.4.1.eml "kind":"ignore","recipient":"slow@example.net".*"reason":"delayed"
+arf-abuse.eml "format":"arf".*"kind":"complaint","recipient":"complainer@isp.example"
+qmail-prose.eml "kind":"hard","recipient":"nobody@example.org","status":"5.1.1"
+exim-mailbox-full.eml "kind":"soft","recipient":"full@example.com".*"reason":"mailboxfull"
+auto-reply.eml "format":"autoreply".*"kind":"ignore"
+LIST

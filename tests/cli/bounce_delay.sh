@@ -142,7 +142,7 @@ is "nothing scored by replies" "$(score)" "active 1"
 # ---- valid UTF-8 JSON whatever the bytes
 printf 'From: MAILER-DAEMON@mx.example.net\nTo: bounces@example.com\nSubject: Undelivered \xff\xfe mail \xc3\x28 \xe2\x80\x94 ok\n\nHi. This is the qmail-send program.\n<bad\xe9@example.org>:\n550 5.1.1 Bo\xeete inconnue \xed\xa0\x80 \xf0\x9f\x98\x80 \x01\x7f\n' >"$T/bytes.eml"
 $BS bounce check "$T/bytes.eml" >"$T/bytes.json" 2>/dev/null
-ALL=${BOUNCE_CORPUS:-$TOP/../shared/bounce-corpus}/emails
+ALL=${BROADSIDE_BOUNCE_CORPUS:-${BOUNCE_CORPUS:-$TOP/../shared/bounce-corpus}}/emails
 valid_json_lines() {	# file: prints "N lines, M bad"
 	$PY - "$1" <<'PY'
 import json, sys

@@ -6,7 +6,7 @@ $BS init >/dev/null
 expect_out "create the weekly example" 0 '^1$' $BS issue create "$TOP/examples/growth-dragons-weekly.md"
 expect_out "create the long post" 0 '^2$' $BS issue create "$TOP/examples/alibaba-deepseek.md"
 is "subject stored exactly" "$(sql 'SELECT subject FROM issues WHERE id = 1')" \
-	"$(head -1 ../shared/seeds/growth-dragons-weekly.txt 2>/dev/null || head -1 "$TOP/../shared/seeds/growth-dragons-weekly.txt")"
+	"$(head -1 "$TOP/tests/fixtures/seeds/growth-dragons-weekly.txt")"
 is "cut kept in the source" "$(sql "SELECT instr(source, '<!-- paywall -->') > 0 FROM issues WHERE id = 1")" 1
 expect_out "list" 0 'Why Alibaba’s DeepSeek Partnership' $BS issue list
 is "list --json" "$($BS issue list --json | $PY -c 'import json,sys; print([i["status"] for i in json.load(sys.stdin)])')" "['draft', 'draft']"

@@ -1,7 +1,8 @@
 /* fuzz_bounce - libFuzzer target for bounce_parse (and the JSON writer).
  *
- * Built by `make fuzz` with clang -fsanitize=fuzzer,address,undefined; the
- * corpus of ../shared/bounce-corpus seeds it (tests/fuzz/run.sh).
+ * Built by `make fuzz` with clang -fsanitize=fuzzer,address,undefined;
+ * seeded with tests/fixtures/bounces and, when present, the external peer
+ * corpus (tests/fuzz/run.sh).
  */
 #include <stddef.h>
 #include <stdint.h>

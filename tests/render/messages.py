@@ -24,7 +24,7 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 BUILD = os.environ.get("BROADSIDE_BUILD", os.path.join(TOP, "build"))
 BS = os.path.join(BUILD, "broadside")
 
-# The seed titles, verbatim (../shared/seeds/*.txt, first line).
+# The seed titles, verbatim (tests/fixtures/seeds/*.txt, first line).
 WEEKLY_TITLE = ("Growth Dragons Weekly: DeepSeek\u2019s AI Disruption, Alibaba\u2019s "
                 "Robot Spectacle, and China\u2019s Memory Chip Strides")
 POST_TITLE = ("Why Alibaba\u2019s DeepSeek Partnership is a Strategic "
@@ -37,8 +37,8 @@ HEADERS = ["From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "List-
 
 failed = 0
 
-# When the seeds are beside the checkout, the titles above must be theirs.
-SEEDS = os.path.join(TOP, "..", "shared", "seeds")
+# The sample posts the examples were made from: the titles above must be theirs.
+SEEDS = os.path.join(TOP, "tests", "fixtures", "seeds")
 
 
 def ok(cond, name, detail=""):
@@ -201,10 +201,8 @@ def check_message(label, raw, *, title, to_addr, to_name, issue, free_blocks,
 try:
     for seed, title in (("growth-dragons-weekly.txt", WEEKLY_TITLE),
                         ("alibaba-deepseek-post.txt", POST_TITLE)):
-        path = os.path.join(SEEDS, seed)
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                ok(f.readline().strip() == title, f"seed title of {seed} is the one checked")
+        with open(os.path.join(SEEDS, seed), encoding="utf-8") as f:
+            ok(f.readline().strip() == title, f"seed title of {seed} is the one checked")
 
     bs("init")
     weekly = os.path.join(TOP, "examples", "growth-dragons-weekly.md")

@@ -1,13 +1,17 @@
 /* test_bounce_corpus - the peer suite: the bounce parser against Sisimai's
- * verdicts on 560 real messages (../shared/bounce-corpus beside the repo).
+ * verdicts on 560 real messages, an external corpus that is not part of
+ * the repository: $BROADSIDE_BOUNCE_CORPUS, else ../shared/bounce-corpus
+ * (tests/run.sh passes it relative to the repository's root). When the
+ * default place holds no corpus the test says "ok - ... # SKIP" with the
+ * reason; a corpus named in the environment must be there.
  *
  * For every message it compares, recipient by recipient in order, the kind
  * (hard | soft | complaint | ignore), the status class (2/4/5 or none), and
  * the number of recipients found; it prints the agreement overall and per
  * family (lhost, rhost, rfc3464, arf, rfc3834, not). It fails below 95 %
  * agreement on the kind, and on any message the parser refuses or crashes
- * on. BOUNCE_CORPUS=dir overrides the location; VERBOSE=1 lists every
- * disagreement.
+ * on. VERBOSE=1 lists every disagreement. (BOUNCE_CORPUS, the older name
+ * of the variable, is read too.)
  *
  * One deliberate difference is counted as agreement, and only this one:
  * a recipient whose DSN block says "Action: delayed", or whose report is
@@ -27,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bounce_parse.h"
 #include "check.h"
@@ -251,8 +256,9 @@ pct(long a, long n)
 int
 main(void)
 {
-	const char *dir = getenv("BOUNCE_CORPUS");
+	const char *dir = getenv("BROADSIDE_BOUNCE_CORPUS");
 	const char *verbose = getenv("VERBOSE");
+	int named = 1;
 	char path[4096];
 	struct exp_msg *msgs;
 	size_t nmsg;
@@ -261,8 +267,19 @@ main(void)
 	const double floor_pct = 95.0;
 
 	if (dir == NULL || dir[0] == '\0')
+		dir = getenv("BOUNCE_CORPUS");
+	if (dir == NULL || dir[0] == '\0') {
 		dir = "../shared/bounce-corpus";
+		named = 0;
+	}
 	snprintf(path, sizeof path, "%s/expected.json", dir);
+	if (access(path, R_OK) != 0 && !named) {
+		/* An optional corpus outside the repository: absent is a skip,
+		 * said so, never a failure nor a silently smaller test. */
+		printf("ok 1 - peer bounce corpus # SKIP no corpus at %s "
+		    "(set BROADSIDE_BOUNCE_CORPUS to its folder to run it)\n", dir);
+		return 0;
+	}
 	msgs = read_expected(path, &nmsg);
 	CHECK(nmsg == 560, "corpus %s: expected.json read, %zu messages", dir, nmsg);
 	if (nmsg == 0)

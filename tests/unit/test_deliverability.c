@@ -229,6 +229,89 @@ main(void)
 	CHECK(deliverability_check_sending(db, &cfg, &d) == 0 && strcmp(status(b), "paused") == 0,
 	    "check_sending pauses a sending issue past the limit");
 
+	/* The hook after each hard bounce: no time throttle, every crossing is
+	 * seen by the call that causes it. 2000 finished; one dead address
+	 * after another: warned at the 41st (2.05 %), paused at the 101st
+	 * (5.05 %), not one sooner. */
+	cfg.deliverability.min_deliveries = 100;
+	cfg.deliverability.pause_bounce = 50000;
+	{
+		int64_t e = make_issue("sending", 2000, "sent", now), first;
+		int warned_at = 0, paused_at = 0;
+
+		first = count("SELECT max(id) - 1999 FROM deliveries");
+		for (int k = 1; k <= 120; k++) {
+			exec("UPDATE deliveries SET state = 'failed', last_code = 550, "
+			    "last_status = '5.1.1' WHERE id = %lld", (long long)(first + k - 1));
+			if (deliverability_check_delivery(db, &cfg, first + k - 1, &d) < 0)
+				break;
+			if (!warned_at && count("SELECT count(*) FROM events WHERE event = "
+			    "'bounce-rate-warning' AND ref_id = (SELECT max(id) FROM issues)") == 1)
+				warned_at = k;
+			if (!paused_at && strcmp(status(e), "paused") == 0)
+				paused_at = k;
+		}
+		CHECK(warned_at == 41, "hook: warned at the 41st hard bounce of 2000 (%d)", warned_at);
+		CHECK(paused_at == 101, "hook: paused at the 101st, 5.05%% (%d)", paused_at);
+	}
+	/* Hard bounces recorded without this process's hook (`broadside bounce`
+	 * in another process) count in the next hook's bound. */
+	{
+		int64_t f = make_issue("sending", 2000, "sent", now), first;
+
+		first = count("SELECT max(id) - 1999 FROM deliveries");
+		for (int k = 0; k < 60; k++) {
+			exec("UPDATE deliveries SET state = 'failed', last_code = 550, "
+			    "last_status = '5.1.1' WHERE id = %lld", (long long)(first + k));
+			deliverability_check_delivery(db, &cfg, first + k, &d);
+		}
+		CHECK_STR(status(f), "sending", "60 of 2000 (3%%): still sending");
+		for (int k = 1000; k < 1045; k++)
+			bounce(f, k, "hard");	/* elsewhere: no hook here */
+		exec("UPDATE deliveries SET state = 'failed', last_code = 550, "
+		    "last_status = '5.1.1' WHERE id = %lld", (long long)(first + 60));
+		CHECK(deliverability_check_delivery(db, &cfg, first + 60, &d) == 0 &&
+		    strcmp(status(f), "paused") == 0,
+		    "the next hook sees 45 hard bounces recorded elsewhere: 106 of 2000, paused");
+	}
+	/* A small issue whose dead addresses come first: 300 copies, 6 failed
+	 * 5.1.1 and nothing else finished yet. Judged over min_deliveries
+	 * (100): 6 %, past 5 %, so paused now rather than never (no hook runs
+	 * when the 100th copy is sent). */
+	{
+		int64_t g = make_issue("sending", 300, "queued", now), first;
+		int paused_at = 0;
+
+		first = count("SELECT max(id) - 299 FROM deliveries");
+		for (int k = 1; k <= 20 && !paused_at; k++) {
+			exec("UPDATE deliveries SET state = 'failed', last_code = 550, "
+			    "last_status = '5.1.1' WHERE id = %lld", (long long)(first + k - 1));
+			deliverability_check_delivery(db, &cfg, first + k - 1, &d);
+			if (strcmp(status(g), "paused") == 0)
+				paused_at = k;
+		}
+		CHECK(paused_at == 6, "300 queued, dead addresses first: paused at the 6th (%d)",
+		    paused_at);
+		CHECK(count("SELECT count(*) FROM events WHERE event = 'auto-paused' AND "
+		    "detail LIKE 'hard bounce rate 6% passed 5%%judged over at least 100%'") == 1,
+		    "the reason says the share is judged over min_deliveries");
+		deliverability_issue_rates(db, &cfg, g, &r, &d);
+		CHECK(r.bounce_ppm == 1000000 && r.bounce_judged_ppm == 60000 && r.judged,
+		    "shown: 100%% of those finished; judged: 6%% of 100");
+	}
+	/* Too small to judge ever: 50 copies with min_deliveries 100. */
+	{
+		int64_t h = make_issue("sending", 50, "queued", now), first;
+
+		first = count("SELECT max(id) - 49 FROM deliveries");
+		for (int k = 0; k < 20; k++) {
+			exec("UPDATE deliveries SET state = 'failed', last_code = 550, "
+			    "last_status = '5.1.1' WHERE id = %lld", (long long)(first + k));
+			deliverability_check_delivery(db, &cfg, first + k, &d);
+		}
+		CHECK_STR(status(h), "sending", "50 copies (< min_deliveries): never judged");
+	}
+
 	buf_free(&out);
 	config_free(&cfg);
 	db_close(db);

@@ -34,6 +34,23 @@ exec(const char *sql)
 		printf("# %s: %s\n", sql, d.msg);
 }
 
+#define LEASE	600
+static struct queue_lease leases[8];
+
+/* The lease of owner "wN" of process "pP:": token N * 1000 + P. */
+static const struct queue_lease *
+L(int w, int p)
+{
+	static char owners[8][16], procs[8][16];
+	snprintf(procs[w], sizeof procs[w], "p%d:", p);
+	snprintf(owners[w], sizeof owners[w], "p%d:w%d", p, w);
+	leases[w].owner = owners[w];
+	leases[w].process = procs[w];
+	leases[w].token = w * 1000 + p;
+	leases[w].secs = LEASE;
+	return &leases[w];
+}
+
 int
 main(void)
 {
@@ -77,25 +94,50 @@ main(void)
 	    "a draft is not fanned out, and nothing is left behind");
 
 	/* Claim: batches, leases, limit. */
-	CHECK(queue_claim(db, "w1", 3, now, &b, &dropped, &d) == 0 && b.n == 3,
+	CHECK(queue_claim(db, L(1, 1), 3, now, &b, &dropped, &d) == 0 && b.n == 3,
 	    "claim a batch of 3");
 	CHECK(b.items[0].issue_id == 1 && strcmp(b.items[0].email, "a@x.org") == 0 &&
 	    b.items[0].tier == TIER_FREE && b.items[0].attempts == 0, "claimed item carries what render needs");
-	CHECK(num("SELECT count(*) FROM deliveries WHERE state = 'sending' AND lease_owner = 'w1' "
+	CHECK(num("SELECT count(*) FROM deliveries WHERE state = 'sending' AND lease_owner = 'p1:w1' AND lease_token = 1001 "
 	    "AND lease_expires > 1800000000") == 3, "claimed rows are leased to their owner");
 	{
 		struct queue_batch b2 = { 0 };
-		CHECK(queue_claim(db, "w2", 10, now, &b2, NULL, &d) == 0 && b2.n == 4,
+		CHECK(queue_claim(db, L(2, 1), 10, now, &b2, NULL, &d) == 0 && b2.n == 4,
 		    "a second sender gets only the rest (%zu)", b2.n);
 		CHECK(b2.items[0].delivery_id != b.items[0].delivery_id, "no delivery claimed twice");
 		queue_batch_free(&b2);
 	}
 	{
 		struct queue_batch b3 = { 0 };
-		CHECK(queue_claim(db, "w3", 10, now, &b3, NULL, &d) == 0 && b3.n == 0,
+		CHECK(queue_claim(db, L(3, 1), 10, now, &b3, NULL, &d) == 0 && b3.n == 0,
 		    "nothing left to claim while leases hold");
-		CHECK(queue_claim(db, "w3", 2, now + QUEUE_LEASE_SECS + 1, &b3, NULL, &d) == 0 &&
-		    b3.n == 2, "an expired lease is claimable again");
+		CHECK(queue_claim(db, L(3, 1), 2, now + LEASE + 1, &b3, NULL, &d) == 0 &&
+		    b3.n == 0, "an expired lease of one's own process is not taken (it is alive)");
+		CHECK(queue_renew(db, "p1:", LEASE, now + 100, &n, &d) == 0 && n == 7 &&
+		    num("SELECT count(*) FROM deliveries WHERE lease_expires = 1800000700") == 7,
+		    "the heartbeat renews every lease of the process (%lld)", (long long)n);
+		/* w1 lives on (its lease renewed later); w2's process is gone. */
+		exec("UPDATE deliveries SET lease_expires = 1900000000 WHERE lease_owner = 'p1:w1'");
+		CHECK(queue_claim(db, L(3, 2), 2, now + 100 + LEASE + 1, &b3, NULL, &d) == 0 &&
+		    b3.n == 2, "a gone process's expired lease is claimable again");
+		{
+			/* The first holder's outcome for a copy taken over: not recorded. */
+			struct queue_outcome o = { 0 };
+			o.delivery_id = b3.items[0].delivery_id;
+			o.owner = "p1:w2";
+			o.token = 2001;
+			o.result = QR_DEFERRED;
+			o.next_attempt_at = now + 60;
+			o.at = now;
+			CHECK(queue_complete(db, &o, 1, &d) == 0 &&
+			    num("SELECT count(*) FROM deliveries WHERE state = 'sending' "
+			    "AND lease_token = 3002") == 2,
+			    "an outcome under a lease no longer held changes nothing");
+			o.result = QR_RELEASE;
+			CHECK(queue_complete(db, &o, 1, &d) == 0 &&
+			    num("SELECT count(*) FROM deliveries WHERE state = 'sending' "
+			    "AND lease_token = 3002") == 2, "nor does its release");
+		}
 		queue_batch_free(&b3);
 	}
 
@@ -107,6 +149,8 @@ main(void)
 			o[i].delivery_id = b.items[i].delivery_id;
 			o[i].subscriber_id = b.items[i].subscriber_id;
 			o[i].at = now;
+			o[i].owner = "p1:w1";
+			o[i].token = 1001;
 		}
 		o[0].result = QR_SENT; o[0].code = 250; strcpy(o[0].status, "2.0.0");
 		o[0].text = "ok"; o[0].message_id = "1.abc@example.com"; o[0].relay = "r:25";
@@ -128,9 +172,9 @@ main(void)
 
 	{
 		struct queue_batch b4 = { 0 };
-		CHECK(queue_claim(db, "w4", 10, now + 30, &b4, NULL, &d) == 0 && b4.n == 0,
+		CHECK(queue_claim(db, L(4, 1), 10, now + 30, &b4, NULL, &d) == 0 && b4.n == 0,
 		    "a deferred delivery waits for its next attempt");
-		CHECK(queue_claim(db, "w4", 10, now + 61, &b4, NULL, &d) == 0 && b4.n == 1 &&
+		CHECK(queue_claim(db, L(4, 1), 10, now + 61, &b4, NULL, &d) == 0 && b4.n == 1 &&
 		    b4.items[0].attempts == 1 && b4.items[0].first_attempt_at == now,
 		    "then it is claimed, with its attempts so far");
 		{
@@ -138,10 +182,13 @@ main(void)
 			r.delivery_id = b4.items[0].delivery_id;
 			r.result = QR_RELEASE;
 			r.at = now + 61;
+			r.owner = "p1:w4";
+			r.token = 4001;
+			r.blamed = 1;
 			CHECK(queue_complete(db, &r, 1, &d) == 0 &&
 			    num("SELECT count(*) FROM deliveries WHERE id = 2 AND state = 'deferred' "
-			    "AND attempts = 1 AND lease_owner IS NULL") == 1,
-			    "released: back untouched, no attempt counted");
+			    "AND attempts = 1 AND lease_owner IS NULL AND faults = 1") == 1,
+			    "released: back untouched, no attempt counted (a fault noted)");
 		}
 		queue_batch_free(&b4);
 	}
@@ -151,7 +198,7 @@ main(void)
 	{
 		struct queue_batch b5 = { 0 };
 		dropped = 0;
-		CHECK(queue_claim(db, "w5", 10, now + 61, &b5, &dropped, &d) == 0 && b5.n == 0 &&
+		CHECK(queue_claim(db, L(5, 1), 10, now + 61, &b5, &dropped, &d) == 0 && b5.n == 0 &&
 		    dropped == 1, "a subscriber no longer active has the copy dropped at claim time");
 		queue_batch_free(&b5);
 	}
@@ -167,14 +214,14 @@ main(void)
 	exec("UPDATE issues SET status = 'paused' WHERE id = 1");
 	{
 		struct queue_batch b6 = { 0 };
-		CHECK(queue_claim(db, "w6", 10, now + 100, &b6, NULL, &d) == 0 && b6.n == 2 &&
+		CHECK(queue_claim(db, L(6, 1), 10, now + 100, &b6, NULL, &d) == 0 && b6.n == 2 &&
 		    b6.items[0].issue_id == 2, "a paused issue is not claimed from");
 		queue_batch_reset(&b6);
 		exec("UPDATE issues SET status = 'cancelled' WHERE id = 2");
 		CHECK(queue_finish_issues(db, now + 100, NULL, NULL, &d) == 0, "finish round");
 		CHECK(num("SELECT count(*) FROM deliveries WHERE issue_id = 2 AND state = 'sending'") == 2,
 		    "cancel leaves copies in flight to their senders");
-		CHECK(queue_finish_issues(db, now + 100 + QUEUE_LEASE_SECS + 1, NULL, NULL, &d) == 0 &&
+		CHECK(queue_finish_issues(db, now + 100 + LEASE + 1, NULL, NULL, &d) == 0 &&
 		    num("SELECT count(*) FROM deliveries WHERE issue_id = 2 AND state = 'dropped'") == 2,
 		    "a cancelled issue's lost leases are dropped");
 		queue_batch_free(&b6);
