@@ -318,6 +318,17 @@ scrape_db(struct db *db, const struct config *cfg, buf *out, diag *d)
 	if (scrape_rows(db, st, out, "broadside_bounces_total", "kind", NULL, d) < 0)
 		return -1;
 
+	/* bounce_apply records a report without proof as event
+	 * 'bounce-unverified' whose detail starts with its format. */
+	head(out, "broadside_feedback_unverified_total", "counter",
+	    "Bounces, complaints and unsubscribe mails without proof that they answer "
+	    "a copy we sent (changed nothing), by format (dsn, arf, text, unsubscribe).");
+	st = db_stmt(db, "SELECT substr(detail, 1, instr(detail || ' ', ' ') - 1), count(*) "
+	    "FROM events WHERE kind = 'system' AND ref_id IS NULL AND event = 'bounce-unverified' "
+	    "GROUP BY 1 ORDER BY 1");
+	if (scrape_rows(db, st, out, "broadside_feedback_unverified_total", "format", NULL, d) < 0)
+		return -1;
+
 	/* subscriber_set_status() records event 'status' with detail
 	 * "unsubscribed: HOW; ..."; HOW is the label. */
 	head(out, "broadside_unsubscribes_total", "counter",
