@@ -15,6 +15,7 @@ SYSCONFDIR ?= /etc
 UNITDIR	?= /lib/systemd/system
 DATADIR	= $(PREFIX)/share/broadside
 
+VERSION	= 0.1.0
 BUILD	?= build
 SAN	?=
 CC	?= cc
@@ -70,10 +71,10 @@ $(BUILD)/obj/%.o: daemon/%.c $(wildcard daemon/*.h) $(BUILD)/paths.h | $(BUILD)/
 	@echo "CC $<"; $(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # The install paths compiled into the binaries (default templates folder,
-# config file); rewritten only when PREFIX or SYSCONFDIR change.
+# config file) and the version; rewritten only when one of them changes.
 $(BUILD)/paths.h: FORCE | $(BUILD)/obj
-	@printf '#define BROADSIDE_DATADIR "%s"\n#define BROADSIDE_SYSCONFDIR "%s"\n' \
-	  '$(DATADIR)' '$(SYSCONFDIR)' >$@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+	@printf '#define BROADSIDE_DATADIR "%s"\n#define BROADSIDE_SYSCONFDIR "%s"\n#define BROADSIDE_VERSION "%s"\n' \
+	  '$(DATADIR)' '$(SYSCONFDIR)' '$(VERSION)' >$@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 FORCE:
 
 $(BUILD)/migrations.c: $(MIGRATIONS) db/embed.sh | $(BUILD)/obj
