@@ -14,13 +14,22 @@ static int
 cmd_init(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 {
 	struct db *db;
-	int created;
+	struct stat sb;
+	int created, had_folder;
+	char folder[4096];
+	const char *slash = strrchr(ctx->cfg.database, '/');
 
 	(void)argv;
 	if (argc > 1)
 		return cli_usage(d, "init takes no arguments");
+	/* db_open makes the database's folder when it is missing: say so. */
+	snprintf(folder, sizeof folder, "%.*s", slash ? (int)(slash - ctx->cfg.database) : 1,
+	    slash ? ctx->cfg.database : ".");
+	had_folder = folder[0] == '\0' || stat(folder, &sb) == 0;
 	if (db_open(ctx->cfg.database, DB_OPEN_CREATE, &db, d) < 0)
 		return -1;
+	if (!had_folder)
+		printf("folder %s created (0750)\n", folder);
 	printf("database %s ready (schema version %d)\n", ctx->cfg.database,
 	    db_schema_version(db));
 	db_close(db);
