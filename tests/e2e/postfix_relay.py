@@ -43,9 +43,12 @@ subprocess.run(["chown", "postfix", data], check=True)
 subprocess.run(["chown", "nobody:nogroup", mail], check=True)
 maillog = os.path.join(pf, "maillog")
 
-# The instance: where it keeps things, and the private port in master.cf.
+# Debian's starting main.cf (the README copies it when make deps left none),
+# then the instance: where it keeps things, and the private port in master.cf.
+with open("/usr/share/postfix/main.cf.debian") as f:
+    debian = f.read()
 with open(os.path.join(etc, "main.cf"), "w") as f:
-    f.write(f"""compatibility_level = 3.6
+    f.write(debian + f"""
 queue_directory = {queue}
 data_directory = {data}
 maillog_file = {maillog}
