@@ -3,6 +3,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "cli.h"
@@ -15,7 +16,7 @@ cmd_init(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 {
 	struct db *db;
 	struct stat sb;
-	int created, had_folder;
+	int created, had_folder, had_db;
 	char folder[4096];
 	const char *slash = strrchr(ctx->cfg.database, '/');
 
@@ -26,6 +27,7 @@ cmd_init(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	snprintf(folder, sizeof folder, "%.*s", slash ? (int)(slash - ctx->cfg.database) : 1,
 	    slash ? ctx->cfg.database : ".");
 	had_folder = folder[0] == '\0' || stat(folder, &sb) == 0;
+	had_db = access(ctx->cfg.database, F_OK) == 0;
 	if (db_open(ctx->cfg.database, DB_OPEN_CREATE, &db, d) < 0)
 		return -1;
 	if (!had_folder)
@@ -36,6 +38,13 @@ cmd_init(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	if (secret_init(ctx->cfg.key_file, &created, d) < 0)
 		return -1;
 	printf("secret key %s %s\n", ctx->cfg.key_file, created ? "created (0600)" : "kept");
+	/* root making files in the daemon's folder: they would stay root's. */
+	if ((!had_db || created) && geteuid() == 0 &&
+	    stat(folder[0] ? folder : "/", &sb) == 0 && sb.st_uid != 0)
+		fprintf(stderr, "broadside: note: made as root in a folder of uid %u: the "
+		    "new files are root's and the daemon cannot write them; chown them, or "
+		    "run the CLI as the daemon's user (runuser -u broadside -- broadside ...)\n",
+		    (unsigned)sb.st_uid);
 	return 0;
 }
 
