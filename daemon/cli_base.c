@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "dkim.h"
+#include "log.h"
 #include "secret.h"
 #include "smtp.h"
 
@@ -41,10 +42,9 @@ cmd_init(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	/* root making files in the daemon's folder: they would stay root's. */
 	if ((!had_db || created) && geteuid() == 0 &&
 	    stat(folder[0] ? folder : "/", &sb) == 0 && sb.st_uid != 0)
-		fprintf(stderr, "broadside: note: made as root in a folder of uid %u: the "
-		    "new files are root's and the daemon cannot write them; chown them, or "
-		    "run the CLI as the daemon's user (runuser -u broadside -- broadside ...)\n",
-		    (unsigned)sb.st_uid);
+		log_warn("made as root in a folder of uid %u: the new files are root's and "
+		    "the daemon cannot write them; chown them, or run the CLI as the daemon's "
+		    "user (runuser -u broadside -- broadside ...)", (unsigned)sb.st_uid);
 	return 0;
 }
 

@@ -86,7 +86,7 @@ is "database and key are broadside's" "$(stat -c '%U %a' "$S/broadside.db" "$S/b
 	"broadside 644 broadside 600 "
 printf 'database = "%s/other.db";\n' "$S" >"$T/root.conf"
 expect_out "init as root in broadside's folder: a note that the files are root's" 0 \
-	"note: made as root in a folder of uid $(id -u broadside)" "$P/bin/broadside" --config "$T/root.conf" init
+	"warn.*made as root in a folder of uid $(id -u broadside)" "$P/bin/broadside" --config "$T/root.conf" init
 printf 'database = "%s/gone/deeper/b.db";\n' "$T" >"$T/nodir.conf"
 chmod 644 "$T/nodir.conf"
 expect_out "init with a folder it cannot make: EX_CANTCREAT, the folder and the fix" 73 \
