@@ -372,3 +372,66 @@ db_events(struct db *db, const char *kind, int64_t ref_id,
 		return db_fail(db, d, "reading the events log");
 	return 0;
 }
+
+/* One integer from a query of SQLite's own (a PRAGMA, dbstat). */
+static int
+query_int(struct db *db, const char *sql, int64_t *v)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(st);
+	*v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int
+db_sizes(struct db *db, struct db_table_size **tables, size_t *n, int64_t *file_bytes,
+    int64_t *free_bytes, diag *d)
+{
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int64_t pages, freep, pgsize;
+	int rc;
+
+	*tables = NULL;
+	*n = 0;
+	if (query_int(db, "PRAGMA page_count", &pages) < 0 ||
+	    query_int(db, "PRAGMA freelist_count", &freep) < 0 ||
+	    query_int(db, "PRAGMA page_size", &pgsize) < 0)
+		return db_fail(db, d, "reading the database's size");
+	*file_bytes = pages * pgsize;
+	*free_bytes = freep * pgsize;
+	/* Each table with the pages of its own b-tree and of its indexes. */
+	if (sqlite3_prepare_v2(db->h,
+	    "SELECT m.tbl_name, sum(CASE WHEN s.name = m.tbl_name THEN s.pgsize ELSE 0 END) AS t, "
+	    "sum(CASE WHEN s.name <> m.tbl_name THEN s.pgsize ELSE 0 END) AS i "
+	    "FROM sqlite_schema m JOIN dbstat s ON s.name = m.name "
+	    "WHERE m.type IN ('table', 'index') AND m.tbl_name NOT LIKE 'sqlite_%' "
+	    "GROUP BY m.tbl_name ORDER BY t + i DESC, 1", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(db, d, "reading table sizes (SQLite's dbstat)");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct db_table_size *t;
+		char sql[128];
+
+		*tables = xgrow(*tables, &cap, *n + 1, sizeof **tables);
+		t = &(*tables)[(*n)++];
+		snprintf(t->name, sizeof t->name, "%s", (const char *)sqlite3_column_text(st, 0));
+		t->bytes = sqlite3_column_int64(st, 1);
+		t->index_bytes = sqlite3_column_int64(st, 2);
+		snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\"", t->name);
+		if (query_int(db, sql, &t->rows) < 0)
+			t->rows = -1;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		free(*tables);
+		*tables = NULL;
+		*n = 0;
+		return db_fail(db, d, "reading table sizes");
+	}
+	return 0;
+}
