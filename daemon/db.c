@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "smtp_policy.h"
 #include "xalloc.h"
 
 #define BUSY_TIMEOUT_MS	5000
@@ -297,6 +298,14 @@ db_folder(const char *path, diag *d)
 	return rc;
 }
 
+static void
+sql_dead_address(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	sqlite3_result_int(cx, smtp_policy_dead_address(
+	    (const char *)sqlite3_value_text(argv[0])));
+}
+
 int
 db_open(const char *path, enum db_open_mode mode, struct db **out, diag *d)
 {
@@ -323,6 +332,9 @@ db_open(const char *path, enum db_open_mode mode, struct db **out, diag *d)
 		return -1;
 	}
 	sqlite3_extended_result_codes(db->h, 1);
+	/* smtp_policy's one rule of a dead address, for SQL that counts them. */
+	sqlite3_create_function(db->h, "dead_address", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+	    NULL, sql_dead_address, NULL, NULL);
 	sqlite3_busy_handler(db->h, busy_wait, db);
 	/* Migrations run with foreign keys off (a table rebuild must not set
 	 * the references to it NULL) and check them before they commit. */
