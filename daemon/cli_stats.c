@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "deliverability.h"
 #include "queue.h"
+#include "stats.h"
 
 /* Runs a "SELECT label, count" query into parallel arrays. */
 static int
@@ -99,9 +100,7 @@ cmd_stats(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	if (json)
 		buf_puts(&out, ", ");
 	/* With what retention folded into counts (queue_retire). */
-	if (counts(db, db_stmt(db, "SELECT state, sum(n) FROM (SELECT state, count(*) AS n "
-	    "FROM deliveries GROUP BY state UNION ALL SELECT state, sum(n) FROM delivery_counts "
-	    "GROUP BY state) GROUP BY state ORDER BY state"), &out, json, "deliveries", d) < 0)
+	if (counts(db, stats_deliveries_by_state(db), &out, json, "deliveries", d) < 0)
 		goto fail;
 	if (json)
 		buf_puts(&out, ", ");

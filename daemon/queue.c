@@ -456,6 +456,23 @@ queue_cancel(struct db *db, int64_t issue_id, int64_t now, int64_t *n, diag *d)
 }
 
 int
+queue_delivery_issue(struct db *db, int64_t delivery_id, int64_t *issue_id, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT issue_id FROM deliveries WHERE id = ?1");
+	int rc;
+
+	*issue_id = 0;
+	sqlite3_bind_int64(st, 1, delivery_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*issue_id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(db, d, "finding a delivery's issue");
+	return 0;
+}
+
+int
 queue_ever_used(struct db *db, int *used, diag *d)
 {
 	sqlite3_stmt *st = db_stmt(db, "SELECT EXISTS (SELECT 1 FROM deliveries) OR "

@@ -129,6 +129,8 @@ int	queue_drop_subscriber(struct db *db, int64_t subscriber_id, int64_t now,
 /* A cancelled issue's waiting copies are dropped (those on the wire are
  * left to their outcome). Caller owns the transaction. */
 int	queue_cancel(struct db *db, int64_t issue_id, int64_t now, int64_t *n, diag *d);
+/* The issue of a delivery; 0 when there is no such delivery. */
+int	queue_delivery_issue(struct db *db, int64_t delivery_id, int64_t *issue_id, diag *d);
 /* Whether any copy was ever queued on this database (links have gone out
  * signed with its key). */
 int	queue_ever_used(struct db *db, int *used, diag *d);
