@@ -11,6 +11,7 @@
 
 #include <gmime/gmime.h>
 
+#include "smtp_policy.h"
 #include "xalloc.h"
 
 /* ---------------------------------------------------------------------
@@ -231,13 +232,12 @@ hard_reason(const char *reason)
 	    strcmp(reason, "hasmoved") == 0 || strcmp(reason, "notaccept") == 0;
 }
 
-/* Is the status one that says "this address is dead" by itself? */
+/* Is the status one that says "this address is dead" by itself? The one
+ * rule, smtp_policy's, that the sender and the counts use too. */
 static int
 dead_status(const char *st)
 {
-	return strcmp(st, "5.1.1") == 0 || strcmp(st, "5.1.2") == 0 ||
-	    strcmp(st, "5.1.3") == 0 || strcmp(st, "5.1.6") == 0 ||
-	    strcmp(st, "5.1.10") == 0;
+	return smtp_policy_dead_address(st);
 }
 
 enum smtp_phase { PHASE_UNKNOWN, PHASE_MAIL, PHASE_RCPT, PHASE_DATA };
