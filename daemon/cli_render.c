@@ -100,7 +100,7 @@ cmd_preview(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 			*d = nf;
 			return -1;
 		}
-		to.email = have_sub ? sub.email : email;
+		to.email = have_sub ? sub.email : to_s;	/* the spelling given */
 	}
 	to.tier = tier;
 
@@ -240,7 +240,7 @@ cmd_send_test(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 			return -1;
 		}
 	}
-	to.email = have_sub ? sub.email : email;
+	to.email = have_sub ? sub.email : to_s;	/* the spelling given */
 	to.tier = tier;
 
 	if (issue_get(ctx->db, id, &is, d) < 0)
