@@ -7,14 +7,20 @@
 #   make demo       send a sample issue to sample subscribers through a local sink
 #   make bench      print throughput figures, each beside its baseline
 #   make fuzz       run the bounce fuzzers (parser; parser + apply) for FUZZ_SECONDS
-#   make install    PREFIX=/usr/local DESTDIR= : binaries, templates, unit, config
+#   make install    PREFIX=/usr/local DESTDIR= : binaries, templates, unit, config;
+#                   without DESTDIR also the broadside user and /var/lib/broadside
 
 PREFIX	?= /usr/local
 DESTDIR	?=
 SYSCONFDIR ?= /etc
 UNITDIR	?= /lib/systemd/system
+STATEDIR ?= /var/lib/broadside
+# What makes the system user: systemd-sysusers where there is one, else useradd.
+SYSUSERS ?= systemd-sysusers
+USERADD	?= useradd
 DATADIR	= $(PREFIX)/share/broadside
 
+VERSION	= 0.1.0
 BUILD	?= build
 SAN	?=
 CC	?= cc
@@ -56,7 +62,7 @@ BENCH_SRC = $(wildcard tests/bench/*.c)
 BENCH_BIN = $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 MIGRATIONS = $(sort $(wildcard db/[0-9]*.sql))
 
-.PHONY: FORCE all deps test test-asan check demo bench fuzz install clean
+.PHONY: FORCE all deps test test-asan check demo bench fuzz install install-user clean
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/broadside $(BUILD)/broadsided $(UNIT_BIN) $(BENCH_BIN)
@@ -70,10 +76,10 @@ $(BUILD)/obj/%.o: daemon/%.c $(wildcard daemon/*.h) $(BUILD)/paths.h | $(BUILD)/
 	@echo "CC $<"; $(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # The install paths compiled into the binaries (default templates folder,
-# config file); rewritten only when PREFIX or SYSCONFDIR change.
+# config file) and the version; rewritten only when one of them changes.
 $(BUILD)/paths.h: FORCE | $(BUILD)/obj
-	@printf '#define BROADSIDE_DATADIR "%s"\n#define BROADSIDE_SYSCONFDIR "%s"\n' \
-	  '$(DATADIR)' '$(SYSCONFDIR)' >$@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+	@printf '#define BROADSIDE_DATADIR "%s"\n#define BROADSIDE_SYSCONFDIR "%s"\n#define BROADSIDE_VERSION "%s"\n' \
+	  '$(DATADIR)' '$(SYSCONFDIR)' '$(VERSION)' >$@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 FORCE:
 
 $(BUILD)/migrations.c: $(MIGRATIONS) db/embed.sh | $(BUILD)/obj
@@ -157,10 +163,27 @@ install: all
 	[ -e $(DESTDIR)$(SYSCONFDIR)/broadside/broadside.conf ] || \
 	  $(BUILD)/broadside config example > $(DESTDIR)$(SYSCONFDIR)/broadside/broadside.conf
 	chmod 0640 $(DESTDIR)$(SYSCONFDIR)/broadside/broadside.conf
-	@# On the machine itself: make the user now, and let it read its config.
-	if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null; then \
-	  systemd-sysusers $(PREFIX)/lib/sysusers.d/broadside.conf && \
-	  chgrp broadside $(SYSCONFDIR)/broadside/broadside.conf; fi
+	@# On the machine itself (no DESTDIR): the user, its state folder, its config.
+	@[ -n "$(DESTDIR)" ] || $(MAKE) -s install-user
+
+# The 'broadside' user (systemd-sysusers, else useradd), its state folder
+# $(STATEDIR) (0750; systemd's StateDirectory= makes it too, but `broadside
+# init` and a daemon run without systemd need it first), and its group on
+# the config. Says what it does; does nothing that is done already.
+install-user:
+	@if id broadside >/dev/null 2>&1; then :; \
+	elif command -v $(SYSUSERS) >/dev/null 2>&1; then \
+	  echo "install: user broadside ($(SYSUSERS))"; \
+	  $(SYSUSERS) $(PREFIX)/lib/sysusers.d/broadside.conf || exit 1; \
+	else \
+	  echo "install: user broadside ($(USERADD); no $(SYSUSERS) here)"; \
+	  $(USERADD) --system --user-group --home-dir $(STATEDIR) --no-create-home \
+	    --shell /usr/sbin/nologin --comment "Broadside newsletter daemon" broadside || exit 1; \
+	fi
+	@if [ ! -d $(STATEDIR) ]; then \
+	  echo "install: $(STATEDIR) (0750, owner broadside)"; \
+	  install -d -o broadside -g broadside -m 0750 $(STATEDIR); fi
+	@chgrp broadside $(SYSCONFDIR)/broadside/broadside.conf
 
 clean:
 	rm -rf build build-asan build-fuzz
