@@ -37,10 +37,10 @@
 
 /* Who a copy is for: a subscriber gets their own (name, their tier unless
  * one was given, their unsubscribe link); any other address a copy with
- * no name. */
+ * no name, to the spelling given. */
 static int
-reader_of(struct cli_ctx *ctx, const char *email, int tier_given, enum sub_tier *tier,
-    struct subscriber *sub, int *have_sub, struct render_to *to, diag *d)
+reader_of(struct cli_ctx *ctx, const char *email, const char *spelling, int tier_given,
+    enum sub_tier *tier, struct subscriber *sub, int *have_sub, struct render_to *to, diag *d)
 {
 	diag nf = DIAG_INIT;
 
@@ -54,7 +54,7 @@ reader_of(struct cli_ctx *ctx, const char *email, int tier_given, enum sub_tier 
 		*d = nf;
 		return -1;
 	}
-	to->email = *have_sub ? sub->email : email;
+	to->email = *have_sub ? sub->email : spelling;
 	return 0;
 }
 
@@ -130,7 +130,8 @@ cmd_preview(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		if (address_normalize(to_s, email, &why) < 0)
 			return diag_set(d, EX_DATAERR, "--to '%s': %s", to_s,
 			    why ? why : "not an address");
-		if (reader_of(ctx, email, tier_s != NULL, &tier, &sub, &have_sub, &to, d) < 0)
+		if (reader_of(ctx, email, email, tier_s != NULL, &tier, &sub, &have_sub, &to,
+		    d) < 0)
 			return -1;
 	}
 	to.tier = tier;
@@ -250,7 +251,7 @@ cmd_send_test(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	/* A subscriber gets their own copy (name, tier, unsubscribe link);
 	 * any other address a copy with no name, free unless --tier. */
 	memset(&to, 0, sizeof to);
-	if (reader_of(ctx, email, tier_s != NULL, &tier, &sub, &have_sub, &to, d) < 0)
+	if (reader_of(ctx, email, to_s, tier_s != NULL, &tier, &sub, &have_sub, &to, d) < 0)
 		return -1;
 	to.tier = tier;
 
