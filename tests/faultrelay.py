@@ -162,7 +162,7 @@ class Relay:
                 self.fault("drop-data", rcpt)
                 return False
         msg = b"".join(lines)
-        text = msg.decode("utf-8", errors="replace")
+        text = msg.decode("utf-8", errors="replace").replace("\r\n", "\n")   # for ^ and $
         r = self.rules()
         if r.get("poison_at", "dot") == "dot" and self.matches("poison", rcpt, text):
             self.fault("poison-dot", rcpt)
