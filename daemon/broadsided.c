@@ -39,6 +39,7 @@
 #include "secret.h"
 #include "smtp.h"
 #include "sender.h"
+#include "version.h"
 #include "xalloc.h"
 
 #define STATUS_EVERY_MS	2000
@@ -237,26 +238,6 @@ reload(struct daemon *dm)
 	sd_notify(0, "READY=1\nSTATUS=reloaded");
 }
 
-/* The secret key signs every link in every copy: one is made only for a
- * database that has never queued a copy. Otherwise a missing key file is
- * an error (a typo in key_file must not silently break every link sent). */
-static int
-key_ready(struct db *db, const char *key_file, int *made, diag *d)
-{
-	int used = 0;
-
-	*made = 0;
-	if (access(key_file, F_OK) == 0 || errno != ENOENT)
-		return 0;	/* secret_load says what is wrong with it */
-	if (queue_ever_used(db, &used, d) < 0)
-		return -1;
-	if (used)
-		return diag_set(d, EX_NOINPUT, "%s: key file missing, and this database has "
-		    "sent mail whose links it signed; restore the file from a backup, or fix "
-		    "key_file (a new key would break every link already sent)", key_file);
-	return secret_init(key_file, made, d);
-}
-
 static void
 report_status(struct daemon *dm, int64_t *last_sent, int64_t *last_ms, double *rate)
 {
@@ -283,6 +264,8 @@ main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cfg_arg = NULL;
@@ -299,12 +282,34 @@ main(int argc, char **argv)
 
 	memset(&dm, 0, sizeof dm);
 	log_init("broadsided");
-	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
-		if (ch != 'c') {
-			fprintf(stderr, "usage: broadsided [--config FILE]\n");
+	while ((ch = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			cfg_arg = optarg;
+			break;
+		case 'h':
+			printf("usage: broadsided [--config FILE]\n\n"
+			    "The Broadside daemon: sends scheduled issues, retries, reads bounces,\n"
+			    "serves the unsubscribe links. Runs in the foreground and logs to stderr\n"
+			    "(under systemd: broadsided.service, the journal). SIGTERM or SIGINT stops\n"
+			    "it (batches in flight finished or released); SIGHUP reloads the config\n"
+			    "and templates.\n\n"
+			    "  -c, --config FILE  else $BROADSIDE_CONFIG, else %s\n"
+			    "  -h, --help         this text\n"
+			    "  -V, --version      version and database schema\n", config_path(NULL));
+			return 0;
+		case 'V':
+			printf("broadsided %s\n", version_line());
+			return 0;
+		default:
+			fprintf(stderr, "usage: broadsided [--config FILE] (--help for more)\n");
 			return EX_USAGE;
 		}
-		cfg_arg = optarg;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "broadsided: unexpected argument '%s'\n"
+		    "usage: broadsided [--config FILE] (--help for more)\n", argv[optind]);
+		return EX_USAGE;
 	}
 	dm.path = config_path(cfg_arg);
 	g = dm.cur = xcalloc(1, sizeof *g);
@@ -319,7 +324,7 @@ main(int argc, char **argv)
 	if (db_open(g->cfg.database, DB_OPEN_CREATE, &dm.db, &d) < 0 ||
 	    (lockfd = take_lock(g->cfg.database, &d)) < 0 ||
 	    journal_replay(dm.db, g->cfg.database, &replayed, &d) < 0 ||
-	    key_ready(dm.db, g->cfg.key_file, &key_made, &d) < 0 ||
+	    preflight_key(&g->cfg, dm.db, 1, &key_made, &d) < 0 ||
 	    secret_load(g->cfg.key_file, &g->sec, &d) < 0 ||
 	    queue_release_all(dm.db, &released, &d) < 0) {
 		log_err("%s", d.msg);

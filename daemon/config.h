@@ -70,6 +70,9 @@ struct config {
 		int64_t	 grace;		/* previous keys accepted this long */
 	} keys;
 	struct {
+		int64_t	 deliveries;	/* final delivery rows kept this long */
+	} retention;
+	struct {
 		char	*address;
 		int64_t	 score_threshold, score_interval, score_reset;
 		struct {

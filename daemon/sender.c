@@ -329,6 +329,14 @@ on_message_done(struct smtp_msg *m, void *arg)
 	struct queue_outcome o;
 
 	outcome_init(&o, it, w);
+	if (atomic_load(&s->stopping) && m->outcome.code == 0) {
+		/* Ended unsent by our own stop: back to the queue untouched. */
+		o.result = QR_RELEASE;
+		pthread_mutex_lock(&s->mu);
+		hand_in(s, &o);
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
 	smtp_policy_decide(&m->outcome, &rt, it->attempts, it->first_attempt_at, it->faults,
 	    o.at, (uint32_t)rand_r(&w->seed), &dec);
 	o.code = m->outcome.code;
@@ -652,6 +660,7 @@ send_batch(struct worker *w)
 	job.msgs = w->cur.msgs;
 	job.n = w->cur.nmsgs;
 	job.done = on_message_done;
+	job.stop = &s->stopping;
 	job.before_data = rate_wait;
 	job.arg = w;
 	w->relay_fault = 0;
