@@ -51,7 +51,6 @@ POISON = b"421 4.3.0 content scanner failed"
 class Relay:
     def __init__(self, args):
         self.path, self.mtime, self.r = args.rules, None, {}
-        self.dir = args.dir
         self.log = open(os.path.join(args.dir, "log.jsonl"), "a", buffering=1)
         self.faults = open(os.path.join(args.dir, "faults.jsonl"), "a", buffering=1)
         self.n = 0
