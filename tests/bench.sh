@@ -461,8 +461,10 @@ for i in range($n):
 #  - fan-out: the daemon's chunked fan-out (its log line), beside a bare
 #    INSERT ... SELECT of N rows of the deliveries table's shape into an
 #    empty copy of that table, in the same run;
-#  - first copy: from `issue schedule --now` to the first message counted
-#    by smtp-sink (its -c counter in its output);
+#  - first copy: from `issue schedule --now` to smtp-sink's first counter
+#    output after it (-c: written as messages come in and sessions end, and
+#    the daemon opens a session only with copies to send), so at or after
+#    the first message's arrival: an upper bound;
 #  - the whole send (msg/s), the daemon's peak RSS, and bytes on disk per
 #    subscriber and per delivery (db stats).
 # Never a test: figures to read, not thresholds.
@@ -529,7 +531,7 @@ for i in range($n):
 		pid=$!
 		on_exit "kill $pid 2>/dev/null"
 		sleep 0.5
-		# First copy: smtp-sink's counter output grows at the first message.
+		# First copy: smtp-sink's counter output first grows (see above).
 		$PY - "$dir/sink.out" >"$dir/first.ms" <<'PY' &
 import os, sys, time
 p = sys.argv[1]
