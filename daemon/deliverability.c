@@ -264,10 +264,22 @@ has_event(struct db *db, int64_t issue_id, const char *event, int *yes, diag *d)
 	return 0;
 }
 
+/* When fewer than min_deliveries are finished, the share judged is of that
+ * many: say so after the figures. */
+static void
+judged_note(const struct config *cfg, const struct deliv_rates *r, buf *out)
+{
+	if (r->deliveries < cfg->deliverability.min_deliveries)
+		buf_printf(out, "; judged over at least %lld deliveries "
+		    "(deliverability.min_deliveries)",
+		    (long long)cfg->deliverability.min_deliveries);
+}
+
 /* The first time: a log line and an event. */
 static int
-warn_once(struct db *db, int64_t id, const char *event, const char *what, int64_t have,
-    int64_t lim, const char *setting, const struct deliv_rates *r, diag *d)
+warn_once(struct db *db, const struct config *cfg, int64_t id, const char *event,
+    const char *what, int64_t have, int64_t lim, const char *setting,
+    const struct deliv_rates *r, diag *d)
 {
 	char h[32], l[32];
 	buf msg = BUF_INIT;
@@ -281,6 +293,7 @@ warn_once(struct db *db, int64_t id, const char *event, const char *what, int64_
 	deliverability_format_ppm(lim, l, sizeof l);
 	buf_printf(&msg, "%s rate %s passed %s (%s): ", what, h, l, setting);
 	deliverability_describe(r, &msg);
+	judged_note(cfg, r, &msg);
 	log_warn("issue %lld: %s", (long long)id, msg.data);
 	rc = db_event(db, "issue", id, event, msg.data, d);
 	buf_free(&msg);
@@ -297,11 +310,11 @@ act(struct db *db, const struct config *cfg, struct deliv_rates *r, diag *d)
 	int paused_before;
 	struct issue is;
 
-	if (r->complaint_warn && warn_once(db, r->issue_id, EV_COMPLAINT_WARN, "complaint",
+	if (r->complaint_warn && warn_once(db, cfg, r->issue_id, EV_COMPLAINT_WARN, "complaint",
 	    r->complaint_judged_ppm, cfg->deliverability.warn_complaint,
 	    "deliverability.warn_complaint_rate", r, d) < 0)
 		return -1;
-	if (r->bounce_warn && warn_once(db, r->issue_id, EV_BOUNCE_WARN, "hard bounce",
+	if (r->bounce_warn && warn_once(db, cfg, r->issue_id, EV_BOUNCE_WARN, "hard bounce",
 	    r->bounce_judged_ppm, cfg->deliverability.warn_bounce,
 	    "deliverability.warn_bounce_rate", r, d) < 0)
 		return -1;
@@ -325,10 +338,7 @@ act(struct db *db, const struct config *cfg, struct deliv_rates *r, diag *d)
 	buf_printf(&why, "%s rate %s passed %s (deliverability.pause_%s_rate): ",
 	    over_c ? "complaint" : "hard bounce", h, l, over_c ? "complaint" : "bounce");
 	deliverability_describe(r, &why);
-	if (r->deliveries < cfg->deliverability.min_deliveries)
-		buf_printf(&why, "; judged over at least %lld deliveries "
-		    "(deliverability.min_deliveries)",
-		    (long long)cfg->deliverability.min_deliveries);
+	judged_note(cfg, r, &why);
 	if (issue_transition(db, r->issue_id, ISSUE_PAUSED, d) < 0 ||
 	    db_event(db, "issue", r->issue_id, EV_AUTO_PAUSED, why.data, d) < 0) {
 		buf_free(&why);
@@ -389,7 +399,9 @@ deliverability_check_issue(struct db *db, const struct config *cfg, int64_t issu
  * crossing is therefore seen by the hook that causes it, whatever the
  * machine's load. What the bounds cannot see (deliveries queued again by
  * hand) is left to the scheduler's pass. The slots are per issue; an issue
- * without one is counted. */
+ * without one is counted. A count made inside the caller's transaction
+ * (bounce_apply) sees what that transaction wrote: it is kept as tentative,
+ * and dropped as soon as any transaction of the process is rolled back. */
 #define HOOK_SLOTS	32
 static pthread_mutex_t hook_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t hook_epochs;
@@ -401,6 +413,8 @@ static struct hook_slot {
 	int64_t	 bounce_id_at;		/* max(bounces.id) then */
 	int64_t	 deliveries, complaints, hard_bounces, total;
 	int	 counted;
+	int	 tentative;		/* counted inside a transaction ... */
+	unsigned long rollbacks_at;	/* ... good while db_rollback_count() is this */
 	int	 warned_c, warned_b, paused;	/* done; not watched any more */
 } hook_slot[HOOK_SLOTS];
 
@@ -503,7 +517,7 @@ deliverability_check_delivery(struct db *db, const struct config *cfg, int64_t d
 	struct hook_slot h, *hs;
 	struct deliv_rates r;
 	int64_t issue_id = 0, added = 0, hooks_at, bounce_id_at = 0;
-	int rc, warned_c, warned_b, paused;
+	int rc, warned_c, warned_b, paused, in_tx;
 
 	sqlite3_bind_int64(st, 1, delivery_id);
 	rc = sqlite3_step(st);
@@ -518,6 +532,8 @@ deliverability_check_delivery(struct db *db, const struct config *cfg, int64_t d
 	pthread_mutex_lock(&hook_mu);
 	hs = slot_of(issue_id);
 	hs->hooks++;
+	if (hs->tentative && hs->rollbacks_at != db_rollback_count())
+		hs->counted = 0;	/* what it saw may have been rolled back */
 	h = *hs;
 	pthread_mutex_unlock(&hook_mu);
 
@@ -531,6 +547,7 @@ deliverability_check_delivery(struct db *db, const struct config *cfg, int64_t d
 	/* Count. What happens from here on is in `added` next time: the hooks
 	 * after this one, the bounces rows after the largest id now. */
 	hooks_at = h.hooks;
+	in_tx = sqlite3_get_autocommit(db_handle(db)) == 0;
 	if (max_bounce_id(db, &bounce_id_at, d) < 0 ||
 	    deliverability_check_issue(db, cfg, issue_id, &r, d) < 0 ||
 	    acted_on(db, issue_id, &warned_c, &warned_b, &paused, d) < 0)
@@ -550,6 +567,8 @@ deliverability_check_delivery(struct db *db, const struct config *cfg, int64_t d
 		hs->warned_b = warned_b;
 		hs->paused = paused;
 		hs->counted = 1;
+		hs->tentative = in_tx;
+		hs->rollbacks_at = db_rollback_count();
 	}
 	pthread_mutex_unlock(&hook_mu);
 	return 0;
