@@ -6,7 +6,7 @@
 #   make test-asan  the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make demo       send a sample issue to sample subscribers through a local sink
 #   make bench      print throughput figures, each beside its baseline
-#   make fuzz       run the bounce-parser fuzzer for FUZZ_SECONDS
+#   make fuzz       run the bounce fuzzers (parser; parser + apply) for FUZZ_SECONDS
 #   make install    PREFIX=/usr/local DESTDIR= : binaries, templates, unit, config;
 #                   without DESTDIR also the broadside user and /var/lib/broadside
 
@@ -34,7 +34,7 @@ DEB_BUILD = build-essential pkg-config libesmtp-dev libcurl4-openssl-dev \
 	  libsqlite3-dev libconfig-dev libcmark-gfm-dev libcmark-gfm-extensions-dev \
 	  libmicrohttpd-dev libssl-dev libsystemd-dev libgmime-3.0-dev
 DEB_TEST = python3 python3-aiosmtpd python3-dkim python3-nacl spamassassin postfix dovecot-imapd sqlite3 \
-	  curl clang libclang-rt-14-dev apache2-utils wrk
+	  curl clang libclang-rt-14-dev apache2-utils wrk faketime
 DEB_ALL	= $(DEB_BUILD) $(DEB_TEST)
 
 CFLAGS_BASE = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread
@@ -110,7 +110,7 @@ $(BUILD)/obj $(BUILD)/tests $(BUILD)/bench:
 test: deps
 	$(MAKE) all
 	$(MAKE) BUILD=build-asan SAN=1 all
-	$(MAKE) build-fuzz/fuzz_bounce
+	$(MAKE) build-fuzz/fuzz_bounce build-fuzz/fuzz_apply
 	FUZZ_SECONDS=$${FUZZ_TEST_SECONDS:-10} tests/run.sh build build-asan
 
 test-asan: deps
@@ -128,15 +128,24 @@ bench: deps all
 
 # The bounce parser under libFuzzer (clang), seeded with the peer corpus.
 FUZZ_SECONDS ?= 60
-FUZZ_SRC = daemon/bounce_parse.c daemon/buf.c daemon/xalloc.c daemon/diag.c daemon/log.c
+FUZZ_SRC = $(filter-out daemon/bounce_apply.c,$(wildcard daemon/bounce_*.c)) daemon/buf.c daemon/xalloc.c daemon/diag.c daemon/log.c
 build-fuzz/fuzz_bounce: tests/fuzz/fuzz_bounce.c $(FUZZ_SRC) $(wildcard daemon/*.h)
 	@mkdir -p build-fuzz
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	  -fno-sanitize-recover=undefined -Idaemon $(shell pkg-config --cflags gmime-3.0) \
 	  -o $@ tests/fuzz/fuzz_bounce.c $(FUZZ_SRC) $(shell pkg-config --libs gmime-3.0)
 
-fuzz: build-fuzz/fuzz_bounce
+# bounce_apply with the parser: the whole core (a database in memory).
+FUZZ_CORE_SRC = $(CORE_SRC)
+build-fuzz/fuzz_apply: tests/fuzz/fuzz_apply.c $(FUZZ_CORE_SRC) $(wildcard daemon/*.h) $(BUILD)/migrations.c $(BUILD)/paths.h
+	@mkdir -p build-fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=undefined -Idaemon -I$(BUILD) $(PKG_CFLAGS) \
+	  -o $@ tests/fuzz/fuzz_apply.c $(FUZZ_CORE_SRC) $(BUILD)/migrations.c $(PKG_LIBS) -lm
+
+fuzz: build-fuzz/fuzz_bounce build-fuzz/fuzz_apply
 	tests/fuzz/run.sh $(CURDIR)/build-fuzz/fuzz_bounce $(FUZZ_SECONDS)
+	tests/fuzz/run.sh $(CURDIR)/build-fuzz/fuzz_apply $(FUZZ_SECONDS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(DATADIR)/templates \

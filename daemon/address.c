@@ -111,9 +111,10 @@ address_normalize(const char *in, char out[ADDRESS_MAX + 1], const char **why)
 		*why = "domain has no dot (not a public mail domain)";
 		return -1;
 	}
-	memcpy(out, in, llen + 1);
-	for (size_t i = 0; i < dlen; i++)
-		out[llen + 1 + i] = (char)tolower((unsigned char)at[1 + i]);
+	/* One person, one address: mailbox providers ignore the case of the
+	 * local part too, so the key is all lower case. */
+	for (size_t i = 0; i < len; i++)
+		out[i] = (char)tolower((unsigned char)in[i]);
 	out[len] = '\0';
 	return 0;
 }

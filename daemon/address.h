@@ -4,8 +4,11 @@
  * at most 64 octets, domain at most 255 with labels of at most 63, whole
  * address at most 254 (the RFC 5321 path limit less the brackets). Quoted
  * local parts, IP literals and non-ASCII (SMTPUTF8) addresses are refused
- * with a reason. The normal form keeps the local part as given (it is the
- * receiving domain's to interpret) and lowercases the domain.
+ * with a reason. The normal form (the subscriber's key) is the whole
+ * address in lower case: RFC 5321 leaves the local part's case to the
+ * receiving domain, and every mailbox provider ignores it, so
+ * Gone@Example.COM and gone@example.com are one person. The spelling
+ * given is kept beside it for sending (subscribers.email).
  */
 #ifndef BROADSIDE_ADDRESS_H
 #define BROADSIDE_ADDRESS_H

@@ -25,6 +25,7 @@ static const struct cli_command *const tables[] = {
 	cli_stats_commands,
 	cli_dkim_commands,
 	cli_key_commands,
+	cli_db_commands,
 	cli_bounce_commands,
 };
 

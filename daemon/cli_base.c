@@ -7,10 +7,8 @@
 
 #include "buf.h"
 #include "cli.h"
-#include "dkim.h"
 #include "log.h"
-#include "secret.h"
-#include "smtp.h"
+#include "preflight.h"
 
 static int
 cmd_init(struct cli_ctx *ctx, int argc, char **argv, diag *d)
@@ -35,9 +33,11 @@ cmd_init(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		printf("folder %s created (0750)\n", folder);
 	printf("database %s ready (schema version %d)\n", ctx->cfg.database,
 	    db_schema_version(db));
-	db_close(db);
-	if (secret_init(ctx->cfg.key_file, &created, d) < 0)
+	if (preflight_key(&ctx->cfg, db, 1, &created, d) < 0) {
+		db_close(db);
 		return -1;
+	}
+	db_close(db);
 	printf("secret key %s %s\n", ctx->cfg.key_file, created ? "created (0600)" : "kept");
 	/* root making files in the daemon's folder: they would stay root's. */
 	if ((!had_db || created) && geteuid() == 0 &&
@@ -54,6 +54,7 @@ cmd_config_check(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	struct config cfg;
 	buf errs = BUF_INIT;
 	const char *path = argc > 1 ? argv[1] : ctx->config_path;
+	int made;
 
 	if (argc > 2)
 		return cli_usage(d, "config check takes at most one FILE");
@@ -65,19 +66,19 @@ cmd_config_check(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		diag_set(d, EX_CONFIG, "%s: configuration has errors", path);
 		return -1;
 	}
-	/* The DKIM keys are read here too: a bad key file shows now, not at sending. */
-	struct dkim *dk = NULL;
-	if (dkim_load(&cfg, &dk, d) < 0) {
+	/* What the config names outside itself, as the daemon checks it at
+	 * start and reload: a bad key file shows now, not at sending. */
+	if (preflight_check(&cfg, d) < 0 || preflight_key(&cfg, NULL, 0, &made, d) < 0) {
 		buf_free(&errs);
 		config_free(&cfg);
 		return -1;
 	}
-	dkim_free(dk);
-	if (smtp_check_config(&cfg, d) < 0) {
-		buf_free(&errs);
-		config_free(&cfg);
-		return -1;
-	}
+	for (size_t i = 0; i < cfg.nrelays; i++)
+		if (cfg.relays[i].allow_plaintext_auth && *cfg.relays[i].username &&
+		    cfg.relays[i].tls != RELAY_TLS_REQUIRED)
+			fprintf(stderr, "%s: warning: relays[%zu]: allow_plaintext_auth: the "
+			    "password for %s goes out where a man in the middle can read it\n",
+			    path, i, cfg.relays[i].host);
 	printf("%s: ok (%zu relay%s, database %s)\n", path, cfg.nrelays,
 	    cfg.nrelays == 1 ? "" : "s", cfg.database);
 	buf_free(&errs);

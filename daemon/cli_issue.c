@@ -1,16 +1,22 @@
-/* cli_issue - broadside issue create|list|show|schedule|pause|resume|cancel. */
+/* cli_issue - broadside issue create|list|show|schedule|pause|resume|cancel,
+ * and the operator's deliveries (who did not get it and why) and retry. */
+#include <ctype.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 
+#include "address.h"
 #include "buf.h"
 #include "cli.h"
 #include "clock.h"
 #include "issue_file.h"
 #include "issues.h"
 #include "queue.h"
+#include "render.h"
+
+#include "subscribers.h"
 
 /* Seconds of slack for "--at" times that are just now. */
 #define PAST_SLACK 60
@@ -85,8 +91,10 @@ issue_json(buf *out, const struct issue *is)
 	buf_json_string(out, is->started_at ? st : NULL);
 	buf_puts(out, ", \"finished_at\": ");
 	buf_json_string(out, is->finished_at ? fi : NULL);
-	buf_printf(out, ", \"created_at\": \"%s\", \"paywall\": %s}", cr,
+	buf_printf(out, ", \"created_at\": \"%s\", \"paywall\": %s, \"pause_reason\": ", cr,
 	    issue_paywall(is->source, NULL, NULL) ? "true" : "false");
+	buf_json_string(out, is->pause_reason && *is->pause_reason ? is->pause_reason : NULL);
+	buf_putc(out, '}');
 }
 
 static int
@@ -156,27 +164,10 @@ cmd_list(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	return rc;
 }
 
-/* Delivery counts by state for one issue, in the fixed order of the schema. */
+/* Delivery counts by state, in the fixed order of the schema. */
 static const char *const delivery_states[] = {
 	"queued", "sending", "sent", "deferred", "failed", "bounced", "dropped"
 };
-
-static int
-delivery_counts(struct db *db, int64_t id, int64_t counts[7], diag *d)
-{
-	sqlite3_stmt *st = db_stmt(db,
-	    "SELECT state, count(*) FROM deliveries WHERE issue_id = ? GROUP BY state");
-	int rc;
-
-	memset(counts, 0, 7 * sizeof counts[0]);
-	sqlite3_bind_int64(st, 1, id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		for (int i = 0; i < 7; i++)
-			if (strcmp((const char *)sqlite3_column_text(st, 0), delivery_states[i]) == 0)
-				counts[i] = sqlite3_column_int64(st, 1);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : db_fail(db, d, "counting deliveries");
-}
 
 static int
 cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
@@ -193,11 +184,17 @@ cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		return cli_usage(d, "one issue ID is needed");
 	if (cli_issue_id(argv[optind], &id, d) < 0 || issue_get(ctx->db, id, &is, d) < 0)
 		return -1;
-	if (delivery_counts(ctx->db, id, counts, d) < 0 ||
-	    queue_issue_counts(ctx->db, id, clock_now(), &qc, d) < 0) {
+	if (queue_issue_counts(ctx->db, id, clock_now(), &qc, d) < 0) {
 		issue_free(&is);
 		return -1;
 	}
+	counts[0] = qc.queued;
+	counts[1] = qc.sending;
+	counts[2] = qc.sent;
+	counts[3] = qc.deferred;
+	counts[4] = qc.failed;
+	counts[5] = qc.bounced;
+	counts[6] = qc.dropped;
 	for (int i = 0; i < 7; i++)
 		total += counts[i];
 	if (json) {
@@ -226,6 +223,8 @@ cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 			if (counts[i])
 				buf_printf(&out, ", %s %lld", delivery_states[i], (long long)counts[i]);
 		buf_putc(&out, '\n');
+		if (is.status == ISSUE_PAUSED && is.pause_reason && *is.pause_reason)
+			buf_printf(&out, "  paused by the daemon: %s\n", is.pause_reason);
 		if (qc.sent + qc.bounced > 0)
 			buf_printf(&out, "  rate:      %.1f msg/s over the run, %.1f msg/s in the "
 			    "last minute\n", qc.rate_average, qc.rate_minute);
@@ -298,6 +297,20 @@ move(struct cli_ctx *ctx, int argc, char **argv, const char *verb, diag *d)
 		return -1;
 	if (issue_get(ctx->db, id, &is, d) < 0)
 		goto fail;
+	if (strcmp(verb, "resume") == 0 && is.status == ISSUE_PAUSED) {
+		/* The daemon paused it because it could not be rendered (or a
+		 * rate): the compile is tried first, and says why it still fails. */
+		struct secret none;
+		struct render *r = NULL;
+		memset(&none, 0, sizeof none);
+		if (render_compile(&ctx->cfg, &none, &is, &r, d) < 0) {
+			diag_prefix(d, "issue %lld still cannot be rendered, so it stays paused: ",
+			    (long long)id);
+			issue_free(&is);
+			goto fail;
+		}
+		render_free(r);
+	}
 	issue_free(&is);
 	if (strcmp(verb, "pause") == 0)
 		to = ISSUE_PAUSED;
@@ -313,12 +326,7 @@ move(struct cli_ctx *ctx, int argc, char **argv, const char *verb, diag *d)
 	if (issue_transition(ctx->db, id, to, d) < 0)
 		goto fail;
 	if (to == ISSUE_CANCELLED) {
-		sqlite3_stmt *st = db_stmt(ctx->db,
-		    "UPDATE deliveries SET state = 'dropped', updated_at = ?, lease_owner = NULL, "
-		    "lease_expires = NULL WHERE issue_id = ? AND state IN ('queued', 'deferred')");
-		sqlite3_bind_int64(st, 1, clock_now());
-		sqlite3_bind_int64(st, 2, id);
-		if (db_step_done(ctx->db, st, d, "dropping queued deliveries") < 0)
+		if (queue_cancel(ctx->db, id, clock_now(), NULL, d) < 0)
 			goto fail;
 	}
 	if (db_commit(ctx->db, d) < 0)
@@ -334,6 +342,254 @@ static int cmd_pause(struct cli_ctx *c, int n, char **v, diag *d) { return move(
 static int cmd_resume(struct cli_ctx *c, int n, char **v, diag *d) { return move(c, n, v, "resume", d); }
 static int cmd_cancel(struct cli_ctx *c, int n, char **v, diag *d) { return move(c, n, v, "cancel", d); }
 
+/* --- deliveries and retry: what the operator does after a send --- */
+
+static int
+parse_state(const char *s, diag *d)
+{
+	if (!queue_state_known(s))
+		return cli_usage(d, "--state '%s': not a delivery state (queued, sending, "
+		    "sent, deferred, failed, bounced or dropped)", s);
+	return 0;
+}
+
+/* A reply text on one line of a table: controls become spaces. */
+static void
+put_oneline(buf *out, const char *s)
+{
+	for (; *s; s++)
+		buf_putc(out, iscntrl((unsigned char)*s) ? ' ' : *s);
+}
+
+struct deliveries_out {
+	buf	*out;
+	int	 json, n;
+};
+
+static int
+delivery_row(const struct queue_delivery_view *v, void *arg)
+{
+	struct deliveries_out *o = arg;
+	buf *out = o->out;
+	char next[32], upd[32];
+
+	time_or_dash(v->next_attempt_at, next, sizeof next);
+	clock_format_rfc3339(v->updated_at, upd, sizeof upd);
+	if (o->json) {
+		buf_printf(out, "%s\n {\"delivery_id\": %lld, \"subscriber_id\": ",
+		    o->n ? "," : "", (long long)v->delivery_id);
+		if (v->subscriber_id > 0)
+			buf_printf(out, "%lld", (long long)v->subscriber_id);
+		else
+			buf_puts(out, "null");
+		buf_puts(out, ", \"email\": ");
+		buf_json_string(out, v->email);
+		buf_puts(out, ", \"subscriber_status\": ");
+		buf_json_string(out, v->sub_status ? v->sub_status : "removed");
+		buf_puts(out, ", \"state\": ");
+		buf_json_string(out, v->state);
+		if (v->code)
+			buf_printf(out, ", \"code\": %d", v->code);
+		else
+			buf_puts(out, ", \"code\": null");
+		buf_puts(out, ", \"enhanced_status\": ");
+		buf_json_string(out, *v->status ? v->status : NULL);
+		buf_puts(out, ", \"text\": ");
+		buf_json_string(out, *v->text ? v->text : NULL);
+		buf_printf(out, ", \"attempts\": %lld, \"next_attempt_at\": ",
+		    (long long)v->attempts);
+		buf_json_string(out, v->next_attempt_at ? next : NULL);
+		buf_puts(out, ", \"relay\": ");
+		buf_json_string(out, *v->relay ? v->relay : NULL);
+		buf_printf(out, ", \"updated_at\": \"%s\"}", upd);
+	} else {
+		char code[8];
+		if (v->code)
+			snprintf(code, sizeof code, "%d", v->code);
+		else
+			snprintf(code, sizeof code, "-");
+		buf_printf(out, "%-8lld %-32s %-9s %-4s %-7s %-8lld %-20s ",
+		    (long long)v->delivery_id, v->email ? v->email : "(removed)", v->state,
+		    code, *v->status ? v->status : "-", (long long)v->attempts, next);
+		if (*v->text)
+			put_oneline(out, v->text);
+		else if (v->sub_status == NULL)
+			buf_puts(out, "(subscriber removed)");
+		else if (strcmp(v->sub_status, "active") != 0)
+			buf_printf(out, "(subscriber %s)", v->sub_status);
+		else
+			buf_putc(out, '-');
+		buf_putc(out, '\n');
+	}
+	o->n++;
+	return 0;
+}
+
+static int
+cmd_deliveries(struct cli_ctx *ctx, int argc, char **argv, diag *d)
+{
+	static const struct option opts[] = {
+		{ "state", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *state = NULL;
+	struct deliveries_out o = { NULL, 0, 0 };
+	struct issue is;
+	buf out = BUF_INIT;
+	int64_t id = 0;
+	int ch, rc;
+
+	while ((ch = getopt_long(argc, argv, "s:j", opts, NULL)) != -1) {
+		if (ch == 's') {
+			if (parse_state(optarg, d) < 0)
+				return -1;
+			state = optarg;
+		} else if (ch == 'j')
+			o.json = 1;
+		else
+			return cli_usage(d, "unknown option");
+	}
+	if (optind != argc - 1)
+		return cli_usage(d, "one issue ID is needed");
+	if (cli_issue_id(argv[optind], &id, d) < 0 || issue_get(ctx->db, id, &is, d) < 0)
+		return -1;
+	issue_free(&is);
+	o.out = &out;
+	if (o.json)
+		buf_putc(&out, '[');
+	else
+		buf_printf(&out, "%-8s %-32s %-9s %-4s %-7s %-8s %-20s %s\n", "ID", "EMAIL",
+		    "STATE", "CODE", "STATUS", "ATTEMPTS", "NEXT ATTEMPT", "REPLY");
+	if (queue_deliveries(ctx->db, id, state, delivery_row, &o, d) < 0) {
+		buf_free(&out);
+		return -1;
+	}
+	if (o.json)
+		buf_puts(&out, o.n ? "\n]\n" : "]\n");
+	else if (o.n == 0)
+		buf_printf(&out, "(no %s deliveries of issue %lld)\n", state ? state : "unsent",
+		    (long long)id);
+	rc = cli_write_stdout(&out, d);
+	buf_free(&out);
+	return rc;
+}
+
+static int
+cmd_retry(struct cli_ctx *ctx, int argc, char **argv, diag *d)
+{
+	static const struct option opts[] = {
+		{ "state", required_argument, NULL, 's' },
+		{ "since", required_argument, NULL, 'S' },
+		{ "to", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *state = "failed", *since_s = NULL, *to = NULL, *why;
+	struct queue_retry_result res;
+	struct subscriber sub;
+	struct issue is;
+	char key[ADDRESS_MAX + 1], detail[160];
+	int64_t id = 0, since = 0, now = clock_now(), ago;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "s:S:t:", opts, NULL)) != -1) {
+		if (ch == 's') {
+			if (parse_state(optarg, d) < 0)
+				return -1;
+			if (strcmp(optarg, "failed") != 0 && strcmp(optarg, "deferred") != 0)
+				return cli_usage(d, "--state '%s': retry queues failed or deferred "
+				    "copies again, never %s ones", optarg, optarg);
+			state = optarg;
+		} else if (ch == 'S')
+			since_s = optarg;
+		else if (ch == 't')
+			to = optarg;
+		else
+			return cli_usage(d, "unknown option");
+	}
+	if (optind != argc - 1)
+		return cli_usage(d, "one issue ID is needed");
+	if (cli_issue_id(argv[optind], &id, d) < 0)
+		return -1;
+	if (since_s) {
+		if (clock_parse_duration(since_s, &ago) == 0)
+			since = now - ago;
+		else if (clock_parse_time(since_s, &since) < 0)
+			return diag_set(d, EX_DATAERR, "--since '%s': not a time; write RFC 3339 "
+			    "(2026-12-01T09:00:00Z), local \"YYYY-MM-DD HH:MM\", or a duration "
+			    "ago (90m, 2h, 1d)", since_s);
+	}
+	if (to && address_normalize(to, key, &why) < 0)
+		return diag_set(d, EX_DATAERR, "--to '%s': %s", to, why);
+
+	if (db_begin(ctx->db, d) < 0)
+		return -1;
+	if (issue_get(ctx->db, id, &is, d) < 0)
+		goto fail;
+	issue_free(&is);
+	if (is.status == ISSUE_CANCELLED || is.status == ISSUE_DRAFT ||
+	    is.status == ISSUE_SCHEDULED) {
+		diag_set(d, EX_DATAERR, "issue %lld is %s: %s", (long long)id,
+		    issue_status_name(is.status), is.status == ISSUE_CANCELLED ?
+		    "its copies are not sent any more" : "it has not been sent yet");
+		goto fail;
+	}
+	memset(&sub, 0, sizeof sub);
+	if (to) {
+		if (subscriber_find(ctx->db, key, &sub, d) < 0) {
+			if (d->code == EX_NOUSER)
+				diag_set(d, EX_NOUSER, "--to '%s': no such subscriber (removed, "
+				    "or never on the list)", to);
+			goto fail;
+		}
+		subscriber_free(&sub);
+		if (sub.status != SUB_ACTIVE) {
+			diag_set(d, EX_DATAERR, "--to '%s': the subscriber is %s; a copy to an "
+			    "address that is %s is never queued again", to,
+			    sub_status_name(sub.status), sub_status_name(sub.status));
+			goto fail;
+		}
+	}
+	if (queue_retry(ctx->db, id, state, since, to ? sub.id : 0, now, &res, d) < 0)
+		goto fail;
+	if (to && res.queued == 0) {
+		diag_set(d, EX_DATAERR, "--to '%s': issue %lld has no %s copy for this "
+		    "subscriber%s", to, (long long)id, state, since_s ? " since then" : "");
+		goto fail;
+	}
+	if (res.queued > 0) {
+		snprintf(detail, sizeof detail, "%lld %s cop%s queued again by the operator",
+		    (long long)res.queued, state, res.queued == 1 ? "y" : "ies");
+		if (issue_reopen(ctx->db, id, detail, d) < 0 ||
+		    db_event(ctx->db, "issue", id, "retry", detail, d) < 0)
+			goto fail;
+	}
+	if (db_commit(ctx->db, d) < 0)
+		goto fail;
+	printf("issue %lld: %lld %s cop%s queued again", (long long)id,
+	    (long long)res.queued, state, res.queued == 1 ? "y" : "ies");
+	if (res.skipped) {
+		int first = 1;
+		printf("; %lld skipped, never mailed again (", (long long)res.skipped);
+		for (int i = SUB_UNSUBSCRIBED; i <= SUB_COMPLAINED; i++)
+			if (res.skipped_status[i]) {
+				printf("%s%s %lld", first ? "" : ", ",
+				    sub_status_name((enum sub_status)i),
+				    (long long)res.skipped_status[i]);
+				first = 0;
+			}
+		if (res.skipped_removed)
+			printf("%sremoved %lld", first ? "" : ", ", (long long)res.skipped_removed);
+		printf(")");
+	}
+	printf("%s\n", res.queued && is.status == ISSUE_PAUSED ?
+	    "; the issue is paused: they go once it is resumed" : "");
+	return 0;
+fail:
+	db_rollback(ctx->db);
+	return -1;
+}
+
 const struct cli_command cli_issue_commands[] = {
 	{ "issue", "create", "FILE.md", "store an issue (front matter + Markdown); prints its id",
 	  CLI_NEEDS_DB, cmd_create },
@@ -346,5 +602,11 @@ const struct cli_command cli_issue_commands[] = {
 	{ "issue", "resume", "ID", "go on sending a paused issue", CLI_NEEDS_DB, cmd_resume },
 	{ "issue", "cancel", "ID", "stop an issue for good; queued copies are dropped",
 	  CLI_NEEDS_DB, cmd_cancel },
+	{ "issue", "deliveries", "ID [--state failed|deferred|queued|sending|sent|bounced|dropped] [--json]",
+	  "who did not get it and why: each copy's state, last reply, attempts, next attempt "
+	  "(every state but sent unless --state)", CLI_NEEDS_DB, cmd_deliveries },
+	{ "issue", "retry", "ID [--state failed|deferred] [--since TIME] [--to EMAIL]",
+	  "queue failed (or deferred) copies again now; never a copy already sent, nor one "
+	  "to an unsubscribed, bounced, complained or removed address", CLI_NEEDS_DB, cmd_retry },
 	{ NULL, NULL, NULL, NULL, 0, NULL },
 };

@@ -1,10 +1,11 @@
-/* cli_subscriber - broadside subscriber add|import|list|export|set|remove. */
+/* cli_subscriber - broadside subscriber add|import|list|show|export|set|remove. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "address.h"
 #include "buf.h"
@@ -59,7 +60,7 @@ add_one(struct db *db, struct subscriber *s, const char *key, int64_t *id, diag 
 {
 	int suppressed;
 
-	if (subscriber_suppressed(db, key, &suppressed, d) < 0)
+	if (subscriber_suppressed(db, key, s->email, &suppressed, d) < 0)
 		return -1;
 	if (suppressed)
 		return diag_set(d, EX_DATAERR, "%s: was removed from the list on request "
@@ -108,30 +109,79 @@ cmd_add(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 
 enum { COL_EMAIL, COL_NAME, COL_TIER, COL_STATUS, NCOLS };
 
+/* A progress line on stderr while a long import or export runs, only when
+ * stderr is a terminal; erased at the end. */
+struct progress {
+	int		 on;
+	const char	*what;
+	int64_t		 t0, shown;
+};
+
+static void
+progress_start(struct progress *p, const char *what)
+{
+	p->on = isatty(STDERR_FILENO);
+	p->what = what;
+	p->t0 = p->shown = clock_mono_ms();
+}
+
+static void
+progress_tick(struct progress *p, int64_t rows)
+{
+	int64_t now;
+
+	if (!p->on || (rows & 1023) != 0)
+		return;
+	now = clock_mono_ms();
+	if (now - p->shown < 250)
+		return;
+	p->shown = now;
+	fprintf(stderr, "\r%s: %lld rows, %.0f rows/s\033[K", p->what, (long long)rows,
+	    (double)rows * 1000.0 / (double)(now - p->t0 > 0 ? now - p->t0 : 1));
+	fflush(stderr);
+}
+
+static void
+progress_end(struct progress *p)
+{
+	if (p->on && p->shown != p->t0) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+	}
+}
+
 static int
 cmd_import(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 {
 	static const char *names[NCOLS] = { "email", "name", "tier", "status" };
 	int col[NCOLS] = { -1, -1, -1, -1 };
-	buf data = BUF_INIT;
 	struct csv c;
 	struct csv_record r;
+	struct sub_import *im = NULL;
+	struct progress pg = { 0, NULL, 0, 0 };
+	buf dup = BUF_INIT;
 	const char *file, *why;
-	int rc, added = 0, existing = 0, suppressed = 0;
+	char source[260];
+	int rc, dup_line;
+	int64_t added = 0, existing = 0, suppressed = 0, rows = 0;
 	size_t ncols;
-	sqlite3_stmt *st;
+	FILE *fp;
 	int64_t t0 = clock_mono_ms();
 
 	if (argc != 2)
 		return cli_usage(d, "one FILE (or - for standard input) is needed");
 	file = strcmp(argv[1], "-") == 0 ? "<stdin>" : argv[1];
-	if (issue_file_read(argv[1], &data, d) < 0)
-		return -1;
-	csv_open(&c, data.data ? data.data : "", data.len);
+	snprintf(source, sizeof source, "imported from %.240s", file);
+	fp = strcmp(argv[1], "-") == 0 ? stdin : fopen(argv[1], "rb");
+	if (fp == NULL)
+		return diag_set(d, errno == ENOENT ? EX_NOINPUT : EX_NOPERM, "%s: %s",
+		    argv[1], strerror(errno));
+	/* Streamed: memory stays the same whatever the file's size. */
+	csv_open_file(&c, fp);
 	rc = csv_next(&c, &r, &why);
 	if (rc <= 0) {
-		diag_set(d, EX_DATAERR, "%s:1: %s", file, rc == 0 ? "empty file; expected a "
-		    "header line: email[,name][,tier][,status]" : why);
+		diag_set(d, c.ioerr ? EX_IOERR : EX_DATAERR, "%s:1: %s", file, rc == 0 ?
+		    "empty file; expected a header line: email[,name][,tier][,status]" : why);
 		goto fail_nodb;
 	}
 	for (size_t i = 0; i < r.nfields; i++) {
@@ -156,18 +206,19 @@ cmd_import(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	}
 	/* One transaction: a file with one bad row imports nothing. */
 	ncols = r.nfields;
-	if (db_exec(ctx->db, "CREATE TEMP TABLE IF NOT EXISTS import_seen "
-	    "(k TEXT PRIMARY KEY)", d) < 0 || db_begin(ctx->db, d) < 0)
+	if (db_begin(ctx->db, d) < 0)
 		goto fail_nodb;
+	if ((im = subscriber_import_start(ctx->db, source, d)) == NULL)
+		goto fail;
+	progress_start(&pg, "importing");
 	while ((rc = csv_next(&c, &r, &why)) != 0) {
 		struct subscriber s = { 0 };
-		struct subscriber old;
 		char key[ADDRESS_MAX + 1];
-		int64_t id;
-		int supp;
+		enum sub_import_result res;
 
 		if (rc < 0) {
-			diag_set(d, EX_DATAERR, "%s:%d: %s", file, r.line, why);
+			diag_set(d, c.ioerr ? EX_IOERR : EX_DATAERR, "%s:%d: %s", file,
+			    c.ioerr ? c.line : r.line, why);
 			goto fail;
 		}
 		if (r.nfields == 1 && r.fields[0][0] == '\0')
@@ -195,48 +246,48 @@ cmd_import(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 			goto fail;
 		}
 #undef FIELD
-		st = db_stmt(ctx->db, "INSERT INTO temp.import_seen (k) VALUES (?)");
-		sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			sqlite3_reset(st);
-			diag_set(d, EX_DATAERR, "%s:%d: %s: duplicate address in the file",
-			    file, r.line, s.email);
-			goto fail;
-		}
-		sqlite3_reset(st);
-		if (subscriber_suppressed(ctx->db, key, &supp, d) < 0)
-			goto fail;
-		if (supp) {
-			suppressed++;
-			continue;
-		}
-		/* Someone already on the list keeps their state: an import never
-		 * resubscribes a person who left. */
-		if (subscriber_find(ctx->db, key, &old, NULL) == 0) {
-			subscriber_free(&old);
-			existing++;
-			continue;
-		}
-		if (subscriber_insert(ctx->db, &s, key, &id, d) < 0) {
+		/* One person, one address: a duplicate in any case is an
+		 * error naming both lines, not a guess at which to keep.
+		 * Someone already on the list keeps their state: an import
+		 * never resubscribes a person who left. */
+		if (subscriber_import_row(im, &s, key, r.line, &res, &dup_line, &dup, d) < 0) {
 			diag_prefix(d, "%s:%d: ", file, r.line);
 			goto fail;
 		}
-		added++;
+		if (res == SUBIMP_DUPLICATE) {
+			diag_set(d, EX_DATAERR, "%s:%d: %s: duplicate address in the file "
+			    "(line %d has %s; addresses are compared ignoring case)",
+			    file, r.line, s.email, dup_line, buf_cstr(&dup));
+			goto fail;
+		}
+		added += res == SUBIMP_ADDED;
+		existing += res == SUBIMP_EXISTING;
+		suppressed += res == SUBIMP_SUPPRESSED;
+		progress_tick(&pg, ++rows);
 	}
-	if (db_commit(ctx->db, d) < 0)
+	progress_end(&pg);
+	if (subscriber_import_finish(im, d) < 0 || db_commit(ctx->db, d) < 0)
 		goto fail;
+	subscriber_import_end(im);
 	csv_close(&c);
-	buf_free(&data);
-	printf("imported %d subscriber%s from %s; %d already on the list (unchanged), "
-	    "%d suppressed (skipped); %.2f s\n", added, added == 1 ? "" : "s", file,
-	    existing, suppressed, (double)(clock_mono_ms() - t0) / 1000.0);
+	buf_free(&dup);
+	if (fp != stdin)
+		fclose(fp);
+	printf("imported %lld subscriber%s from %s; %lld already on the list (unchanged), "
+	    "%lld suppressed (skipped); %.2f s\n", (long long)added, added == 1 ? "" : "s",
+	    file, (long long)existing, (long long)suppressed,
+	    (double)(clock_mono_ms() - t0) / 1000.0);
 	return 0;
 fail:
+	progress_end(&pg);
 	db_rollback(ctx->db);
 	diag_prefix(d, "nothing imported: ");
 fail_nodb:
+	subscriber_import_end(im);
 	csv_close(&c);
-	buf_free(&data);
+	buf_free(&dup);
+	if (fp != stdin)
+		fclose(fp);
 	return -1;
 }
 
@@ -318,16 +369,40 @@ cmd_list(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	return rc;
 }
 
+/* Writes and empties out; -1 when the write failed. */
+static int
+flush_out(buf *out, FILE *fp)
+{
+	int rc = out->len && fwrite(out->data, 1, out->len, fp) != out->len ? -1 : 0;
+
+	buf_reset(out);
+	return rc;
+}
+
 static int
 cmd_export(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 {
 	sqlite3_stmt *st;
 	buf out = BUF_INIT;
 	FILE *fp = stdout;
-	int rc;
+	const char *name = "standard output";
+	struct progress pg = { 0, NULL, 0, 0 };
+	int64_t rows = 0;
+	int rc, werr = 0;
 
 	if (argc > 2)
 		return cli_usage(d, "at most one FILE");
+	if (argc == 2 && strcmp(argv[1], "-") != 0) {
+		if ((fp = fopen(argv[1], "wx")) == NULL)
+			return diag_set(d, errno == EEXIST ? EX_CANTCREAT : EX_IOERR, "%s: %s%s",
+			    argv[1], strerror(errno), errno == EEXIST ? " (not overwritten)" : "");
+		name = argv[1];
+	}
+	/* Streamed in 256 KB writes: memory stays the same whatever the
+	 * list's size. One read transaction: a consistent snapshot. */
+	progress_start(&pg, "exporting");
+	if (fp == stdout && isatty(STDOUT_FILENO))
+		pg.on = 0;
 	st = db_stmt(ctx->db, "SELECT email, name, tier, status FROM subscribers ORDER BY id");
 	buf_puts(&out, "email,name,tier,status\r\n");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -337,30 +412,24 @@ cmd_export(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 			csv_field(&out, (const char *)sqlite3_column_text(st, i));
 		}
 		buf_puts(&out, "\r\n");
+		if (out.len >= 256 * 1024 && flush_out(&out, fp) < 0) {
+			werr = 1;
+			break;
+		}
+		progress_tick(&pg, ++rows);
 	}
 	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		buf_free(&out);
-		return db_fail(ctx->db, d, "exporting subscribers");
-	}
-	if (argc == 2 && strcmp(argv[1], "-") != 0) {
-		if ((fp = fopen(argv[1], "wx")) == NULL) {
-			diag_set(d, errno == EEXIST ? EX_CANTCREAT : EX_IOERR, "%s: %s%s", argv[1],
-			    strerror(errno), errno == EEXIST ? " (not overwritten)" : "");
-			buf_free(&out);
-			return -1;
-		}
-		rc = fwrite(out.data, 1, out.len, fp) == out.len ? 0 : -1;
-		if (fclose(fp) != 0 || rc < 0) {
-			buf_free(&out);
-			return diag_set(d, EX_IOERR, "%s: write failed", argv[1]);
-		}
-		buf_free(&out);
-		return 0;
-	}
-	rc = cli_write_stdout(&out, d);
+	progress_end(&pg);
+	if (!werr && (flush_out(&out, fp) < 0 || fflush(fp) != 0))
+		werr = 1;
 	buf_free(&out);
-	return rc;
+	if (fp != stdout && fclose(fp) != 0)
+		werr = 1;
+	if (werr)
+		return diag_set(d, EX_IOERR, "%s: write failed", name);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return db_fail(ctx->db, d, "exporting subscribers");
+	return 0;
 }
 
 /* The subscriber named by EMAIL (any case of its domain). */
@@ -372,6 +441,118 @@ lookup(struct cli_ctx *ctx, const char *email, struct subscriber *s, char *key, 
 	if (address_normalize(email, key, &why) < 0)
 		return diag_set(d, EX_DATAERR, "address '%s' %s", email, why);
 	return subscriber_find(ctx->db, key, s, d);
+}
+
+/* One line of a subscriber's history: what the events log says happened. */
+static const char *
+history_label(const char *event, const char *detail)
+{
+	static const char *const statuses[] = { "unsubscribed", "bounced", "complained" };
+
+	if (strcmp(event, "created") == 0)
+		return strstr(detail, "imported from") ? "imported" : "subscribed";
+	if (strcmp(event, "status") == 0) {
+		/* subscriber_set_status: "STATUS[: why]; N pending ... dropped" */
+		if (strncmp(detail, "active", 6) == 0)
+			return "resubscribed";
+		for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+			if (strncmp(detail, statuses[i], strlen(statuses[i])) == 0)
+				return statuses[i];
+	}
+	return event;	/* bounce, complaint, updated, ... as recorded */
+}
+
+struct history {
+	buf	*out;
+	int	 json, n;
+};
+
+static int
+history_row(int64_t at, const char *event, const char *detail, void *arg)
+{
+	struct history *h = arg;
+	char when[32];
+
+	clock_format_rfc3339(at, when, sizeof when);
+	if (h->json) {
+		buf_printf(h->out, "%s\n  {\"at\": \"%s\", \"event\": ", h->n ? "," : "", when);
+		buf_json_string(h->out, history_label(event, detail));
+		buf_puts(h->out, ", \"detail\": ");
+		buf_json_string(h->out, detail);
+		buf_putc(h->out, '}');
+	} else {
+		buf_printf(h->out, "  %s  %-13s %s\n", when, history_label(event, detail), detail);
+	}
+	h->n++;
+	return 0;
+}
+
+static int
+cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct subscriber s;
+	struct history h = { NULL, 0, 0 };
+	char key[ADDRESS_MAX + 1], since[32], last[32];
+	buf out = BUF_INIT;
+	int ch, rc, gone = 0;
+
+	while ((ch = getopt_long(argc, argv, "j", opts, NULL)) != -1) {
+		if (ch != 'j')
+			return cli_usage(d, "unknown option");
+		h.json = 1;
+	}
+	if (optind != argc - 1)
+		return cli_usage(d, "one EMAIL is needed");
+	if (lookup(ctx, argv[optind], &s, key, d) < 0) {
+		if (d->code == EX_NOUSER && subscriber_suppressed(ctx->db, key, argv[optind], &gone, NULL) == 0 &&
+		    gone)
+			return diag_set(d, EX_NOUSER, "%s: not a subscriber: removed on request "
+			    "(only a hash of the address is kept, so it stays suppressed)",
+			    argv[optind]);
+		if (d->code == EX_NOUSER)
+			return diag_set(d, EX_NOUSER, "%s: no such subscriber", argv[optind]);
+		return -1;
+	}
+	clock_format_rfc3339(s.created_at, since, sizeof since);
+	if (s.last_bounce_at)
+		clock_format_rfc3339(s.last_bounce_at, last, sizeof last);
+	h.out = &out;
+	if (h.json) {
+		buf_printf(&out, "{\"id\": %lld, \"email\": ", (long long)s.id);
+		buf_json_string(&out, s.email);
+		buf_puts(&out, ", \"name\": ");
+		buf_json_string(&out, s.name);
+		buf_printf(&out, ", \"tier\": \"%s\", \"status\": \"%s\", \"bounce_score\": %lld, "
+		    "\"last_bounce_at\": ", sub_tier_name(s.tier), sub_status_name(s.status),
+		    (long long)s.bounce_score);
+		buf_json_string(&out, s.last_bounce_at ? last : NULL);
+		buf_printf(&out, ", \"created_at\": \"%s\", \"history\": [", since);
+	} else {
+		buf_printf(&out, "%s (subscriber %lld)\n  name:         %s\n  tier:         %s\n"
+		    "  status:       %s\n  bounce score: %lld", s.email, (long long)s.id,
+		    *s.name ? s.name : "-", sub_tier_name(s.tier), sub_status_name(s.status),
+		    (long long)s.bounce_score);
+		if (s.last_bounce_at)
+			buf_printf(&out, " (last bounce %s)", last);
+		buf_printf(&out, "\n  since:        %s\nhistory:\n", since);
+	}
+	rc = db_events(ctx->db, "subscriber", s.id, history_row, &h, d);
+	subscriber_free(&s);
+	if (rc < 0) {
+		buf_free(&out);
+		return -1;
+	}
+	if (h.json)
+		buf_puts(&out, h.n ? "\n]}\n" : "]}\n");
+	else if (h.n == 0)
+		buf_puts(&out, "  (nothing recorded)\n");
+	rc = cli_write_stdout(&out, d);
+	buf_free(&out);
+	return rc;
 }
 
 static int
@@ -465,6 +646,9 @@ const struct cli_command cli_subscriber_commands[] = {
 	  "all rows or none", CLI_NEEDS_DB, cmd_import },
 	{ "subscriber", "list", "[--tier T] [--status S] [--json]", "list subscribers",
 	  CLI_NEEDS_DB, cmd_list },
+	{ "subscriber", "show", "EMAIL [--json]", "one subscriber: status, tier, bounce score "
+	  "and history (subscribed, imported, bounced, complained, unsubscribed, ...)",
+	  CLI_NEEDS_DB, cmd_show },
 	{ "subscriber", "export", "[FILE|-]", "write all subscribers as CSV (the import format)",
 	  CLI_NEEDS_DB, cmd_export },
 	{ "subscriber", "set", "EMAIL [--tier T] [--status active|unsubscribed] [--name N]",

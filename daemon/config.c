@@ -370,6 +370,14 @@ cross_check(struct reader *r, struct config *cfg)
 		problem(r, 0, "http.listen", "\"%s\" is not address:port", cfg->http.listen);
 	if (*cfg->database == '\0')
 		problem(r, 0, "database", "is empty");
+	for (size_t i = 0; i < cfg->nrelays; i++) {
+		const struct relay_conf *rc = &cfg->relays[i];
+		char key[48];
+		snprintf(key, sizeof key, "relays[%zu].username", i % 1000);
+		if (*rc->username && rc->tls != RELAY_TLS_REQUIRED && !rc->allow_plaintext_auth)
+			problem(r, 0, key, "AUTH needs tls = \"required\" (a verified certificate), "
+			    "or allow_plaintext_auth = true to send the password in the clear");
+	}
 	for (size_t i = 0; i < cfg->ndkim; i++) {
 		const struct dkim_conf *k = &cfg->dkim[i];
 		char key[32];

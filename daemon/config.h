@@ -24,6 +24,7 @@ struct relay_conf {
 	char	*ca_file;		/* extra trusted CAs (PEM), or "" */
 	char	*username;
 	char	*password;
+	int64_t	 allow_plaintext_auth;	/* AUTH without a verified TLS */
 	int64_t	 per_session;		/* messages per SMTP session */
 };
 
@@ -32,6 +33,12 @@ struct dkim_conf {
 	char	*selector;
 	char	*domain;
 	char	*key_file;
+};
+
+/* Seconds the SMTP client waits in each phase (RFC 5321 4.5.3.2). */
+struct smtp_timeouts {
+	int64_t	 timeout_greeting, timeout_envelope, timeout_data;
+	int64_t	 timeout_block, timeout_dot;
 };
 
 struct config {
@@ -52,12 +59,19 @@ struct config {
 		int64_t	 relay_min_backoff, relay_max_backoff;
 	} retry;
 	struct {
+		int64_t	 lease;		/* seconds a claim is leased */
+	} sending;
+	struct smtp_timeouts smtp;
+	struct {
 		char	*listen;
 		int64_t	 threads, max_connections, timeout, max_body, max_header;
 	} http;
 	struct {
 		int64_t	 grace;		/* previous keys accepted this long */
 	} keys;
+	struct {
+		int64_t	 deliveries;	/* final delivery rows kept this long */
+	} retention;
 	struct {
 		char	*address;
 		int64_t	 score_threshold, score_interval, score_reset;

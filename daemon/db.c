@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "smtp_policy.h"
 #include "xalloc.h"
 
 #define BUSY_TIMEOUT_MS	5000
@@ -201,6 +202,25 @@ db_schema_version(struct db *db)
 	return v;
 }
 
+/* Rows that break a foreign key, in *n (a migration must not add any;
+ * some may be older than it, written with foreign keys off). */
+static int
+fk_violations(struct db *db, const char *name, int64_t *n, diag *d)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*n = 0;
+	if (sqlite3_prepare_v2(db->h, "PRAGMA foreign_key_check", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(db, d, name);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		(*n)++;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(db, d, name);
+	return 0;
+}
+
 static int
 migrate(struct db *db, diag *d)
 {
@@ -216,15 +236,29 @@ migrate(struct db *db, diag *d)
 	for (int i = 0; i < db_nmigrations; i++) {
 		const struct migration *m = &db_migrations[i];
 		char pragma[64];
+		int64_t fk_before, fk_after;
 
 		if (m->version <= have)
 			continue;
 		if (db_begin(db, d) < 0)
 			return -1;
+		if (fk_violations(db, m->name, &fk_before, d) < 0) {
+			db_rollback(db);
+			return -1;
+		}
 		if (sqlite3_exec(db->h, m->sql, NULL, NULL, NULL) != SQLITE_OK) {
 			db_fail(db, d, m->name);
 			db_rollback(db);
 			return -1;
+		}
+		if (fk_violations(db, m->name, &fk_after, d) < 0) {
+			db_rollback(db);
+			return -1;
+		}
+		if (fk_after > fk_before) {
+			db_rollback(db);
+			return diag_set(d, EX_SOFTWARE, "migration %s: would leave %lld rows "
+			    "breaking a foreign key", m->name, (long long)(fk_after - fk_before));
 		}
 		snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", m->version);
 		if (db_exec(db, pragma, d) < 0 || db_commit(db, d) < 0) {
@@ -275,6 +309,14 @@ db_folder(const char *path, diag *d)
 	return rc;
 }
 
+static void
+sql_dead_address(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	sqlite3_result_int(cx, smtp_policy_dead_address(
+	    (const char *)sqlite3_value_text(argv[0])));
+}
+
 int
 db_open(const char *path, enum db_open_mode mode, struct db **out, diag *d)
 {
@@ -301,11 +343,16 @@ db_open(const char *path, enum db_open_mode mode, struct db **out, diag *d)
 		return -1;
 	}
 	sqlite3_extended_result_codes(db->h, 1);
+	/* smtp_policy's one rule of a dead address, for SQL that counts them. */
+	sqlite3_create_function(db->h, "dead_address", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+	    NULL, sql_dead_address, NULL, NULL);
 	sqlite3_busy_handler(db->h, busy_wait, db);
+	/* Migrations run with foreign keys off (a table rebuild must not set
+	 * the references to it NULL) and check them before they commit. */
 	if (db_exec(db, "PRAGMA journal_mode = WAL", d) < 0 ||
 	    db_exec(db, "PRAGMA synchronous = NORMAL", d) < 0 ||
-	    db_exec(db, "PRAGMA foreign_keys = ON", d) < 0 ||
-	    migrate(db, d) < 0) {
+	    migrate(db, d) < 0 ||
+	    db_exec(db, "PRAGMA foreign_keys = ON", d) < 0) {
 		db_close(db);
 		return -1;
 	}
@@ -324,4 +371,90 @@ db_close(struct db *db)
 	sqlite3_close(db->h);
 	free(db->path);
 	free(db);
+}
+
+int
+db_events(struct db *db, const char *kind, int64_t ref_id,
+    int (*each)(int64_t at, const char *event, const char *detail, void *arg),
+    void *arg, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT at, event, detail FROM events "
+	    "WHERE kind = ?1 AND ref_id = ?2 ORDER BY id");
+	int rc;
+
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, ref_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *ev = (const char *)sqlite3_column_text(st, 1);
+		const char *de = (const char *)sqlite3_column_text(st, 2);
+		if (each(sqlite3_column_int64(st, 0), ev ? ev : "", de ? de : "", arg) != 0)
+			break;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(db, d, "reading the events log");
+	return 0;
+}
+
+/* One integer from a query of SQLite's own (a PRAGMA, dbstat). */
+static int
+query_int(struct db *db, const char *sql, int64_t *v)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(st);
+	*v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int
+db_sizes(struct db *db, struct db_table_size **tables, size_t *n, int64_t *file_bytes,
+    int64_t *free_bytes, diag *d)
+{
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int64_t pages, freep, pgsize;
+	int rc;
+
+	*tables = NULL;
+	*n = 0;
+	if (query_int(db, "PRAGMA page_count", &pages) < 0 ||
+	    query_int(db, "PRAGMA freelist_count", &freep) < 0 ||
+	    query_int(db, "PRAGMA page_size", &pgsize) < 0)
+		return db_fail(db, d, "reading the database's size");
+	*file_bytes = pages * pgsize;
+	*free_bytes = freep * pgsize;
+	/* Each table with the pages of its own b-tree and of its indexes. */
+	if (sqlite3_prepare_v2(db->h,
+	    "SELECT m.tbl_name, sum(CASE WHEN s.name = m.tbl_name THEN s.pgsize ELSE 0 END) AS t, "
+	    "sum(CASE WHEN s.name <> m.tbl_name THEN s.pgsize ELSE 0 END) AS i "
+	    "FROM sqlite_schema m JOIN dbstat s ON s.name = m.name "
+	    "WHERE m.type IN ('table', 'index') AND m.tbl_name NOT LIKE 'sqlite_%' "
+	    "GROUP BY m.tbl_name ORDER BY t + i DESC, 1", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(db, d, "reading table sizes (SQLite's dbstat)");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct db_table_size *t;
+		char sql[128];
+
+		*tables = xgrow(*tables, &cap, *n + 1, sizeof **tables);
+		t = &(*tables)[(*n)++];
+		snprintf(t->name, sizeof t->name, "%s", (const char *)sqlite3_column_text(st, 0));
+		t->bytes = sqlite3_column_int64(st, 1);
+		t->index_bytes = sqlite3_column_int64(st, 2);
+		snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\"", t->name);
+		if (query_int(db, sql, &t->rows) < 0)
+			t->rows = -1;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		free(*tables);
+		*tables = NULL;
+		*n = 0;
+		return db_fail(db, d, "reading table sizes");
+	}
+	return 0;
 }

@@ -10,6 +10,7 @@
 #define BROADSIDE_DB_H
 
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "diag.h"
@@ -61,5 +62,21 @@ int	 db_step_done(struct db *db, sqlite3_stmt *st, diag *d, const char *what);
 /* Appends to the events log. kind: "subscriber", "issue", "system". */
 int	 db_event(struct db *db, const char *kind, int64_t ref_id,
 	    const char *event, const char *detail, diag *d);
+/* Reads the events log of (kind, ref_id), oldest first: `each` is called
+ * per event (strings valid during the call); non-zero from it stops. */
+int	 db_events(struct db *db, const char *kind, int64_t ref_id,
+	    int (*each)(int64_t at, const char *event, const char *detail, void *arg),
+	    void *arg, diag *d);
+
+/* What the database holds, table by table (SQLite's dbstat): rows, bytes
+ * of the table's own pages and of its indexes'. */
+struct db_table_size {
+	char		 name[64];
+	int64_t		 rows, bytes, index_bytes;
+};
+/* *tables owned (free()); *file_bytes: the whole file (pages in use and
+ * free), *free_bytes: its free pages. */
+int	 db_sizes(struct db *db, struct db_table_size **tables, size_t *n,
+	    int64_t *file_bytes, int64_t *free_bytes, diag *d);
 
 #endif

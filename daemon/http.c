@@ -29,9 +29,10 @@
 #define LISTEN_BACKLOG	511
 #define DRAIN_MAX	(1024 * 1024)	/* bytes over max_body read before closing */
 
-enum page_id { PG_CONFIRM, PG_DONE, PG_RESUB, PG_NOTFOUND, PG_COUNT };
+enum page_id { PG_CONFIRM, PG_DONE, PG_RESUB, PG_NOTFOUND, PG_STATUS, PG_COUNT };
 static const char *const page_files[PG_COUNT] = {
 	"unsubscribe.html", "unsubscribed.html", "resubscribed.html", "notfound.html",
+	"status.html",
 };
 enum slot { S_LIST, S_EMAIL, S_RESUB_ACTION, S_UNSUB_ACTION, S_HEADING, S_MESSAGE,
 	S_COUNT };
@@ -265,7 +266,7 @@ unsub_page(struct http *h, struct MHD_Connection *c, struct req *r, struct db *d
 	const char *v[S_COUNT] = { 0 };
 	struct subscriber s;
 	diag d = DIAG_INIT;
-	buf masked = BUF_INIT, action = BUF_INIT;
+	buf masked = BUF_INIT, action = BUF_INIT, msg = BUF_INIT;
 	enum MHD_Result rc;
 
 	if (r->method == M_POST) {
@@ -281,17 +282,35 @@ unsub_page(struct http *h, struct MHD_Connection *c, struct req *r, struct db *d
 		return send_failure(h, c, r, &d);
 	unsubscribe_mask_email(s.email, &masked);
 	v[S_EMAIL] = buf_cstr(&masked);
-	if (r->method == M_POST) {
+	/* The page tells the reader's state as it is now. A GET never changes
+	 * it: opened again after unsubscribing, the link says so and offers
+	 * the resubscribe button (a POST) instead of asking again. */
+	switch (s.status) {
+	case SUB_ACTIVE:
+		rc = send_page(h, c, r, MHD_HTTP_OK, PG_CONFIRM, v);
+		break;
+	case SUB_UNSUBSCRIBED:
 		/* Relative to /u/TOKEN: works behind a proxy's path prefix too. */
 		buf_printf(&action, "%s/resubscribe", r->token);
 		v[S_RESUB_ACTION] = buf_cstr(&action);
 		rc = send_page(h, c, r, MHD_HTTP_OK, PG_DONE, v);
-	} else {
-		rc = send_page(h, c, r, MHD_HTTP_OK, PG_CONFIRM, v);
+		break;
+	default:
+		/* Bounced or complained: nothing to confirm, nothing the reader
+		 * can undo from here. */
+		v[S_HEADING] = "You are not getting these emails";
+		buf_printf(&msg, "%s gets no more %s emails: mail to it %s. Reply to an "
+		    "email from %s to ask for it to be restored.", buf_cstr(&masked),
+		    cfg->list.name, s.status == SUB_BOUNCED ? "bounced" :
+		    "was reported as spam", cfg->list.name);
+		v[S_MESSAGE] = buf_cstr(&msg);
+		rc = send_page(h, c, r, MHD_HTTP_OK, PG_STATUS, v);
+		break;
 	}
 	subscriber_free(&s);
 	buf_free(&masked);
 	buf_free(&action);
+	buf_free(&msg);
 	return rc;
 }
 
@@ -337,27 +356,16 @@ resub_page(struct http *h, struct MHD_Connection *c, struct req *r, struct db *d
 	return rc;
 }
 
-static void
-json_string(buf *out, const char *s)
-{
-	buf_putc(out, '"');
-	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-		if (*p == '"' || *p == '\\')
-			buf_printf(out, "\\%c", *p);
-		else if (*p < 0x20)
-			buf_printf(out, "\\u%04x", *p);
-		else
-			buf_putc(out, (char)*p);
-	}
-	buf_putc(out, '"');
-}
-
 static enum MHD_Result
-healthz(struct MHD_Connection *c, struct req *r, struct db *db, const diag *open_err)
+healthz(struct http *h, struct MHD_Connection *c, struct req *r, struct db *db,
+    const diag *open_err)
 {
 	diag d = DIAG_INIT;
 	buf b = BUF_INIT;
 	int db_ok = 0, known = 0, open = 0;
+	/* The relays of the running config, by their current names. */
+	size_t slots[METRICS_MAX_RELAYS];
+	size_t nslots = metrics_relays_current(&h->site.cfg, slots, METRICS_MAX_RELAYS);
 
 	if (db) {
 		sqlite3_stmt *st = db_stmt(db, "SELECT count(*) FROM sqlite_master");
@@ -369,24 +377,25 @@ healthz(struct MHD_Connection *c, struct req *r, struct db *db, const diag *open
 	} else {
 		d = *open_err;
 	}
-	for (size_t i = 0; i < metrics_relay_count(); i++) {
+	for (size_t i = 0; i < nslots; i++) {
 		enum relay_circuit st;
-		if (metrics_relay_circuit_get(i, &st) == 0) {
+		if (metrics_relay_circuit_get(slots[i], &st) == 0) {
 			known++;
 			open += st == CIRCUIT_OPEN;
 		}
 	}
 	buf_printf(&b, "{\"status\":\"%s\",\"database\":",
 	    !db_ok ? "fail" : known && open == known ? "degraded" : "ok");
-	json_string(&b, db_ok ? "ok" : d.msg);
+	/* The reason goes to the log; an outsider learns no path. */
+	buf_json_string(&b, db_ok ? "ok" : "database unavailable");
 	if (known) {
 		buf_puts(&b, ",\"relays\":[");
-		for (size_t i = 0, n = 0; i < metrics_relay_count(); i++) {
+		for (size_t i = 0, n = 0; i < nslots; i++) {
 			enum relay_circuit st;
-			if (metrics_relay_circuit_get(i, &st) < 0)
+			if (metrics_relay_circuit_get(slots[i], &st) < 0)
 				continue;
 			buf_printf(&b, "%s{\"relay\":", n++ ? "," : "");
-			json_string(&b, metrics_relay_name(i));
+			buf_json_string(&b, metrics_relay_name(slots[i]));
 			buf_printf(&b, ",\"circuit\":\"%s\"}", metrics_circuit_name(st));
 		}
 		buf_putc(&b, ']');
@@ -423,7 +432,7 @@ dispatch(struct http *h, struct MHD_Connection *c, struct req *r)
 	db = pool_get(h, &d);
 	pthread_rwlock_rdlock(&h->rw);
 	if (r->route == R_HEALTHZ)
-		rc = healthz(c, r, db, &d);
+		rc = healthz(h, c, r, db, &d);
 	else if (db == NULL)
 		rc = send_failure(h, c, r, &d);
 	else if (r->route == R_METRICS)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sysexits.h>
 #include <time.h>
 
@@ -47,6 +48,19 @@ on_data(char *p, size_t size, size_t n, void *arg)
 }
 
 /* Splits cfg url into base and mailbox (default INBOX). */
+/* imap:// to a loopback address: TLS may be skipped. */
+static int
+plain_ok(const char *url)
+{
+	static const char *const local[] = { "imap://127.", "imap://localhost:",
+	    "imap://localhost/", "imap://[::1]" };
+
+	for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)
+		if (strncasecmp(url, local[i], strlen(local[i])) == 0)
+			return 1;
+	return strcasecmp(url, "imap://localhost") == 0;
+}
+
 static int
 split_url(struct imap *im, const char *url, diag *d)
 {
@@ -114,7 +128,11 @@ imap_open(struct imap *im, const struct config *cfg, diag *d)
 	curl_easy_setopt(im->curl, CURLOPT_CONNECTTIMEOUT, 15L);
 	curl_easy_setopt(im->curl, CURLOPT_TIMEOUT, 120L);
 	curl_easy_setopt(im->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(im->curl, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
+	/* The password only over TLS: imaps://, or STARTTLS that must succeed
+	 * (not "if available": a man in the middle would strip it). Plain
+	 * IMAP only to this machine. */
+	curl_easy_setopt(im->curl, CURLOPT_USE_SSL,
+	    plain_ok(cfg->bounces.imap.url) ? (long)CURLUSESSL_TRY : (long)CURLUSESSL_ALL);
 	return 0;
 }
 

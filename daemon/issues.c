@@ -131,8 +131,8 @@ issue_get(struct db *db, int64_t id, struct issue *out, diag *d)
 {
 	sqlite3_stmt *st = db_stmt(db,
 	    "SELECT id, subject, preheader, source, audience, status, coalesce(send_at, 0), "
-	    "coalesce(started_at, 0), coalesce(finished_at, 0), created_at, updated_at "
-	    "FROM issues WHERE id = ?");
+	    "coalesce(started_at, 0), coalesce(finished_at, 0), created_at, updated_at, "
+	    "coalesce(pause_reason, ''), fanout_cursor, fanout_done FROM issues WHERE id = ?");
 	int rc;
 
 	memset(out, 0, sizeof *out);
@@ -155,6 +155,9 @@ issue_get(struct db *db, int64_t id, struct issue *out, diag *d)
 	out->finished_at = sqlite3_column_int64(st, 8);
 	out->created_at = sqlite3_column_int64(st, 9);
 	out->updated_at = sqlite3_column_int64(st, 10);
+	out->pause_reason = xstrdup((const char *)sqlite3_column_text(st, 11));
+	out->fanout_cursor = sqlite3_column_int64(st, 12);
+	out->fanout_done = sqlite3_column_int(st, 13);
 	sqlite3_reset(st);
 	if (rc != 0) {
 		issue_free(out);
@@ -170,7 +173,8 @@ issue_free(struct issue *is)
 	free(is->subject);
 	free(is->preheader);
 	free(is->source);
-	is->subject = is->preheader = is->source = NULL;
+	free(is->pause_reason);
+	is->subject = is->preheader = is->source = is->pause_reason = NULL;
 }
 
 int
@@ -224,14 +228,47 @@ issue_transition(struct db *db, int64_t id, enum issue_status to, diag *d)
 	st = db_stmt(db,
 	    "UPDATE issues SET status = ?1, updated_at = ?2, "
 	    "started_at = CASE WHEN ?1 = 'sending' THEN coalesce(started_at, ?2) ELSE started_at END, "
-	    "finished_at = CASE WHEN ?1 IN ('sent', 'cancelled') THEN ?2 ELSE finished_at END "
-	    "WHERE id = ?3");
+	    "finished_at = CASE WHEN ?1 IN ('sent', 'cancelled') THEN ?2 ELSE finished_at END, "
+	    "pause_reason = NULL WHERE id = ?3");
 	sqlite3_bind_text(st, 1, issue_status_name(to), -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, now);
 	sqlite3_bind_int64(st, 3, id);
 	if (db_step_done(db, st, d, "changing issue status") < 0)
 		return -1;
 	return db_event(db, "issue", id, issue_status_name(to), "", d);
+}
+
+int
+issue_pause(struct db *db, int64_t id, const char *why, diag *d)
+{
+	struct issue is;
+	sqlite3_stmt *st;
+
+	if (issue_get(db, id, &is, d) < 0)
+		return -1;
+	issue_free(&is);
+	if (is.status != ISSUE_SENDING)
+		return 0;	/* paused, cancelled or finished meanwhile */
+	if (issue_transition(db, id, ISSUE_PAUSED, d) < 0)
+		return -1;
+	st = db_stmt(db, "UPDATE issues SET pause_reason = ?1 WHERE id = ?2");
+	sqlite3_bind_text(st, 1, why, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, id);
+	if (db_step_done(db, st, d, "recording why an issue was paused") < 0)
+		return -1;
+	return db_event(db, "issue", id, "pause_reason", why, d);
+}
+
+int
+issue_set_fanout(struct db *db, int64_t id, int64_t cursor, int done, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "UPDATE issues SET fanout_cursor = ?2, fanout_done = ?3 WHERE id = ?1");
+
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, cursor);
+	sqlite3_bind_int(st, 3, done != 0);
+	return db_step_done(db, st, d, "recording the fan-out's progress");
 }
 
 int
@@ -248,4 +285,20 @@ issue_set_send_at(struct db *db, int64_t id, int64_t when, diag *d)
 		return -1;
 	clock_format_rfc3339(when, at, sizeof at);
 	return db_event(db, "issue", id, "send_at", at, d);
+}
+
+int
+issue_reopen(struct db *db, int64_t id, const char *why, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "UPDATE issues SET status = 'sending', finished_at = NULL, updated_at = ?2 "
+	    "WHERE id = ?1 AND status = 'sent'");
+
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, clock_now());
+	if (db_step_done(db, st, d, "reopening issue") < 0)
+		return -1;
+	if (sqlite3_changes(db_handle(db)) == 0)
+		return 0;
+	return db_event(db, "issue", id, "reopened", why, d);
 }

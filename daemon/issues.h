@@ -30,6 +30,9 @@ struct issue {
 	enum issue_status status;
 	int64_t		 send_at;	/* 0: not scheduled */
 	int64_t		 started_at, finished_at, created_at, updated_at;
+	char		*pause_reason;	/* why the daemon paused it, or "" */
+	int64_t		 fanout_cursor;	/* last subscriber id fanned out */
+	int		 fanout_done;	/* every subscriber looked at */
 };
 
 /* The cut in a Markdown source: the first line that holds the mark alone
@@ -54,6 +57,19 @@ int	 issue_insert(struct db *db, struct issue *is, diag *d);
  * naming both otherwise); records an event. Caller owns the transaction. */
 int	 issue_transition(struct db *db, int64_t id, enum issue_status to,
 	    diag *d);
+/* The daemon pauses an issue being sent, saying why (shown by 'issue
+ * show' and 'stats'); a no-op when it is no longer being sent. Caller owns
+ * the transaction. */
+int	 issue_pause(struct db *db, int64_t id, const char *why, diag *d);
+/* The fan-out's durable cursor (queue.c's chunks write it in the same
+ * transaction as their deliveries). Caller owns the transaction. */
+int	 issue_set_fanout(struct db *db, int64_t id, int64_t cursor, int done, diag *d);
 int	 issue_set_send_at(struct db *db, int64_t id, int64_t when, diag *d);
+
+/* A sent issue some of whose copies the operator queued again (broadside
+ * issue retry) goes back to sending, so that the senders take them; its
+ * finished time is cleared and an event records `why`. Any other status:
+ * nothing changes (a paused issue sends them once resumed). */
+int	 issue_reopen(struct db *db, int64_t id, const char *why, diag *d);
 
 #endif

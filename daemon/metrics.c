@@ -8,6 +8,7 @@
 
 #include "clock.h"
 #include "deliverability.h"
+#include "stats.h"
 
 static _Atomic uint64_t counters[METRIC_COUNT];
 static _Atomic uint64_t relay_counters[METRICS_MAX_RELAYS][RELAY_METRIC_COUNT];
@@ -40,19 +41,42 @@ metrics_relay_index(const char *name)
 	return i;
 }
 
+/* The relay module's name: "host:port", "[v6]:port". */
+static size_t
+conf_slot(const struct relay_conf *rc, buf *name)
+{
+	buf_reset(name);
+	buf_printf(name, strchr(rc->host, ':') ? "[%s]:%lld" : "%s:%lld", rc->host,
+	    (long long)rc->port);
+	return metrics_relay_index(buf_cstr(name));
+}
+
 void
 metrics_relays_configure(const struct config *cfg)
 {
 	buf name = BUF_INIT;
 
-	for (size_t i = 0; i < cfg->nrelays; i++) {
-		buf_reset(&name);
-		/* The relay module's name: "host:port", "[v6]:port". */
-		buf_printf(&name, strchr(cfg->relays[i].host, ':') ? "[%s]:%lld" : "%s:%lld",
-		    cfg->relays[i].host, (long long)cfg->relays[i].port);
-		metrics_relay_index(buf_cstr(&name));
+	for (size_t i = 0; i < cfg->nrelays; i++)
+		conf_slot(&cfg->relays[i], &name);
+	buf_free(&name);
+}
+
+size_t
+metrics_relays_current(const struct config *cfg, size_t *slots, size_t max)
+{
+	buf name = BUF_INIT;
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->nrelays && n < max; i++) {
+		size_t slot = conf_slot(&cfg->relays[i], &name);
+		int dup = 0;
+		for (size_t k = 0; k < n; k++)
+			dup |= slots[k] == slot;
+		if (slot != METRICS_NO_RELAY && !dup)
+			slots[n++] = slot;
 	}
 	buf_free(&name);
+	return n;
 }
 
 size_t
@@ -185,11 +209,14 @@ scrape_counters(const struct config *cfg, buf *out)
 		{ RELAY_SESSIONS, "broadside_relay_sessions_total",
 		  "SMTP sessions opened since the daemon started." },
 	};
-	buf name = BUF_INIT;
-	size_t nrelays;
+	size_t slots[METRICS_MAX_RELAYS], ncurrent, nrelays;
 
-	/* Every configured relay shows, reported on or not yet. */
-	metrics_relays_configure(cfg);
+	/* Counters: every relay of the running config, reported on or not
+	 * yet, and every name that had figures since the start (a relay whose
+	 * address a reload changed keeps its old name's figures up to then).
+	 * The circuit is a state of now: the running config's relays only,
+	 * under their current names. */
+	ncurrent = metrics_relays_current(cfg, slots, METRICS_MAX_RELAYS);
 	nrelays = metrics_relay_count();
 
 	for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
@@ -222,15 +249,14 @@ scrape_counters(const struct config *cfg, buf *out)
 	}
 	head(out, "broadside_relay_circuit", "gauge",
 	    "Relay circuit breaker: 0 closed (sending), 1 open (backed off), 2 half-open.");
-	for (size_t i = 0; i < nrelays; i++) {
+	for (size_t i = 0; i < ncurrent; i++) {
 		enum relay_circuit st;
-		if (metrics_relay_circuit_get(i, &st) < 0)
+		if (metrics_relay_circuit_get(slots[i], &st) < 0)
 			continue;
 		buf_puts(out, "broadside_relay_circuit{relay=");
-		label(out, metrics_relay_name(i));
+		label(out, metrics_relay_name(slots[i]));
 		buf_printf(out, "} %d\n", (int)st);
 	}
-	buf_free(&name);
 }
 
 /* Runs a query of (label, count) rows, or (label, label, count). */
@@ -262,35 +288,39 @@ static int
 scrape_db(struct db *db, const struct config *cfg, buf *out, diag *d)
 {
 	sqlite3_stmt *st;
+	int64_t depth, due;
 
 	head(out, "broadside_deliveries", "gauge",
 	    "Deliveries by relay and state (queued, sending, sent, deferred, failed, "
 	    "bounced, dropped); relay \"\" before a first attempt.");
-	st = db_stmt(db, "SELECT COALESCE(relay, ''), state, count(*) FROM deliveries "
-	    "GROUP BY 1, 2 ORDER BY 1, 2");
+	st = stats_deliveries_by_relay(db);
 	if (scrape_rows(db, st, out, "broadside_deliveries", "relay", "state", d) < 0)
 		return -1;
 
-	st = db_stmt(db, "SELECT count(*), "
-	    "COALESCE(sum(state IN ('queued', 'deferred') AND next_attempt_at <= ?1), 0) "
-	    "FROM deliveries WHERE state IN ('queued', 'deferred', 'sending')");
-	sqlite3_bind_int64(st, 1, clock_now());
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return db_fail(db, d, "reading metrics");
-	}
+	if (stats_queue_depth(db, clock_now(), &depth, &due, d) < 0)
+		return -1;
 	head(out, "broadside_queue_depth", "gauge",
 	    "Deliveries not finished yet: queued, deferred or being sent.");
-	buf_printf(out, "broadside_queue_depth %lld\n", (long long)sqlite3_column_int64(st, 0));
+	buf_printf(out, "broadside_queue_depth %lld\n", (long long)depth);
 	head(out, "broadside_queue_due", "gauge", "Deliveries due to be sent now.");
-	buf_printf(out, "broadside_queue_due %lld\n", (long long)sqlite3_column_int64(st, 1));
-	sqlite3_reset(st);
+	buf_printf(out, "broadside_queue_due %lld\n", (long long)due);
 
 	head(out, "broadside_bounces_total", "counter",
 	    "Bounces and complaints recorded, by kind (hard, soft, complaint).");
 	st = db_stmt(db, "SELECT k.kind, (SELECT count(*) FROM bounces b WHERE b.kind = k.kind) "
 	    "FROM (SELECT 'hard' AS kind UNION ALL SELECT 'soft' UNION ALL SELECT 'complaint') k");
 	if (scrape_rows(db, st, out, "broadside_bounces_total", "kind", NULL, d) < 0)
+		return -1;
+
+	/* bounce_apply records a report without proof as event
+	 * 'bounce-unverified' whose detail starts with its format. */
+	head(out, "broadside_feedback_unverified_total", "counter",
+	    "Bounces, complaints and unsubscribe mails without proof that they answer "
+	    "a copy we sent (changed nothing), by format (dsn, arf, text, unsubscribe).");
+	st = db_stmt(db, "SELECT substr(detail, 1, instr(detail || ' ', ' ') - 1), count(*) "
+	    "FROM events WHERE kind = 'system' AND ref_id IS NULL AND event = 'bounce-unverified' "
+	    "GROUP BY 1 ORDER BY 1");
+	if (scrape_rows(db, st, out, "broadside_feedback_unverified_total", "format", NULL, d) < 0)
 		return -1;
 
 	/* subscriber_set_status() records event 'status' with detail

@@ -4,10 +4,10 @@
  * metrics_inc(METRIC_RENDERED) per message; a relay takes its slot once,
  * `i = metrics_relay_index("host:port")`, then its senders call
  * metrics_relay_inc(i, RELAY_SENT) per accepted message and its breaker
- * metrics_relay_circuit(i, CIRCUIT_OPEN) on each change (the configured
- * relays hold slots 0..n-1 in their order: metrics_relays_configure, called
- * at start, so cfg's index works as well); the HTTP endpoint
- * reads them all when scraped. Until a module reports a relay's circuit,
+ * metrics_relay_circuit(i, CIRCUIT_OPEN) on each change. A slot belongs to
+ * a name, never to a position in the config: after a reload that changes a
+ * relay's address, the relay takes the slot of its new name. The HTTP
+ * endpoint reads the slots of the relays of its current config when scraped. Until a module reports a relay's circuit,
  * /healthz and /metrics say nothing about it.
  *
  * metrics_scrape() writes the Prometheus text format (version 0.0.4): the
@@ -69,6 +69,12 @@ void	metrics_relays_configure(const struct config *cfg);
 /* Slots taken so far, and each one's name. */
 size_t	metrics_relay_count(void);
 const char *metrics_relay_name(size_t relay);
+/* The slots of cfg's relays, in their order, by name: the relays whose
+ * circuit /metrics and /healthz report, so that after a reload that changes
+ * a relay's address the relay shows under its new name and the old name's
+ * last state is not shown as if it were now. Fills at most `max` slots;
+ * returns how many. */
+size_t	metrics_relays_current(const struct config *cfg, size_t *slots, size_t max);
 
 void	metrics_relay_inc(size_t relay, enum relay_metric m);
 void	metrics_relay_add(size_t relay, enum relay_metric m, uint64_t n);

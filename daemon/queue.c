@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sysexits.h>
 
 #include "issues.h"
@@ -16,7 +17,19 @@ queue_outcome_free(struct queue_outcome *o)
 	free(o->text);
 	free(o->message_id);
 	free(o->relay);
-	o->text = o->message_id = o->relay = NULL;
+	free(o->owner);
+	o->text = o->message_id = o->relay = o->owner = NULL;
+}
+
+int64_t
+queue_token(void)
+{
+	uint64_t t = 0;
+
+	while (t == 0)
+		if (getrandom(&t, sizeof t, 0) != (ssize_t)sizeof t)
+			t = 0;
+	return (int64_t)(t >> 1);
 }
 
 /* Drops the items from the n-th on. */
@@ -45,29 +58,68 @@ queue_batch_free(struct queue_batch *b)
 }
 
 int
-queue_fanout(struct db *db, int64_t issue_id, int64_t now, int64_t *count, diag *d)
+queue_fanout_step(struct db *db, int64_t issue_id, int64_t now, int64_t chunk,
+    int64_t *count, int *done, diag *d)
 {
 	sqlite3_stmt *st;
 	struct issue is;
-	int64_t n;
+	int64_t hi, seen, n = 0;
 
+	*done = 0;
+	if (count)
+		*count = 0;
 	if (db_begin(db, d) < 0)
 		return -1;
-	st = db_stmt(db,
-	    "INSERT OR IGNORE INTO deliveries (issue_id, subscriber_id, state, "
-	    "next_attempt_at, created_at, updated_at) "
-	    "SELECT i.id, s.id, 'queued', 0, ?2, ?2 FROM issues i JOIN subscribers s "
-	    "ON s.status = 'active' AND (i.audience = 'all' OR s.tier = i.audience) "
-	    "WHERE i.id = ?1 AND i.status IN ('scheduled', 'sending')");
-	sqlite3_bind_int64(st, 1, issue_id);
-	sqlite3_bind_int64(st, 2, now);
-	if (db_step_done(db, st, d, "fanning out issue") < 0)
-		goto fail;
-	n = sqlite3_changes(db_handle(db));
 	if (issue_get(db, issue_id, &is, d) < 0)
 		goto fail;
 	issue_free(&is);
-	if (is.status != ISSUE_SENDING && issue_transition(db, issue_id, ISSUE_SENDING, d) < 0)
+	if (is.fanout_done) {
+		*done = 1;
+		return db_commit(db, d);
+	}
+	if (is.status != ISSUE_SCHEDULED && is.status != ISSUE_SENDING &&
+	    is.status != ISSUE_PAUSED) {
+		diag_set(d, EX_DATAERR, "issue %lld is %s; it is not fanned out",
+		    (long long)issue_id, issue_status_name(is.status));
+		goto fail;
+	}
+	/* The next `chunk` subscribers by id, whatever their status: a chunk
+	 * is a range of the primary key, read in order. */
+	st = db_stmt(db, "SELECT max(id), count(*) FROM (SELECT id FROM subscribers "
+	    "WHERE id > ?1 ORDER BY id LIMIT ?2)");
+	sqlite3_bind_int64(st, 1, is.fanout_cursor);
+	sqlite3_bind_int64(st, 2, chunk);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		db_fail(db, d, "fanning out issue");
+		goto fail;
+	}
+	hi = sqlite3_column_int64(st, 0);
+	seen = sqlite3_column_int64(st, 1);
+	sqlite3_reset(st);
+	if (seen > 0) {
+		st = db_stmt(db,
+		    "INSERT OR IGNORE INTO deliveries (issue_id, subscriber_id, state, "
+		    "next_attempt_at, created_at, updated_at) "
+		    "SELECT ?1, s.id, 'queued', 0, ?2, ?2 FROM subscribers s "
+		    "WHERE s.id > ?3 AND s.id <= ?4 AND s.status = 'active' "
+		    "AND (?5 = 'all' OR s.tier = ?5) ORDER BY s.id");
+		sqlite3_bind_int64(st, 1, issue_id);
+		sqlite3_bind_int64(st, 2, now);
+		sqlite3_bind_int64(st, 3, is.fanout_cursor);
+		sqlite3_bind_int64(st, 4, hi);
+		sqlite3_bind_text(st, 5, issue_audience_name(is.audience), -1, SQLITE_STATIC);
+		if (db_step_done(db, st, d, "fanning out issue") < 0)
+			goto fail;
+		n = sqlite3_changes(db_handle(db));
+	}
+	/* A short chunk reached the last subscriber: the fan-out is over
+	 * (someone who subscribes later has a higher id and is not waited
+	 * for). The cursor commits with the chunk's copies. */
+	*done = seen < chunk;
+	if (issue_set_fanout(db, issue_id, seen > 0 ? hi : is.fanout_cursor, *done, d) < 0)
+		goto fail;
+	if (is.status == ISSUE_SCHEDULED && issue_transition(db, issue_id, ISSUE_SENDING, d) < 0)
 		goto fail;
 	if (db_commit(db, d) < 0)
 		return -1;
@@ -79,8 +131,24 @@ fail:
 	return -1;
 }
 
+int
+queue_fanout(struct db *db, int64_t issue_id, int64_t now, int64_t *count, diag *d)
+{
+	int64_t n, total = 0;
+	int done = 0;
+
+	while (!done) {
+		if (queue_fanout_step(db, issue_id, now, QUEUE_FANOUT_CHUNK, &n, &done, d) < 0)
+			return -1;
+		total += n;
+	}
+	if (count)
+		*count = total;
+	return 0;
+}
+
 static int
-claim_rows(struct db *db, sqlite3_stmt *sel, const char *owner, size_t limit,
+claim_rows(struct db *db, sqlite3_stmt *sel, const struct queue_lease *l, size_t limit,
     int64_t now, struct queue_batch *out, int64_t *dropped, diag *d)
 {
 	int rc = SQLITE_DONE;
@@ -111,11 +179,12 @@ claim_rows(struct db *db, sqlite3_stmt *sel, const char *owner, size_t limit,
 		/* The relay is recorded with the outcome, not here: a
 		 * release leaves the row as it was. */
 		up = db_stmt(db, "UPDATE deliveries SET state = 'sending', lease_owner = ?2, "
-		    "lease_expires = ?3, updated_at = ?4 WHERE id = ?1");
+		    "lease_expires = ?3, updated_at = ?4, lease_token = ?5 WHERE id = ?1");
 		sqlite3_bind_int64(up, 1, id);
-		sqlite3_bind_text(up, 2, owner, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(up, 3, now + QUEUE_LEASE_SECS);
+		sqlite3_bind_text(up, 2, l->owner, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(up, 3, now + l->secs);
 		sqlite3_bind_int64(up, 4, now);
+		sqlite3_bind_int64(up, 5, l->token);
 		if (db_step_done(db, up, d, "claiming delivery") < 0)
 			return -1;
 		out->items = xgrow(out->items, &out->cap, out->n + 1, sizeof *out->items);
@@ -128,6 +197,8 @@ claim_rows(struct db *db, sqlite3_stmt *sel, const char *owner, size_t limit,
 		it->email = xstrdup(email);
 		it->name = xstrdup(name ? name : "");
 		it->tier = tier && strcmp(tier, "paid") == 0 ? TIER_PAID : TIER_FREE;
+		it->faults = sqlite3_column_int64(sel, 9);
+		it->token = l->token;
 	}
 	if (out->n < limit && rc != SQLITE_DONE)
 		return db_fail(db, d, "claiming deliveries");
@@ -152,7 +223,7 @@ queue_sending_issues(struct db *db, int64_t *ids, size_t *n, diag *d)
 }
 
 int
-queue_claim_in(struct db *db, const char *owner, size_t limit,
+queue_claim_in(struct db *db, const struct queue_lease *l, size_t limit,
     int64_t now, struct queue_batch *out, int64_t *dropped, diag *d)
 {
 	sqlite3_stmt *sel;
@@ -164,31 +235,34 @@ queue_claim_in(struct db *db, const char *owner, size_t limit,
 	if (queue_sending_issues(db, ids, &nids, d) < 0)
 		return -1;
 	for (size_t i = 0; i < nids && out->n < limit; i++) {
-		/* Due deliveries first, then batches whose lease expired. */
+		/* Due deliveries first, then those a gone daemon held. */
 		sel = db_stmt(db,
 		    "SELECT d.id, d.issue_id, d.subscriber_id, d.attempts, "
-		    "coalesce(d.first_attempt_at, 0), s.email, s.name, s.tier, s.status "
+		    "coalesce(d.first_attempt_at, 0), s.email, s.name, s.tier, s.status, d.faults "
 		    "FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id "
 		    "WHERE d.issue_id = ?1 AND d.state IN ('queued', 'deferred') "
 		    "AND d.next_attempt_at <= ?2 LIMIT ?3");
 		sqlite3_bind_int64(sel, 1, ids[i]);
 		sqlite3_bind_int64(sel, 2, now);
 		sqlite3_bind_int64(sel, 3, (int64_t)(limit - out->n));
-		if (claim_rows(db, sel, owner, limit, now, out, dropped, d) < 0)
+		if (claim_rows(db, sel, l, limit, now, out, dropped, d) < 0)
 			goto fail;
 		sqlite3_reset(sel);
 		if (out->n >= limit)
 			break;
+		/* Never one's own: this process's sessions renew their leases,
+		 * and a clock step forward must not hand their copies out again. */
 		sel = db_stmt(db,
 		    "SELECT d.id, d.issue_id, d.subscriber_id, d.attempts, "
-		    "coalesce(d.first_attempt_at, 0), s.email, s.name, s.tier, s.status "
+		    "coalesce(d.first_attempt_at, 0), s.email, s.name, s.tier, s.status, d.faults "
 		    "FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id "
 		    "WHERE d.issue_id = ?1 AND d.state = 'sending' AND d.lease_expires < ?2 "
-		    "LIMIT ?3");
+		    "AND substr(coalesce(d.lease_owner, ''), 1, length(?4)) <> ?4 LIMIT ?3");
 		sqlite3_bind_int64(sel, 1, ids[i]);
 		sqlite3_bind_int64(sel, 2, now);
 		sqlite3_bind_int64(sel, 3, (int64_t)(limit - out->n));
-		if (claim_rows(db, sel, owner, limit, now, out, dropped, d) < 0)
+		sqlite3_bind_text(sel, 4, l->process, -1, SQLITE_STATIC);
+		if (claim_rows(db, sel, l, limit, now, out, dropped, d) < 0)
 			goto fail;
 		sqlite3_reset(sel);
 	}
@@ -199,14 +273,14 @@ fail:
 }
 
 int
-queue_claim(struct db *db, const char *owner, size_t limit,
+queue_claim(struct db *db, const struct queue_lease *l, size_t limit,
     int64_t now, struct queue_batch *out, int64_t *dropped, diag *d)
 {
 	size_t n0 = out->n;
 
 	if (db_begin(db, d) < 0)
 		return -1;
-	if (queue_claim_in(db, owner, limit, now, out, dropped, d) < 0) {
+	if (queue_claim_in(db, l, limit, now, out, dropped, d) < 0) {
 		db_rollback(db);
 		return -1;
 	}
@@ -232,6 +306,14 @@ bind_reply(sqlite3_stmt *st, const struct queue_outcome *o, int first)
 		sqlite3_bind_null(st, first + 3);
 }
 
+/* The lease an outcome answers, at ?first and ?first+1. */
+static void
+bind_lease(sqlite3_stmt *st, const struct queue_outcome *o, int first)
+{
+	sqlite3_bind_text(st, first, o->owner ? o->owner : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, first + 1, o->token);
+}
+
 static int
 complete_one(struct db *db, const struct queue_outcome *o, diag *d)
 {
@@ -240,14 +322,17 @@ complete_one(struct db *db, const struct queue_outcome *o, diag *d)
 
 	switch (o->result) {
 	case QR_SENT:
-		/* Recorded even if the copy was dropped meanwhile: it went. */
+		/* Recorded even if the copy was dropped meanwhile: it went.
+		 * Never over another claim's lease. */
 		st = db_stmt(db, "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, "
 		    "first_attempt_at = coalesce(first_attempt_at, ?2), sent_at = ?2, "
 		    "last_code = ?3, last_status = ?4, last_text = ?5, relay = coalesce(?6, relay), "
-		    "message_id = ?7, lease_owner = NULL, lease_expires = NULL, updated_at = ?2 "
-		    "WHERE id = ?1 AND state <> 'sent'");
+		    "message_id = ?7, lease_owner = NULL, lease_expires = NULL, lease_token = NULL, "
+		    "updated_at = ?2 WHERE id = ?1 AND state <> 'sent' AND (state <> 'sending' "
+		    "OR (lease_owner IS ?8 AND lease_token IS ?9))");
 		sqlite3_bind_int64(st, 1, o->delivery_id);
 		sqlite3_bind_int64(st, 2, o->at);
+		bind_lease(st, o, 8);
 		bind_reply(st, o, 3);
 		if (o->message_id)
 			sqlite3_bind_text(st, 7, o->message_id, -1, SQLITE_STATIC);
@@ -259,11 +344,12 @@ complete_one(struct db *db, const struct queue_outcome *o, diag *d)
 		st = db_stmt(db, "UPDATE deliveries SET state = ?8, attempts = attempts + 1, "
 		    "first_attempt_at = coalesce(first_attempt_at, ?2), next_attempt_at = ?7, "
 		    "last_code = ?3, last_status = ?4, last_text = ?5, relay = coalesce(?6, relay), "
-		    "lease_owner = NULL, lease_expires = NULL, updated_at = ?2 "
-		    "WHERE id = ?1 AND state = 'sending'");
+		    "lease_owner = NULL, lease_expires = NULL, lease_token = NULL, updated_at = ?2 "
+		    "WHERE id = ?1 AND state = 'sending' AND lease_owner IS ?9 AND lease_token IS ?10");
 		sqlite3_bind_int64(st, 1, o->delivery_id);
 		sqlite3_bind_int64(st, 2, o->at);
 		bind_reply(st, o, 3);
+		bind_lease(st, o, 9);
 		sqlite3_bind_int64(st, 7, o->result == QR_DEFERRED ? o->next_attempt_at : 0);
 		sqlite3_bind_text(st, 8, o->result == QR_DEFERRED ? "deferred" : "failed", -1,
 		    SQLITE_STATIC);
@@ -278,10 +364,13 @@ complete_one(struct db *db, const struct queue_outcome *o, diag *d)
 	case QR_RELEASE:
 		st = db_stmt(db, "UPDATE deliveries SET "
 		    "state = CASE WHEN attempts = 0 THEN 'queued' ELSE 'deferred' END, "
-		    "lease_owner = NULL, lease_expires = NULL, updated_at = ?2 "
-		    "WHERE id = ?1 AND state = 'sending'");
+		    "faults = faults + ?5, "
+		    "lease_owner = NULL, lease_expires = NULL, lease_token = NULL, updated_at = ?2 "
+		    "WHERE id = ?1 AND state = 'sending' AND lease_owner IS ?3 AND lease_token IS ?4");
 		sqlite3_bind_int64(st, 1, o->delivery_id);
 		sqlite3_bind_int64(st, 2, o->at);
+		bind_lease(st, o, 3);
+		sqlite3_bind_int(st, 5, o->blamed != 0);
 		return db_step_done(db, st, d, "releasing a delivery");
 	}
 	return diag_set(d, EX_SOFTWARE, "queue: unknown outcome %d", (int)o->result);
@@ -311,6 +400,91 @@ queue_complete(struct db *db, const struct queue_outcome *o, size_t n, diag *d)
 }
 
 int
+queue_renew(struct db *db, const char *prefix, int64_t secs, int64_t now, int64_t *n,
+    diag *d)
+{
+	/* Looked up by (issue, state) for the issues that can have copies on
+	 * the wire, not through every delivery. */
+	sqlite3_stmt *st = db_stmt(db, "UPDATE deliveries SET lease_expires = ?1 "
+	    "WHERE issue_id IN (SELECT id FROM issues WHERE status IN "
+	    "('sending', 'paused', 'cancelled', 'sent')) AND state = 'sending' "
+	    "AND substr(coalesce(lease_owner, ''), 1, length(?2)) = ?2");
+
+	sqlite3_bind_int64(st, 1, now + secs);
+	sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
+	if (db_step_done(db, st, d, "renewing leases") < 0)
+		return -1;
+	if (n)
+		*n = sqlite3_changes(db_handle(db));
+	return 0;
+}
+
+int
+queue_drop_subscriber(struct db *db, int64_t subscriber_id, int64_t now, int64_t *n, diag *d)
+{
+	/* Copies on the wire are left to their outcome. */
+	sqlite3_stmt *st = db_stmt(db,
+	    "UPDATE deliveries SET state = 'dropped', updated_at = ?1, "
+	    "lease_owner = NULL, lease_expires = NULL "
+	    "WHERE subscriber_id = ?2 AND state IN ('queued', 'deferred')");
+
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, subscriber_id);
+	if (db_step_done(db, st, d, "dropping pending deliveries") < 0)
+		return -1;
+	if (n)
+		*n = sqlite3_changes(db_handle(db));
+	return 0;
+}
+
+int
+queue_cancel(struct db *db, int64_t issue_id, int64_t now, int64_t *n, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "UPDATE deliveries SET state = 'dropped', updated_at = ?1, lease_owner = NULL, "
+	    "lease_expires = NULL WHERE issue_id = ?2 AND state IN ('queued', 'deferred')");
+
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, issue_id);
+	if (db_step_done(db, st, d, "dropping queued deliveries") < 0)
+		return -1;
+	if (n)
+		*n = sqlite3_changes(db_handle(db));
+	return 0;
+}
+
+int
+queue_delivery_issue(struct db *db, int64_t delivery_id, int64_t *issue_id, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT issue_id FROM deliveries WHERE id = ?1");
+	int rc;
+
+	*issue_id = 0;
+	sqlite3_bind_int64(st, 1, delivery_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*issue_id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(db, d, "finding a delivery's issue");
+	return 0;
+}
+
+int
+queue_ever_used(struct db *db, int *used, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT EXISTS (SELECT 1 FROM deliveries) OR "
+	    "EXISTS (SELECT 1 FROM delivery_counts)");
+	int rc = sqlite3_step(st);
+
+	*used = rc == SQLITE_ROW && sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return db_fail(db, d, "looking for deliveries");
+	return 0;
+}
+
+int
 queue_release_all(struct db *db, int64_t *n, diag *d)
 {
 	sqlite3_stmt *st;
@@ -319,7 +493,7 @@ queue_release_all(struct db *db, int64_t *n, diag *d)
 		return -1;
 	st = db_stmt(db, "UPDATE deliveries SET "
 	    "state = CASE WHEN attempts = 0 THEN 'queued' ELSE 'deferred' END, "
-	    "lease_owner = NULL, lease_expires = NULL WHERE state = 'sending'");
+	    "lease_owner = NULL, lease_expires = NULL, lease_token = NULL WHERE state = 'sending'");
 	if (db_step_done(db, st, d, "releasing leased deliveries") < 0) {
 		db_rollback(db);
 		return -1;
@@ -332,8 +506,12 @@ queue_release_all(struct db *db, int64_t *n, diag *d)
 int
 queue_due_issues(struct db *db, int64_t now, int64_t **ids, size_t *n, diag *d)
 {
-	sqlite3_stmt *st = db_stmt(db, "SELECT id FROM issues WHERE status = 'scheduled' "
-	    "AND send_at IS NOT NULL AND send_at <= ?1 ORDER BY send_at, id");
+	/* Scheduled and due, or with a fan-out under way (sending, or paused
+	 * once started): a fan-out stopped by a crash goes on from its cursor. */
+	sqlite3_stmt *st = db_stmt(db, "SELECT id FROM issues WHERE fanout_done = 0 AND "
+	    "((status = 'scheduled' AND send_at IS NOT NULL AND send_at <= ?1) OR "
+	    "status = 'sending' OR (status = 'paused' AND fanout_cursor > 0)) "
+	    "ORDER BY send_at, id");
 	size_t cap = 0;
 	int rc;
 
@@ -367,7 +545,7 @@ queue_finish_issues(struct db *db, int64_t now,
 	/* This runs every tick: look first, and take the write lock only when
 	 * there is something to change (a sender's claim would wait on it). */
 	st = db_stmt(db, "SELECT EXISTS (SELECT 1 FROM issues i WHERE i.status = 'sending' "
-	    "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.issue_id = i.id "
+	    "AND i.fanout_done = 1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.issue_id = i.id "
 	    "AND d.state IN ('queued', 'sending', 'deferred'))) OR EXISTS (SELECT 1 "
 	    "FROM issues i JOIN deliveries d ON d.issue_id = i.id WHERE i.status = 'cancelled' "
 	    "AND d.state IN ('queued', 'deferred', 'sending'))");
@@ -394,7 +572,8 @@ queue_finish_issues(struct db *db, int64_t now,
 	sqlite3_bind_int64(st, 1, now);
 	if (db_step_done(db, st, d, "dropping deliveries of cancelled issues") < 0)
 		goto fail;
-	st = db_stmt(db, "SELECT i.id FROM issues i WHERE i.status = 'sending' AND NOT EXISTS "
+	st = db_stmt(db, "SELECT i.id FROM issues i WHERE i.status = 'sending' "
+	    "AND i.fanout_done = 1 AND NOT EXISTS "
 	    "(SELECT 1 FROM deliveries d WHERE d.issue_id = i.id AND d.state IN "
 	    "('queued', 'sending', 'deferred')) ORDER BY i.id LIMIT 64");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -480,11 +659,145 @@ queue_issue_counts(struct db *db, int64_t issue_id, int64_t now,
 	out->first_sent_at = sqlite3_column_int64(st, 0);
 	out->last_sent_at = sqlite3_column_int64(st, 1);
 	sqlite3_reset(st);
+
+	/* What retention folded away (queue_retire) still counts. */
+	st = db_stmt(db, "SELECT state, n, coalesce(first_sent_at, 0), coalesce(last_sent_at, 0) "
+	    "FROM delivery_counts WHERE ?1 = 0 OR issue_id = ?1");
+	sqlite3_bind_int64(st, 1, issue_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *s = (const char *)sqlite3_column_text(st, 0);
+		int64_t c = sqlite3_column_int64(st, 1);
+		int64_t first = sqlite3_column_int64(st, 2), last = sqlite3_column_int64(st, 3);
+		int64_t *slot = strcmp(s, "sent") == 0 ? &out->sent :
+		    strcmp(s, "failed") == 0 ? &out->failed :
+		    strcmp(s, "bounced") == 0 ? &out->bounced : &out->dropped;
+		*slot += c;
+		out->total += c;
+		if (first && (!out->first_sent_at || first < out->first_sent_at))
+			out->first_sent_at = first;
+		if (last > out->last_sent_at)
+			out->last_sent_at = last;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(db, d, "counting deliveries");
 	if (out->sent + out->bounced > 0) {
 		int64_t span = out->last_sent_at - out->first_sent_at;
 		out->rate_average = (double)(out->sent + out->bounced) / (double)(span > 0 ? span : 1);
 	}
 	return 0;
+}
+
+/* --- retention --- */
+
+struct fold {
+	int64_t	issue_id;
+	char	state[8];
+	int64_t	n, first, last;
+};
+
+int
+queue_retire(struct db *db, int64_t before, int64_t *cursor, size_t limit,
+    int64_t *folded, int *done, diag *d)
+{
+	sqlite3_stmt *sel, *del, *up;
+	struct fold *f = NULL;
+	size_t nf = 0, capf = 0, seen = 0;
+	int64_t last = *cursor;
+	int rc;
+
+	*done = 0;
+	if (folded)
+		*folded = 0;
+	if (db_begin(db, d) < 0)
+		return -1;
+	/* In id order, which is the order of creation: the walk ends at the
+	 * first copy made after the cut-off. A copy not yet final (queued,
+	 * deferred, sending) or changed since is passed over and stays. */
+	sel = db_stmt(db, "SELECT id, issue_id, state, sent_at, created_at, updated_at "
+	    "FROM deliveries WHERE id > ?1 ORDER BY id LIMIT ?2");
+	sqlite3_bind_int64(sel, 1, *cursor);
+	sqlite3_bind_int64(sel, 2, (int64_t)limit);
+	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(sel, 0), issue = sqlite3_column_int64(sel, 1);
+		const char *state = (const char *)sqlite3_column_text(sel, 2);
+		int64_t sent_at = sqlite3_column_int64(sel, 3);
+		size_t i;
+		int left;
+
+		seen++;
+		if (sqlite3_column_int64(sel, 4) >= before) {
+			*done = 1;
+			break;
+		}
+		last = id;
+		if (sqlite3_column_int64(sel, 5) >= before || (strcmp(state, "sent") != 0 &&
+		    strcmp(state, "failed") != 0 && strcmp(state, "bounced") != 0 &&
+		    strcmp(state, "dropped") != 0))
+			continue;
+		for (i = 0; i < nf; i++)
+			if (f[i].issue_id == issue && strcmp(f[i].state, state) == 0)
+				break;
+		if (i == nf) {
+			f = xgrow(f, &capf, nf + 1, sizeof *f);
+			memset(&f[nf], 0, sizeof f[nf]);
+			f[nf].issue_id = issue;
+			snprintf(f[nf].state, sizeof f[nf].state, "%s", state);
+			nf++;
+		}
+		f[i].n++;
+		/* The sending span counts what left (as queue_issue_counts). */
+		left = strcmp(state, "sent") == 0 || strcmp(state, "bounced") == 0;
+		if (left && sent_at && (!f[i].first || sent_at < f[i].first))
+			f[i].first = sent_at;
+		if (left && sent_at > f[i].last)
+			f[i].last = sent_at;
+		/* Bounces keep their row (kind, status, time, subscriber):
+		 * their delivery_id becomes NULL (foreign key). */
+		del = db_stmt(db, "DELETE FROM deliveries WHERE id = ?1");
+		sqlite3_bind_int64(del, 1, id);
+		if (db_step_done(db, del, d, "deleting an old delivery") < 0) {
+			sqlite3_reset(sel);
+			goto fail;
+		}
+		if (folded)
+			(*folded)++;
+	}
+	sqlite3_reset(sel);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		db_fail(db, d, "reading old deliveries");
+		goto fail;
+	}
+	if (seen < limit)
+		*done = 1;
+	for (size_t i = 0; i < nf; i++) {
+		up = db_stmt(db, "INSERT INTO delivery_counts (issue_id, state, n, first_sent_at, "
+		    "last_sent_at) VALUES (?1, ?2, ?3, nullif(?4, 0), nullif(?5, 0)) "
+		    "ON CONFLICT (issue_id, state) DO UPDATE SET n = n + excluded.n, "
+		    "first_sent_at = coalesce(min(first_sent_at, excluded.first_sent_at), "
+		    "first_sent_at, excluded.first_sent_at), "
+		    "last_sent_at = coalesce(max(last_sent_at, excluded.last_sent_at), "
+		    "last_sent_at, excluded.last_sent_at)");
+		sqlite3_bind_int64(up, 1, f[i].issue_id);
+		sqlite3_bind_text(up, 2, f[i].state, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(up, 3, f[i].n);
+		sqlite3_bind_int64(up, 4, f[i].first);
+		sqlite3_bind_int64(up, 5, f[i].last);
+		if (db_step_done(db, up, d, "folding old deliveries into counts") < 0)
+			goto fail;
+	}
+	if (db_commit(db, d) < 0)
+		goto fail_nodb;
+	free(f);
+	*cursor = last;
+	return 0;
+fail:
+	db_rollback(db);
+fail_nodb:
+	free(f);
+	if (folded)
+		*folded = 0;
+	return -1;
 }
 
 int
@@ -499,5 +812,159 @@ queue_pending(struct db *db, int64_t *n, diag *d)
 	}
 	*n = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
+	return 0;
+}
+
+/* --- for bounce_apply --- */
+
+int
+queue_delivery_subscriber(struct db *db, int64_t delivery_id, int64_t *subscriber_id,
+    diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT subscriber_id FROM deliveries WHERE id = ?");
+	int rc;
+
+	*subscriber_id = 0;
+	sqlite3_bind_int64(st, 1, delivery_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*subscriber_id = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+		return 1;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(db, d, "looking up a delivery");
+	return 0;
+}
+
+int
+queue_mark_bounced(struct db *db, int64_t delivery_id, const char *status,
+    const char *text, int64_t now, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "UPDATE deliveries SET state = 'bounced', "
+	    "last_status = ?, last_text = ?, updated_at = ? "
+	    "WHERE id = ? AND state IN ('sent', 'failed', 'deferred', 'sending')");
+
+	sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_int64(st, 4, delivery_id);
+	return db_step_done(db, st, d, "marking the delivery bounced");
+}
+
+/* --- for the operator's commands --- */
+
+static const char *const op_states[] = {
+	"queued", "sending", "sent", "deferred", "failed", "bounced", "dropped"
+};
+
+int
+queue_state_known(const char *s)
+{
+	for (size_t i = 0; i < sizeof op_states / sizeof op_states[0]; i++)
+		if (strcmp(s, op_states[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static const char *
+col_text(sqlite3_stmt *st, int i)
+{
+	const char *s = (const char *)sqlite3_column_text(st, i);
+	return s ? s : "";
+}
+
+int
+queue_deliveries(struct db *db, int64_t issue_id, const char *state,
+    int (*each)(const struct queue_delivery_view *v, void *arg), void *arg, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "SELECT d.id, coalesce(d.subscriber_id, 0), s.email, s.status, d.state, "
+	    "coalesce(d.last_code, 0), d.last_status, d.last_text, d.relay, d.attempts, "
+	    "d.next_attempt_at, d.updated_at "
+	    "FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id "
+	    "WHERE d.issue_id = ?1 AND (CASE WHEN ?2 IS NULL THEN d.state <> 'sent' "
+	    "ELSE d.state = ?2 END) ORDER BY d.id");
+	int rc;
+
+	sqlite3_bind_int64(st, 1, issue_id);
+	if (state)
+		sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct queue_delivery_view v;
+
+		v.delivery_id = sqlite3_column_int64(st, 0);
+		v.subscriber_id = sqlite3_column_int64(st, 1);
+		v.email = (const char *)sqlite3_column_text(st, 2);
+		v.sub_status = (const char *)sqlite3_column_text(st, 3);
+		v.state = col_text(st, 4);
+		v.code = sqlite3_column_int(st, 5);
+		v.status = col_text(st, 6);
+		v.text = col_text(st, 7);
+		v.relay = col_text(st, 8);
+		v.attempts = sqlite3_column_int64(st, 9);
+		v.next_attempt_at = strcmp(v.state, "queued") == 0 ||
+		    strcmp(v.state, "deferred") == 0 ? sqlite3_column_int64(st, 10) : 0;
+		v.updated_at = sqlite3_column_int64(st, 11);
+		if (each(&v, arg) != 0)
+			break;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(db, d, "listing deliveries");
+	return 0;
+}
+
+int
+queue_retry(struct db *db, int64_t issue_id, const char *state, int64_t since,
+    int64_t subscriber_id, int64_t now, struct queue_retry_result *out, diag *d)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	if (strcmp(state, "failed") != 0 && strcmp(state, "deferred") != 0)
+		return diag_set(d, EX_USAGE, "queue: deliveries in state '%s' are not "
+		    "queued again (failed or deferred only)", state);
+	/* What stays out first, then one UPDATE for the rest: both read the
+	 * same rows inside the caller's transaction. */
+	st = db_stmt(db,
+	    "SELECT coalesce(s.status, ''), count(*) FROM deliveries d "
+	    "LEFT JOIN subscribers s ON s.id = d.subscriber_id "
+	    "WHERE d.issue_id = ?1 AND d.state = ?2 AND d.updated_at >= ?3 "
+	    "AND (?4 <= 0 OR d.subscriber_id = ?4) "
+	    "AND (s.id IS NULL OR s.status <> 'active') GROUP BY 1");
+	sqlite3_bind_int64(st, 1, issue_id);
+	sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, since);
+	sqlite3_bind_int64(st, 4, subscriber_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		enum sub_status ss;
+		int64_t n = sqlite3_column_int64(st, 1);
+
+		if (sub_status_parse(col_text(st, 0), &ss) == 0)
+			out->skipped_status[ss] += n;
+		else
+			out->skipped_removed += n;
+		out->skipped += n;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(db, d, "looking for deliveries to retry");
+	st = db_stmt(db,
+	    "UPDATE deliveries SET state = 'queued', next_attempt_at = ?5, "
+	    "first_attempt_at = NULL, lease_owner = NULL, lease_expires = NULL, "
+	    "updated_at = ?5 WHERE issue_id = ?1 AND state = ?2 AND updated_at >= ?3 "
+	    "AND (?4 <= 0 OR subscriber_id = ?4) AND subscriber_id IN "
+	    "(SELECT id FROM subscribers WHERE status = 'active')");
+	sqlite3_bind_int64(st, 1, issue_id);
+	sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, since);
+	sqlite3_bind_int64(st, 4, subscriber_id);
+	sqlite3_bind_int64(st, 5, now);
+	if (db_step_done(db, st, d, "queueing deliveries again") < 0)
+		return -1;
+	out->queued = sqlite3_changes(db_handle(db));
 	return 0;
 }

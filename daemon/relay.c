@@ -41,9 +41,13 @@ relay_new(const struct relay_conf *rc, size_t index, int64_t min_backoff,
 	r->min_backoff = min_backoff;
 	r->max_backoff = max_backoff;
 	r->tokens = (double)rc->rate;
-	r->index = index;
+	/* The metrics slot is the name's, not the config position's: after a
+	 * reload that changes this relay's address, its figures and circuit
+	 * are reported under the new name. */
+	(void)index;
+	r->index = metrics_relay_index(r->name);
 	pthread_mutex_init(&r->mu, NULL);
-	metrics_relay_circuit(index, CIRCUIT_CLOSED);
+	metrics_relay_circuit(r->index, CIRCUIT_CLOSED);
 	return r;
 }
 

@@ -16,9 +16,12 @@
 
 struct relay;
 
-/* index: the relay's position in cfg->relays (for metrics). */
+/* index: the relay's position in cfg->relays; no longer its metrics slot,
+ * which is its name's (metrics_relay_index of "host:port"), so that a reload
+ * that changes the address reports the relay under its new name. */
 struct relay *relay_new(const struct relay_conf *rc, size_t index, int64_t min_backoff,
 	    int64_t max_backoff);
+/* The relay's metrics slot (METRICS_NO_RELAY once all are taken). */
 size_t	 relay_index(const struct relay *r);
 void	 relay_free(struct relay *r);
 const char *relay_name(const struct relay *r);		/* "host:port" */

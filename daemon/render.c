@@ -432,10 +432,11 @@ done:
 
 /* ---- per subscriber ---- */
 
-/* The random half of a Message-ID: a per-thread splitmix64 seeded once
- * from RAND_bytes. A Message-ID needs uniqueness, not secrecy (the
- * delivery id in front is unique already), and RAND_bytes per copy costs
- * as much as all the other headers together. */
+/* The random part of a Message-ID: a per-thread splitmix64 seeded once
+ * from RAND_bytes. It needs uniqueness, not secrecy (the delivery id in
+ * front is unique already, and the MAC beside it is what cannot be
+ * guessed), and RAND_bytes per copy costs as much as all the other headers
+ * together. */
 static _Thread_local uint64_t rng_state;
 static _Thread_local int rng_seeded;
 
@@ -608,7 +609,7 @@ render_message_unsigned(const struct render *r, const struct render_to *to,
 	struct scratch *sv = scratch_get();
 	buf *h = &sv->line;
 	uint64_t rnd;
-	char date[64], hexid[17];
+	char date[64], mid[TOKEN_MAX];
 
 	if (sub_vals(r, to, sv, d) < 0)
 		return -1;
@@ -626,11 +627,9 @@ render_message_unsigned(const struct render *r, const struct render_to *to,
 	buf_puts(out, r->h_subject);
 	clock_format_rfc5322(now, date, sizeof date);
 	buf_printf(out, "Date: %s\r\n", date);
-	for (int i = 15; i >= 0; i--, rnd >>= 4)
-		hexid[i] = "0123456789abcdef"[rnd & 15];
-	hexid[16] = '\0';
-	buf_printf(out, "Message-ID: <%lld.%s@%s>\r\n", (long long)to->delivery_id,
-	    hexid, r->msgid_domain);
+	/* Random and MAC-bearing: a returned copy proves itself (token.h). */
+	token_msgid_make(&r->sec, to->delivery_id, to->subscriber_id, (uint32_t)rnd, mid);
+	buf_printf(out, "Message-ID: <%s@%s>\r\n", mid, r->msgid_domain);
 	buf_puts(out, r->h_list);
 	buf_reset(h);
 	buf_printf(h, "List-Unsubscribe: <%s>, <mailto:unsubscribe+%s@%s>", sv->unsub.data,

@@ -13,15 +13,16 @@
 
 #include "clock.h"
 #include "db.h"
-#include "deliverability.h"
 #include "issues.h"
 #include "log.h"
 #include "metrics.h"
+#include "outbox.h"
 #include "queue.h"
 #include "relay.h"
 #include "render.h"
 #include "smtp.h"
 #include "smtp_policy.h"
+#include "token.h"
 #include "xalloc.h"
 
 #define GATHER_MS	20	/* outcomes wait at most this long to be batched */
@@ -37,12 +38,14 @@ struct compiled {
 	struct render	*r;		/* NULL: could not be compiled */
 };
 
+
 /* One session's worth: the claimed deliveries, rendered. */
 struct batch {
 	struct queue_batch q;
 	struct smtp_msg	*msgs;		/* nmsgs of them: the rendered ones */
 	size_t		*item_of;	/* msgs[k] is q.items[item_of[k]] */
 	buf		*bufs;
+	buf		*froms;		/* envelope senders (VERP) */
 	char		**mids;		/* Message-IDs, without brackets */
 	const struct render **rs;	/* what rendered msgs[k] (and signs it) */
 	size_t		 nmsgs, cap;
@@ -80,21 +83,17 @@ struct sender {
 	struct worker	*workers;
 	size_t		 nworkers;
 	atomic_int	 stopping;
-	atomic_llong	 sent_total;
 
-	pthread_mutex_t	 mu;		/* outbox, next batches, waits, running */
+	pthread_mutex_t	 mu;		/* outbox_add/take, next batches, waits, running */
 	pthread_cond_t	 out_cv, fill_cv, done_cv;
 	size_t		 running;
-	struct queue_outcome *out;
-	size_t		 nout, capout;
+	struct outbox	*ob;		/* the single writer */
 	int		 queue_quit;
 	pthread_t	 queue_th;
 	int		 queue_started;
 	int		 idle_ok;	/* the queue thread may run as SCHED_IDLE */
 	int		 boosted;	/* ... and runs as SCHED_OTHER, being behind */
 	int64_t		 boosted_until_ms;
-	int64_t		 out_since_ms;	/* when the oldest outcome waiting came */
-	struct db	*db;		/* the queue thread's */
 
 	/* Compiled issues: only the queue thread renders. */
 	struct compiled	*compiled;
@@ -177,36 +176,35 @@ unboost(struct sender *s)
  * outcome: while it gathers it waits with a deadline anyway, and a signal
  * per message would cost a wake-up per message. */
 static void
-outbox_add(struct sender *s, struct queue_outcome *o)
+hand_in(struct sender *s, struct queue_outcome *o)
 {
-	int64_t now_ms = clock_mono_ms();
+	int64_t since;
 
-	s->out = xgrow(s->out, &s->capout, s->nout + 1, sizeof *s->out);
-	s->out[s->nout++] = *o;
-	if (s->nout == 1) {
-		s->out_since_ms = now_ms;
+	if (outbox_add(s->ob, o) == 1)
 		pthread_cond_signal(&s->out_cv);
-	} else if (now_ms - s->out_since_ms > GATHER_MS + 3 * BEHIND_MS) {
+	else if (outbox_waiting(s->ob, &since) &&
+	    clock_mono_ms() - since > GATHER_MS + 3 * BEHIND_MS)
 		boost(s);
-	}
 }
 
 static void
-outbox_push(struct sender *s, struct queue_outcome *o)
+hand_in_locked(struct sender *s, struct queue_outcome *o)
 {
 	pthread_mutex_lock(&s->mu);
-	outbox_add(s, o);
+	hand_in(s, o);
 	pthread_mutex_unlock(&s->mu);
 }
 
 static void
-outcome_init(struct queue_outcome *o, const struct queue_item *it, const struct relay *r)
+outcome_init(struct queue_outcome *o, const struct queue_item *it, const struct worker *w)
 {
 	memset(o, 0, sizeof *o);
 	o->delivery_id = it->delivery_id;
 	o->subscriber_id = it->subscriber_id;
+	o->owner = xstrdup(w->owner);
+	o->token = it->token;
 	o->at = clock_now();
-	o->relay = xstrdup(relay_name(r));
+	o->relay = xstrdup(relay_name(w->relay));
 }
 
 /* With s->mu held: w's next batch will not be sent. It goes back to the
@@ -218,9 +216,9 @@ release_next(struct sender *s, struct worker *w)
 
 	for (size_t i = 0; i < b->q.n; i++) {
 		struct queue_outcome o;
-		outcome_init(&o, &b->q.items[i], w->relay);
+		outcome_init(&o, &b->q.items[i], w);
 		o.result = QR_RELEASE;
-		outbox_add(s, &o);
+		hand_in(s, &o);
 	}
 	queue_batch_reset(&b->q);
 	b->nmsgs = 0;
@@ -235,11 +233,11 @@ push_unsent(struct worker *w, const struct queue_item *it, enum queue_result res
 {
 	struct queue_outcome o;
 
-	outcome_init(&o, it, w->relay);
+	outcome_init(&o, it, w);
 	o.result = res;
 	if (why)
 		o.text = xstrdup(why);
-	outbox_push(w->s, &o);
+	hand_in_locked(w->s, &o);
 }
 
 static void
@@ -247,24 +245,29 @@ batch_free(struct batch *b)
 {
 	for (size_t k = 0; k < b->cap; k++) {
 		buf_free(&b->bufs[k]);
+		buf_free(&b->froms[k]);
 		free(b->mids[k]);
 	}
 	free(b->msgs);
 	free(b->item_of);
 	free(b->bufs);
+	free(b->froms);
 	free(b->mids);
 	free(b->rs);
 	queue_batch_free(&b->q);
 }
 
-/* The compiled render of an issue; NULL (and a paused issue) when it
- * cannot be compiled. Queue thread only. */
+/* The compiled render of an issue; NULL when it cannot be compiled: the
+ * issue is then paused with the reason, and compiled afresh the next time
+ * it is asked for (after 'issue resume'). Queue thread only. */
 static struct render *
 render_for(struct sender *s, int64_t issue_id)
 {
 	struct compiled *c;
 	diag d = DIAG_INIT;
 
+	if (outbox_pausing(s->ob, issue_id))
+		return NULL;	/* failed in this pass already */
 	for (size_t i = 0; i < s->ncompiled; i++)
 		if (s->compiled[i].issue_id == issue_id)
 			return s->compiled[i].r;
@@ -273,22 +276,20 @@ render_for(struct sender *s, int64_t issue_id)
 	c = &s->compiled[s->ncompiled];
 	memset(c, 0, sizeof *c);
 	c->issue_id = issue_id;
-	if (issue_get(s->db, issue_id, &c->is, &d) < 0) {
+	if (issue_get(outbox_db(s->ob), issue_id, &c->is, &d) < 0) {
 		log_err("issue %lld: %s", (long long)issue_id, d.msg);
 		return NULL;
 	}
-	s->ncompiled++;
 	if (render_compile(s->cfg, s->sec, &c->is, &c->r, &d) < 0) {
-		c->r = NULL;
-		log_err("issue %lld: cannot be rendered: %s; pausing it",
-		    (long long)issue_id, d.msg);
-		if (db_begin(s->db, &d) == 0) {
-			if (issue_transition(s->db, issue_id, ISSUE_PAUSED, &d) == 0)
-				db_commit(s->db, &d);
-			else
-				db_rollback(s->db);
-		}
+		char why[300];
+		snprintf(why, sizeof why, "cannot be rendered: %.270s", d.msg);
+		log_err("issue %lld %s; pausing it ('broadside issue resume %lld' once fixed)",
+		    (long long)issue_id, why, (long long)issue_id);
+		issue_free(&c->is);
+		outbox_pause(s->ob, issue_id, why);
+		return NULL;
 	}
+	s->ncompiled++;
 	return c->r;
 }
 
@@ -327,9 +328,17 @@ on_message_done(struct smtp_msg *m, void *arg)
 	struct smtp_decision dec;
 	struct queue_outcome o;
 
-	outcome_init(&o, it, w->relay);
-	smtp_policy_decide(&m->outcome, &rt, it->attempts, it->first_attempt_at, o.at,
-	    (uint32_t)rand_r(&w->seed), &dec);
+	outcome_init(&o, it, w);
+	if (atomic_load(&s->stopping) && m->outcome.code == 0) {
+		/* Ended unsent by our own stop: back to the queue untouched. */
+		o.result = QR_RELEASE;
+		pthread_mutex_lock(&s->mu);
+		hand_in(s, &o);
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
+	smtp_policy_decide(&m->outcome, &rt, it->attempts, it->first_attempt_at, it->faults,
+	    o.at, (uint32_t)rand_r(&w->seed), &dec);
 	o.code = m->outcome.code;
 	memcpy(o.status, m->outcome.status, sizeof o.status);
 	o.text = xstrdup(*m->text ? m->text : dec.why ? dec.why : "");
@@ -352,6 +361,7 @@ on_message_done(struct smtp_msg *m, void *arg)
 		break;
 	case VERDICT_RELAY:
 		o.result = QR_RELEASE;
+		o.blamed = dec.blame;
 		if (!w->relay_fault)
 			snprintf(w->fault_why, sizeof w->fault_why, "%s at %s%s%s",
 			    m->outcome.code ? "reply" : "no reply",
@@ -363,7 +373,7 @@ on_message_done(struct smtp_msg *m, void *arg)
 	    it->email, relay_name(w->relay), smtp_stage_name(m->outcome.stage),
 	    m->outcome.code, m->outcome.status, m->text);
 	pthread_mutex_lock(&s->mu);
-	outbox_add(s, &o);
+	hand_in(s, &o);
 	/* The next batch is claimed when a quarter of this one is left:
 	 * soon enough to be ready, late enough that an unsubscribe in the
 	 * meantime is still seen at claim time. */
@@ -398,10 +408,12 @@ render_batch(struct sender *s, struct worker *w, struct batch *b)
 		b->msgs = xrealloc(b->msgs, n * sizeof *b->msgs);
 		b->item_of = xrealloc(b->item_of, n * sizeof *b->item_of);
 		b->bufs = xrealloc(b->bufs, n * sizeof *b->bufs);
+		b->froms = xrealloc(b->froms, n * sizeof *b->froms);
 		b->mids = xrealloc(b->mids, n * sizeof *b->mids);
 		b->rs = xrealloc(b->rs, n * sizeof *b->rs);
 		for (size_t i = old; i < n; i++) {
 			buf_init(&b->bufs[i]);
+			buf_init(&b->froms[i]);
 			b->mids[i] = NULL;
 		}
 		b->cap = n;
@@ -425,6 +437,9 @@ render_batch(struct sender *s, struct worker *w, struct batch *b)
 		metrics_inc(METRIC_RENDERED);
 		memset(&b->msgs[k], 0, sizeof b->msgs[k]);
 		b->msgs[k].delivery_id = it->delivery_id;
+		buf_reset(&b->froms[k]);
+		token_verp_make(s->sec, s->cfg->bounces.address, it->delivery_id, &b->froms[k]);
+		b->msgs[k].from = buf_cstr(&b->froms[k]);
 		b->msgs[k].rcpt = it->email;
 		b->msgs[k].data = b->bufs[k].data;
 		b->msgs[k].len = b->bufs[k].len;
@@ -444,36 +459,6 @@ fillable(struct sender *s, struct worker *w, int64_t now_ms)
 	return w->next_state == NEXT_EMPTY && (w->waiting || w->near_end) &&
 	    !atomic_load(&s->stopping) && now_ms >= w->next_try_ms &&
 	    relay_wait_ms(w->relay, now_ms) == 0;
-}
-
-/* The outcomes and the claims of one pass, in one transaction; *sending
- * gets the issues still being sent. */
-static int
-record_and_claim(struct sender *s, struct queue_outcome *o, size_t n,
-    struct worker **fill, size_t nfill, int64_t *sending, size_t *nsending, diag *d)
-{
-	int64_t now = clock_now(), dropped = 0;
-
-	if (db_begin(s->db, d) < 0)
-		return -1;
-	if (queue_record(s->db, o, n, d) < 0 ||
-	    queue_sending_issues(s->db, sending, nsending, d) < 0)
-		goto fail;
-	for (size_t i = 0; i < nfill; i++)
-		if (queue_claim_in(s->db, fill[i]->owner, fill[i]->limit, now,
-		    &fill[i]->next.q, &dropped, d) < 0)
-			goto fail;
-	if (db_commit(s->db, d) < 0)
-		goto reset;
-	if (dropped)
-		log_debug("%lld deliveries dropped at claim time", (long long)dropped);
-	return 0;
-fail:
-	db_rollback(s->db);
-reset:
-	for (size_t i = 0; i < nfill; i++)
-		queue_batch_reset(&fill[i]->next.q);
-	return -1;
 }
 
 /* With s->mu held: a next batch with a copy of an issue no longer being
@@ -510,12 +495,12 @@ static void *
 queue_main(void *arg)
 {
 	struct sender *s = arg;
-	struct queue_outcome *batch = NULL;
 	struct worker **fill = xcalloc(s->nworkers, sizeof *fill);
+	struct outbox_claim *claims = xcalloc(s->nworkers, sizeof *claims);
 	int64_t sending[QUEUE_MAX_SENDING];
-	size_t n, nfill, cap = 0, nsending = 0;
+	size_t nfill, nsending = 0;
 	int64_t last_pass_ms = 0;
-	int fresh;
+	int fresh, quit;
 
 	pthread_setname_np(pthread_self(), "bsd-queue");	/* top -H, perf */
 	if (s->idle_ok) {
@@ -528,11 +513,13 @@ queue_main(void *arg)
 
 		pthread_mutex_lock(&s->mu);
 		for (;;) {
-			int64_t wake = IDLE_MS;
+			int64_t wake = IDLE_MS, since, due;
 			int ready = 0;
 			nfill = 0;
 			now_ms = clock_mono_ms();
-			for (size_t i = 0; i < s->nworkers; i++) {
+			/* Outcomes not yet recorded: nothing new is claimed
+			 * (sent) until they are. */
+			for (size_t i = 0; i < s->nworkers && !outbox_unrecorded(s->ob); i++) {
 				struct worker *w = &s->workers[i];
 				if (fillable(s, w, now_ms))
 					fill[nfill++] = w;
@@ -541,8 +528,10 @@ queue_main(void *arg)
 					wake = w->next_try_ms - now_ms;
 				ready |= w->next_state == NEXT_READY;
 			}
-			if (nfill > 0 || s->queue_quit)
+			if (nfill > 0 || s->queue_quit || (due = outbox_due_ms(s->ob, now_ms)) == 0)
 				break;
+			if (due < wake)
+				wake = due;
 			/* A batch waits ready: look every IDLE_MS whether its
 			 * issue is still being sent (release_stale). */
 			if (ready) {
@@ -551,7 +540,7 @@ queue_main(void *arg)
 				if (last_pass_ms + IDLE_MS - now_ms < wake)
 					wake = last_pass_ms + IDLE_MS - now_ms;
 			}
-			if (s->nout > 0) {
+			if (outbox_waiting(s->ob, &since) && !outbox_unrecorded(s->ob)) {
 				if (gather_until < 0)
 					gather_until = now_ms + GATHER_MS;
 				if (now_ms >= gather_until)
@@ -561,57 +550,31 @@ queue_main(void *arg)
 			clock_deadline(wake, &until);
 			pthread_cond_timedwait(&s->out_cv, &s->mu, &until);
 		}
-		if (s->queue_quit) {
+		quit = s->queue_quit;
+		if (quit) {
 			/* Workers stuck with a stalled relay take nothing more. */
 			for (size_t i = 0; i < s->nworkers; i++)
 				if (s->workers[i].next_state == NEXT_READY)
 					release_next(s, &s->workers[i]);
-			if (s->nout == 0) {
+			if (!outbox_waiting(s->ob, NULL) && !outbox_unrecorded(s->ob)) {
 				pthread_mutex_unlock(&s->mu);
 				break;
 			}
 			nfill = 0;
 		}
-		for (size_t i = 0; i < nfill; i++)
+		for (size_t i = 0; i < nfill; i++) {
 			fill[i]->next_state = NEXT_FILLING;
-		{
-			struct queue_outcome *t = s->out;
-			size_t tc = s->capout;
-			s->out = batch;
-			s->capout = cap;
-			batch = t;
-			cap = tc;
-			n = s->nout;
-			s->nout = 0;
+			claims[i].owner = fill[i]->owner;
+			claims[i].limit = fill[i]->limit;
+			claims[i].into = &fill[i]->next.q;
 		}
+		outbox_take(s->ob);
 		pthread_mutex_unlock(&s->mu);
 
-		fresh = 0;
 		last_pass_ms = clock_mono_ms();
-		for (int tries = 0;; tries++) {
-			diag d = DIAG_INIT;
-			if (record_and_claim(s, batch, n, fill, nfill, sending, &nsending, &d) == 0) {
-				fresh = 1;
-				break;
-			}
-			if (tries == 100) {
-				log_err("giving up recording %zu outcomes: %s", n, d.msg);
-				break;
-			}
-			if (tries == 0)
-				log_warn("recording outcomes: %s; retrying", d.msg);
-			sleep_ms(100);
-		}
-		for (size_t i = 0; i < n; i++) {
-			diag d = DIAG_INIT;
-			if (batch[i].result == QR_SENT)
-				atomic_fetch_add(&s->sent_total, 1);
-			/* A dead address (5.1.x) is a hard bounce: the issue's rate. */
-			if (batch[i].result == QR_FAILED && strncmp(batch[i].status, "5.1.", 4) == 0 &&
-			    deliverability_check_delivery(s->db, s->cfg, batch[i].delivery_id, &d) < 0)
-				log_warn("deliverability: %s", d.msg);
-			queue_outcome_free(&batch[i]);
-		}
+		fresh = outbox_pass(s->ob, claims, nfill, quit, sending, &nsending) == 0;
+		if (quit && !fresh)
+			break;	/* the journal keeps them */
 		for (size_t i = 0; i < nfill; i++)
 			render_batch(s, fill[i], &fill[i]->next);
 
@@ -636,8 +599,8 @@ queue_main(void *arg)
 			pthread_cond_broadcast(&s->fill_cv);
 		pthread_mutex_unlock(&s->mu);
 	}
+	free(claims);
 	free(fill);
-	free(batch);
 	return NULL;
 }
 
@@ -660,10 +623,12 @@ sign_batch(struct worker *w)
 			continue;
 		}
 		if (j != k) {
-			buf tb = b->bufs[j];
+			buf tb = b->bufs[j], tf = b->froms[j];
 			char *tm = b->mids[j];
 			b->bufs[j] = b->bufs[k];
 			b->bufs[k] = tb;
+			b->froms[j] = b->froms[k];
+			b->froms[k] = tf;
 			b->mids[j] = b->mids[k];
 			b->mids[k] = tm;
 			b->item_of[j] = b->item_of[k];
@@ -672,6 +637,7 @@ sign_batch(struct worker *w)
 		}
 		b->msgs[j].data = b->bufs[j].data;
 		b->msgs[j].len = b->bufs[j].len;
+		b->msgs[j].from = buf_cstr(&b->froms[j]);
 		j++;
 	}
 	b->nmsgs = j;
@@ -690,11 +656,11 @@ send_batch(struct worker *w)
 		return;
 	memset(&job, 0, sizeof job);
 	job.relay = w->relay;
-	job.sec = s->sec;
-	job.bounce_address = s->cfg->bounces.address;
+	job.timeouts = &s->cfg->smtp;
 	job.msgs = w->cur.msgs;
 	job.n = w->cur.nmsgs;
 	job.done = on_message_done;
+	job.stop = &s->stopping;
 	job.before_data = rate_wait;
 	job.arg = w;
 	w->relay_fault = 0;
@@ -780,15 +746,13 @@ worker_main(void *arg)
 }
 
 int
-sender_start(const struct config *cfg, const struct secret *sec, struct sender **out,
-    diag *d)
+sender_start(const struct config *cfg, const struct secret *sec, unsigned gen,
+    struct sender **out, diag *d)
 {
 	struct sender *s = xcalloc(1, sizeof *s);
-	char host[64] = "localhost";
 	size_t wi = 0;
 
 	smtp_global_init();
-	gethostname(host, sizeof host - 1);
 	s->cfg = cfg;
 	s->sec = sec;
 	pthread_mutex_init(&s->mu, NULL);
@@ -803,6 +767,8 @@ sender_start(const struct config *cfg, const struct secret *sec, struct sender *
 		s->nworkers += (size_t)cfg->relays[i].connections;
 	}
 	s->workers = xcalloc(s->nworkers, sizeof *s->workers);
+	if (outbox_open(cfg, gen, &s->ob, d) < 0)
+		goto fail;
 	for (size_t i = 0; i < cfg->nrelays; i++) {
 		for (int64_t c = 0; c < cfg->relays[i].connections; c++, wi++) {
 			struct worker *w = &s->workers[wi];
@@ -817,12 +783,11 @@ sender_start(const struct config *cfg, const struct secret *sec, struct sender *
 			if (rc->rate > 0 && (size_t)(rc->rate * 2 / rc->connections) + 1 < w->limit)
 				w->limit = (size_t)(rc->rate * 2 / rc->connections) + 1;
 			w->seed = (unsigned int)(getpid() * 7919 + wi * 104729 + (size_t)clock_now());
-			snprintf(w->owner, sizeof w->owner, "%s:%d:%s#%lld", host, (int)getpid(),
+			snprintf(w->owner, sizeof w->owner, "%s%s#%lld", outbox_prefix(s->ob),
 			    relay_name(w->relay), (long long)c);
 		}
 	}
-	if (db_open(cfg->database, DB_OPEN_EXISTING, &s->db, d) < 0)
-		goto fail;
+
 	{
 		pthread_t probe;
 		if (pthread_create(&probe, NULL, idle_probe, &s->idle_ok) == 0)
@@ -928,16 +893,36 @@ sender_free(struct sender *s)
 	}
 	for (size_t i = 0; i < s->nrelays; i++)
 		relay_free(s->relays[i]);
-	db_close(s->db);
+	outbox_close(s->ob);
 	free(s->compiled);
 	free(s->relays);
 	free(s->workers);
-	free(s->out);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->out_cv);
 	pthread_cond_destroy(&s->fill_cv);
 	pthread_cond_destroy(&s->done_cv);
 	free(s);
+}
+
+void
+sender_retire(struct sender *s)
+{
+	pthread_mutex_lock(&s->mu);
+	atomic_store(&s->stopping, 1);
+	pthread_cond_broadcast(&s->fill_cv);
+	pthread_cond_signal(&s->out_cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+int
+sender_done(struct sender *s)
+{
+	int done;
+
+	pthread_mutex_lock(&s->mu);
+	done = s->running == 0;
+	pthread_mutex_unlock(&s->mu);
+	return done;
 }
 
 void
@@ -956,5 +941,5 @@ sender_wake(void *arg)
 int64_t
 sender_sent_total(struct sender *s)
 {
-	return s ? atomic_load(&s->sent_total) : 0;
+	return s && s->ob ? outbox_sent_total(s->ob) : 0;
 }

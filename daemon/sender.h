@@ -19,6 +19,17 @@
  * wait_ms > 0 it gives up after that long on sessions stuck with a stalled
  * relay (-1: the process should exit; their deliveries stay leased and are
  * due again at the next start).
+ *
+ * Leases: each claim has its owner ("host:pid:gGEN:relay#N") and a random
+ * token, written into the rows it takes; every outcome is recorded only
+ * under that lease, and the queue thread renews its leases every third of
+ * sending.lease. Outcomes are journalled (journal.c) as they come; one that
+ * cannot be committed is kept and retried, and nothing new is claimed
+ * meanwhile.
+ *
+ * A reload retires the running sender (sender_retire: it claims nothing
+ * more, its sessions finish their batches at their own pace) and starts
+ * another with the new config at once, under another generation number.
  */
 #ifndef BROADSIDE_SENDER_H
 #define BROADSIDE_SENDER_H
@@ -31,9 +42,15 @@
 
 struct sender;
 
-/* cfg and sec must outlive the sender. */
-int	sender_start(const struct config *cfg, const struct secret *sec,
+/* cfg and sec must outlive the sender. `gen` tells this sender's leases
+ * and outcome journal from those of the other senders of this process. */
+int	sender_start(const struct config *cfg, const struct secret *sec, unsigned gen,
 	    struct sender **out, diag *d);
+/* Stops claiming and lets the sessions in flight finish; returns at once. */
+void	sender_retire(struct sender *s);
+/* 1 once every session of a retired sender has ended (then sender_stop()
+ * returns at once). */
+int	sender_done(struct sender *s);
 int	sender_stop(struct sender *s, int64_t wait_ms);
 /* After a sender_stop() that returned 0. */
 void	sender_free(struct sender *s);

@@ -61,6 +61,9 @@ const struct setting settings_table[] = {
 	  "SMTP AUTH user; empty: no AUTH." },
 	{ SCOPE_RELAY, "password", ST_STRING, "", NOLIMIT, NULL, R(password),
 	  "SMTP AUTH password." },
+	{ SCOPE_RELAY, "allow_plaintext_auth", ST_BOOL, "false", NOLIMIT, NULL,
+	  R(allow_plaintext_auth), "Send the password without a verified TLS connection "
+	  "(tls = none or starttls); otherwise AUTH needs tls = required." },
 	{ SCOPE_RELAY, "messages_per_session", ST_INT, "100", 1, 100000, NULL, R(per_session),
 	  "Messages sent over one SMTP session before it is closed." },
 
@@ -75,6 +78,22 @@ const struct setting settings_table[] = {
 	  "this long, doubling with each further failure." },
 	{ SCOPE_MAIN, "retry.relay_max_backoff", ST_DURATION, "10m", 1, DAY, NULL,
 	  M(retry.relay_max_backoff), "The longest a failing relay is left alone before it is tried again." },
+
+	{ SCOPE_MAIN, "sending.lease", ST_DURATION, "10m", 3, DAY, NULL, M(sending.lease),
+	  "A claimed copy is leased this long; a live session renews its leases every third "
+	  "of it, so a lease runs out only when its daemon is gone (crash, kill -9)." },
+	{ SCOPE_MAIN, "smtp.timeout_greeting", ST_DURATION, "5m", 1, DAY, NULL,
+	  M(smtp.timeout_greeting), "Longest wait for the relay's greeting (RFC 5321 4.5.3.2)." },
+	{ SCOPE_MAIN, "smtp.timeout_envelope", ST_DURATION, "5m", 1, DAY, NULL,
+	  M(smtp.timeout_envelope), "Longest wait for the reply to MAIL or RCPT (libesmtp "
+	  "times the envelope as one)." },
+	{ SCOPE_MAIN, "smtp.timeout_data", ST_DURATION, "2m", 1, DAY, NULL,
+	  M(smtp.timeout_data), "Longest wait for the reply to DATA." },
+	{ SCOPE_MAIN, "smtp.timeout_block", ST_DURATION, "3m", 1, DAY, NULL,
+	  M(smtp.timeout_block), "Longest a block of the message may take to be written." },
+	{ SCOPE_MAIN, "smtp.timeout_dot", ST_DURATION, "10m", 1, DAY, NULL,
+	  M(smtp.timeout_dot), "Longest wait for the reply to the final dot. A relay that has "
+	  "the whole message usually delivers it: giving up early sends it twice." },
 
 	{ SCOPE_MAIN, "http.listen", ST_STRING, "127.0.0.1:8025", NOLIMIT, NULL, M(http.listen),
 	  "Address:port of the unsubscribe, health and metrics endpoint." },
@@ -93,6 +112,11 @@ const struct setting settings_table[] = {
 	{ SCOPE_MAIN, "keys.grace", ST_DURATION, "30d", 0, 365 * DAY, NULL, M(keys.grace),
 	  "After 'broadside key rotate', tokens made with the previous key (unsubscribe links, "
 	  "VERP addresses) stay valid this long." },
+
+	{ SCOPE_MAIN, "retention.deliveries", ST_DURATION, "90d", 3600, 3650 * DAY, NULL,
+	  M(retention.deliveries), "A copy's own row (state, reply, times) is kept this long after "
+	  "its last change once final; then it is folded into its issue's counts (issue show, "
+	  "stats keep the totals) and deleted. Bounces and the events log stay." },
 
 	{ SCOPE_MAIN, "bounces.address", ST_STRING, "bounces@example.com", NOLIMIT, NULL,
 	  M(bounces.address), "Envelope sender base: VERP addresses are bounces+ID.MAC@ its domain." },

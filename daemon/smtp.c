@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include <dirent.h>
@@ -24,7 +25,6 @@
 #include "token.h"
 #include "xalloc.h"
 
-#define SMTP_TIMEOUT	60000	/* ms, each phase (libesmtp counts in ms, whatever its docs say) */
 
 struct session_ctx {
 	struct smtp_job	*job;
@@ -76,10 +76,20 @@ copy_status(struct smtp_msg *m, enum smtp_stage stage, const smtp_status_t *s)
 static void
 finish(struct smtp_job *job, struct smtp_msg *m)
 {
+	struct session_ctx *ctx = m->priv_ctx;
+
 	if (m->done)
 		return;
 	m->done = 1;
 	job->done(m, job->arg);
+	/* Stopping: the session ends here, between two messages (the next
+	 * one's data has not gone out), and what it had left goes back
+	 * untouched. libesmtp has no call to end a session early; closing
+	 * its socket makes its next read or write fail. */
+	if (job->stop && atomic_load(job->stop) && ctx && ctx->fd >= 0) {
+		shutdown(ctx->fd, SHUT_RDWR);
+		ctx->fd = -1;
+	}
 }
 
 /* Where a message ended, from the statuses libesmtp kept. */
@@ -485,7 +495,7 @@ smtp_send(struct smtp_job *job, char *err, size_t errsz)
 	smtp_session_t session = smtp_create_session();
 	auth_context_t authctx = NULL;
 	SSL_CTX *tlsctx = NULL;
-	buf verp = BUF_INIT, hostport = BUF_INIT;
+	buf hostport = BUF_INIT;
 	char envid[32], ebuf[200];
 	int ok, rc_ret = 0;
 
@@ -497,19 +507,30 @@ smtp_send(struct smtp_job *job, char *err, size_t errsz)
 	buf_printf(&hostport, "%s:%lld", rc->host, (long long)rc->port);
 	smtp_set_server(session, buf_cstr(&hostport));
 	smtp_set_eventcb(session, on_event, &ctx);
-	/* Shorter than RFC 5321's minimums (5 and 10 minutes): a relay that
-	 * stalls is a relay in trouble, and a stop should not wait long. */
-	smtp_set_timeout(session, Timeout_GREETING | Timeout_OVERRIDE_RFC2822_MINIMUM, SMTP_TIMEOUT);
-	smtp_set_timeout(session, Timeout_ENVELOPE | Timeout_OVERRIDE_RFC2822_MINIMUM, SMTP_TIMEOUT);
-	smtp_set_timeout(session, Timeout_DATA | Timeout_OVERRIDE_RFC2822_MINIMUM, SMTP_TIMEOUT);
-	smtp_set_timeout(session, Timeout_TRANSFER | Timeout_OVERRIDE_RFC2822_MINIMUM, SMTP_TIMEOUT);
-	smtp_set_timeout(session, Timeout_DATA2 | Timeout_OVERRIDE_RFC2822_MINIMUM, SMTP_TIMEOUT);
+	/* RFC 5321's (the settings' defaults): a relay that is merely slow
+	 * is not down, and one that has the whole message usually delivers it,
+	 * so giving up on the final dot early sends it twice. libesmtp counts
+	 * in milliseconds, whatever its docs say; the override lets tests use
+	 * seconds. */
+	smtp_set_timeout(session, Timeout_GREETING | Timeout_OVERRIDE_RFC2822_MINIMUM,
+	    job->timeouts->timeout_greeting * 1000);
+	smtp_set_timeout(session, Timeout_ENVELOPE | Timeout_OVERRIDE_RFC2822_MINIMUM,
+	    job->timeouts->timeout_envelope * 1000);
+	smtp_set_timeout(session, Timeout_DATA | Timeout_OVERRIDE_RFC2822_MINIMUM,
+	    job->timeouts->timeout_data * 1000);
+	smtp_set_timeout(session, Timeout_TRANSFER | Timeout_OVERRIDE_RFC2822_MINIMUM,
+	    job->timeouts->timeout_block * 1000);
+	smtp_set_timeout(session, Timeout_DATA2 | Timeout_OVERRIDE_RFC2822_MINIMUM,
+	    job->timeouts->timeout_dot * 1000);
 	smtp_set_monitorcb(session, monitor, &ctx, 0);
 	if (rc->tls != RELAY_TLS_NONE && (tlsctx = tls_ctx(rc)) != NULL)
 		smtp_starttls_set_ctx(session, tlsctx);
 	smtp_starttls_enable(session, rc->tls == RELAY_TLS_REQUIRED ? Starttls_REQUIRED :
 	    rc->tls == RELAY_TLS_STARTTLS ? Starttls_ENABLED : Starttls_DISABLED);
-	if (rc->username && *rc->username) {
+	/* The password only where nobody between can read it (config.c
+	 * refuses a username otherwise, unless the operator said so). */
+	if (rc->username && *rc->username &&
+	    (rc->tls == RELAY_TLS_REQUIRED || rc->allow_plaintext_auth)) {
 		smtp_global_init();
 		authctx = auth_create_context();
 		auth_set_mechanism_flags(authctx, AUTH_PLUGIN_PLAIN, 0);
@@ -522,9 +543,7 @@ smtp_send(struct smtp_job *job, char *err, size_t errsz)
 		smtp_message_t msg = smtp_add_message(session);
 		smtp_recipient_t rcpt;
 
-		buf_reset(&verp);
-		token_verp_make(job->sec, job->bounce_address, m->delivery_id, &verp);
-		smtp_set_reverse_path(msg, buf_cstr(&verp));
+		smtp_set_reverse_path(msg, m->from);
 		smtp_dsn_set_ret(msg, Ret_HDRS);
 		snprintf(envid, sizeof envid, "%lld", (long long)m->delivery_id);
 		smtp_dsn_set_envid(msg, envid);
@@ -563,7 +582,6 @@ smtp_send(struct smtp_job *job, char *err, size_t errsz)
 	SSL_CTX_free(tlsctx);
 	if (authctx)
 		auth_destroy_context(authctx);
-	buf_free(&verp);
 	buf_free(&hostport);
 	return rc_ret;
 }

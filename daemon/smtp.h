@@ -13,6 +13,7 @@
 #ifndef BROADSIDE_SMTP_H
 #define BROADSIDE_SMTP_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,11 +21,11 @@
 #include "config.h"
 #include "diag.h"
 #include "relay.h"
-#include "secret.h"
 #include "smtp_policy.h"
 
 struct smtp_msg {
 	int64_t		 delivery_id;
+	const char	*from;		/* envelope sender (the VERP address) */
 	const char	*rcpt;
 	const char	*data;		/* CRLF lines, not dot-stuffed */
 	size_t		 len;
@@ -39,12 +40,14 @@ struct smtp_msg {
 
 struct smtp_job {
 	struct relay	*relay;
-	const struct secret *sec;
-	const char	*bounce_address;
+	const struct smtp_timeouts *timeouts;	/* seconds per phase */
 	struct smtp_msg	*msgs;
 	size_t		 n;
 	/* Called once per message, from the sending thread. */
 	void		(*done)(struct smtp_msg *m, void *arg);
+	/* When set, the session ends after the message in progress (those
+	 * not begun end with no reply); may be NULL. */
+	const atomic_int *stop;
 	/* Called before a message's data is sent (rate limiting); may block. */
 	void		(*before_data)(void *arg);
 	void		*arg;

@@ -36,18 +36,28 @@ smtp_stage_name(enum smtp_stage s)
 
 void
 smtp_policy_decide(const struct smtp_outcome *o, const struct smtp_retry *rt,
-    int64_t attempts, int64_t first_attempt_at, int64_t now, uint32_t rnd,
-    struct smtp_decision *out)
+    int64_t attempts, int64_t first_attempt_at, int64_t faults, int64_t now,
+    uint32_t rnd, struct smtp_decision *out)
 {
 	int cls = o->code / 100;
 	int64_t first = first_attempt_at > 0 ? first_attempt_at : now;
+	int poison = o->code == 421 && o->stage == STAGE_DATA && faults > 0;
 
 	memset(out, 0, sizeof *out);
-	if (o->code == 421 || o->stage == STAGE_CONNECT ||
-	    (o->stage == STAGE_MAIL && cls != 2)) {
+	/* The connection lost before the recipient was accepted (the relay
+	 * closed it after another copy's 421, or went away): nothing of
+	 * this copy was delivered and its content played no part, so it is
+	 * the relay's trouble, like a MAIL FROM that got no reply. */
+	if (!poison && (o->code == 421 || o->stage == STAGE_CONNECT ||
+	    (o->stage == STAGE_MAIL && cls != 2) || (o->stage == STAGE_RCPT && o->code == 0))) {
+		/* A 421 in the middle of this copy's transaction may be the
+		 * copy's doing (a content scanner that fails on it): noted,
+		 * so that a second time is judged as the copy's. */
+		out->blame = o->code == 421 && o->stage == STAGE_DATA;
 		out->verdict = VERDICT_RELAY;
 		out->why = o->code == 421 ? "relay closing the connection (421)" :
 		    o->stage == STAGE_CONNECT ? "relay unavailable" :
+		    o->stage == STAGE_RCPT ? "connection lost before the recipient was accepted" :
 		    "relay refused the envelope sender";
 		return;
 	}
@@ -71,5 +81,6 @@ smtp_policy_decide(const struct smtp_outcome *o, const struct smtp_retry *rt,
 	out->verdict = VERDICT_DEFER;
 	out->next_attempt_at = now + backoff_delay(attempts + 1, rt->min_backoff,
 	    rt->max_backoff, rnd);
-	out->why = o->code ? "deferred" : "connection lost during the transaction";
+	out->why = poison ? "the relay gave up on this copy again (421 at DATA)" :
+	    o->code ? "deferred" : "connection lost during the transaction";
 }

@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "buf.h"
 #include "db.h"
 #include "diag.h"
 
@@ -53,6 +54,10 @@ int	 subscriber_set_bounce_score(struct db *db, int64_t id, int64_t score,
  * An address already present: -1 with EX_DATAERR. Sets *id. */
 int	 subscriber_insert(struct db *db, const struct subscriber *s,
 	    const char *email_key, int64_t *id, diag *d);
+/* The same, and the events log says where the subscriber came from
+ * ("imported from FILE"; NULL: nothing more than the tier). */
+int	 subscriber_insert_from(struct db *db, const struct subscriber *s,
+	    const char *email_key, const char *source, int64_t *id, diag *d);
 /* NULL name / tier: unchanged. */
 int	 subscriber_update(struct db *db, int64_t id, const char *name,
 	    const enum sub_tier *tier, diag *d);
@@ -60,7 +65,31 @@ int	 subscriber_update(struct db *db, int64_t id, const char *name,
  * counts, not the person) and keeps a hash of the address so that the
  * address stays suppressed. */
 int	 subscriber_remove(struct db *db, int64_t id, const char *email_key, diag *d);
-/* *yes = 1 when the address (normal form) was removed before. */
-int	 subscriber_suppressed(struct db *db, const char *email_key, int *yes, diag *d);
+/* *yes = 1 when the address (normal form: any case) was removed before.
+ * email, the spelling given (or NULL), also matches a removal recorded
+ * before keys were case-insensitive (migration 0006). */
+int	 subscriber_suppressed(struct db *db, const char *email_key, const char *email,
+	    int *yes, diag *d);
+
+/* A bulk import inside the caller's one transaction: rows are added with
+ * one INSERT each (and their "created" event), a person already on the
+ * list keeps their state, a removed address is skipped, and an address
+ * given twice (in any case) is reported with the line that had it first.
+ * Memory: about 12 bytes per row added (ids and line numbers). */
+struct sub_import;
+enum sub_import_result {
+	SUBIMP_ADDED,
+	SUBIMP_EXISTING,	/* already on the list: unchanged */
+	SUBIMP_SUPPRESSED,	/* removed on request: skipped */
+	SUBIMP_DUPLICATE,	/* earlier in this import: *dup_line, dup_email */
+};
+/* source: the events log's "imported from FILE". NULL on error. */
+struct sub_import *subscriber_import_start(struct db *db, const char *source, diag *d);
+int	 subscriber_import_row(struct sub_import *im, const struct subscriber *s,
+	    const char *email_key, int line, enum sub_import_result *res,
+	    int *dup_line, buf *dup_email, diag *d);
+/* After the last row, before the commit: the events of the rows added. */
+int	 subscriber_import_finish(struct sub_import *im, diag *d);
+void	 subscriber_import_end(struct sub_import *im);
 
 #endif

@@ -259,3 +259,105 @@ token_verp_verify(const struct secret *s, int64_t grace, int64_t now,
 	}
 	return found ? 0 : -1;
 }
+
+#define MSGID_RND_HEX	6
+
+static void
+msgid_mac(const unsigned char *key, const char *idtext, int64_t subscriber_id,
+    const char *rnd, char out[VERP_MAC_HEX + 1])
+{
+	unsigned char m[32];
+	char b[64];
+
+	/* "ID\0SUB\0RND": mac() hashes a, its NUL, then b. */
+	snprintf(b, sizeof b, "%lld", (long long)subscriber_id);
+	size_t n = strlen(b);
+	snprintf(b + n + 1, sizeof b - n - 1, "%s", rnd);
+	{
+		EVP_MAC_CTX *c = hmac_sha256();
+		size_t len = 0;
+		if (c == NULL || !EVP_MAC_init(c, key, SECRET_KEY_LEN, NULL) ||
+		    !EVP_MAC_update(c, (const unsigned char *)"mid", 4) ||
+		    !EVP_MAC_update(c, (const unsigned char *)idtext, strlen(idtext) + 1) ||
+		    !EVP_MAC_update(c, (const unsigned char *)b, n + 1 + strlen(rnd)) ||
+		    !EVP_MAC_final(c, m, &len, 32) || len != 32)
+			log_fatal(EX_SOFTWARE, "HMAC-SHA256 failed");
+		EVP_MAC_CTX_free(c);
+	}
+	for (int i = 0; i < VERP_MAC_HEX / 2; i++)
+		snprintf(out + 2 * i, 3, "%02x", m[i]);
+}
+
+void
+token_msgid_make(const struct secret *s, int64_t delivery_id, int64_t subscriber_id,
+    uint32_t rnd, char out[TOKEN_MAX])
+{
+	char idtext[24], r[MSGID_RND_HEX + 1], m[VERP_MAC_HEX + 1];
+
+	snprintf(idtext, sizeof idtext, "%lld", (long long)delivery_id);
+	snprintf(r, sizeof r, "%06x", (unsigned)(rnd & 0xffffff));
+	msgid_mac(s->keys[0].key, idtext, subscriber_id, r, m);
+	snprintf(out, TOKEN_MAX, "%s.%s%s", idtext, r, m);
+}
+
+/* Splits "<ID.RRRRRRMMMMMMMMMM@domain>" (brackets and domain optional). */
+static int
+msgid_split(const char *mid, char idtext[24], char rnd[MSGID_RND_HEX + 1],
+    char mac_[VERP_MAC_HEX + 1], int64_t *id)
+{
+	const char *p = mid, *dot, *end;
+	size_t n;
+
+	while (*p == ' ' || *p == '\t' || *p == '<')
+		p++;
+	dot = strchr(p, '.');
+	if (dot == NULL || dot == p || (size_t)(dot - p) >= 24)
+		return -1;
+	n = (size_t)(dot - p);
+	memcpy(idtext, p, n);
+	idtext[n] = '\0';
+	if (parse_base(idtext, n, 10, id) < 0 || *id <= 0)
+		return -1;
+	end = dot + 1;
+	while (*end && *end != '@' && *end != '>')
+		end++;
+	if ((size_t)(end - dot - 1) != MSGID_RND_HEX + VERP_MAC_HEX)
+		return -1;
+	for (const char *q = dot + 1; q < end; q++)
+		if (!isxdigit((unsigned char)*q))
+			return -1;
+	for (int i = 0; i < MSGID_RND_HEX; i++)
+		rnd[i] = (char)tolower((unsigned char)dot[1 + i]);
+	rnd[MSGID_RND_HEX] = '\0';
+	for (int i = 0; i < VERP_MAC_HEX; i++)
+		mac_[i] = (char)tolower((unsigned char)dot[1 + MSGID_RND_HEX + i]);
+	mac_[VERP_MAC_HEX] = '\0';
+	return 0;
+}
+
+int
+token_msgid_delivery(const char *message_id, int64_t *id)
+{
+	char idtext[24], r[MSGID_RND_HEX + 1], m[VERP_MAC_HEX + 1];
+
+	return msgid_split(message_id, idtext, r, m, id);
+}
+
+int
+token_msgid_verify(const struct secret *s, int64_t grace, int64_t now,
+    const char *message_id, int64_t subscriber_id, int64_t *id)
+{
+	char idtext[24], r[MSGID_RND_HEX + 1], given[VERP_MAC_HEX + 1];
+	int found = 0;
+
+	if (msgid_split(message_id, idtext, r, given, id) < 0)
+		return -1;
+	for (size_t i = 0; i < s->nkeys; i++) {
+		char m[VERP_MAC_HEX + 1];
+		if (!key_live(s, i, grace, now))
+			continue;
+		msgid_mac(s->keys[i].key, idtext, subscriber_id, r, m);
+		found |= CRYPTO_memcmp(m, given, VERP_MAC_HEX) == 0;
+	}
+	return found ? 0 : -1;
+}

@@ -6,6 +6,10 @@
  * VERP address: "bounces+<delivery id>.<MAC>@domain", MAC = 10 lowercase hex
  * digits of HMAC-SHA256(key, "verp\0" id): lowercase because MTAs may fold
  * the case of a local part in a bounce.
+ * Message-ID: "<delivery id>.<R><M>@domain", R 6 random lowercase hex
+ * digits (copies of one delivery differ), M = 10 lowercase hex digits of
+ * HMAC-SHA256(key, "mid\0" delivery "\0" subscriber "\0" R): a returned
+ * copy's Message-ID proves which delivery, to which subscriber, it was.
  * Verification is constant time and accepts the current key, and previous
  * keys of the key file until `grace` seconds after they were replaced.
  */
@@ -34,6 +38,21 @@ void	token_verp_make(const struct secret *s, const char *bounce_address,
  * -1 otherwise (not a VERP address of ours, or forged). */
 int	token_verp_verify(const struct secret *s, int64_t grace, int64_t now,
 	    const char *bounce_address, const char *address, int64_t *delivery_id);
+
+/* The local part of a Message-ID, "ID.RRRRRRMMMMMMMMMM" (no '@', no
+ * brackets), into out (TOKEN_MAX); rnd gives R. */
+void	token_msgid_make(const struct secret *s, int64_t delivery_id,
+	    int64_t subscriber_id, uint32_t rnd, char out[TOKEN_MAX]);
+/* For a Message-ID with or without brackets and domain: 0 and
+ * *delivery_id when its MAC is genuine for (delivery, subscriber) under a
+ * live key, -1 otherwise. The caller names the subscriber it believes the
+ * delivery went to (from the queue), so an id reused for someone else
+ * does not verify. */
+int	token_msgid_verify(const struct secret *s, int64_t grace, int64_t now,
+	    const char *message_id, int64_t subscriber_id, int64_t *delivery_id);
+/* The delivery id a Message-ID of ours names (unverified): 0 and *id,
+ * or -1 when it is not of our form. */
+int	token_msgid_delivery(const char *message_id, int64_t *delivery_id);
 
 /* base64url without padding of n bytes; appends to out. */
 void	token_b64url(const unsigned char *p, size_t n, buf *out);

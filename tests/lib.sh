@@ -84,6 +84,10 @@ PY
 }
 release_lock() { touch "$T/.release"; wait "$_locker"; }
 
+# proof verp DELIVERY | msgid DELIVERY SUBSCRIBER | unsub SUBSCRIBER LIST_ID:
+# what a genuine copy carries, made with the test's key file (tools/proof.py).
+proof() { $PY "$TOP/tests/tools/proof.py" "$T/broadside.key" "$@"; }
+
 dsn() {	# rcpt status diagnostic returned-message-id [bounce-message-id]: an RFC 3464 DSN
 	cat <<MSG
 From: MAILER-DAEMON@mx.example.net (Mail Delivery System)

@@ -20,6 +20,7 @@
 #include "relay.h"
 #include "secret.h"
 #include "smtp.h"
+#include "token.h"
 #include "xalloc.h"
 
 static buf msg = BUF_INIT;
@@ -41,6 +42,9 @@ static void *
 sender(void *arg)
 {
 	struct smtp_msg *ms = xcalloc(per, sizeof *ms);
+	buf *froms = xcalloc(per, sizeof *froms);
+	/* RFC 5321's timeouts, as the daemon's defaults. */
+	static const struct smtp_timeouts to = { 300, 300, 120, 180, 600 };
 	struct sched_param sp = { 0 };
 	char err[256];
 
@@ -49,8 +53,8 @@ sender(void *arg)
 	for (;;) {
 		long n = atomic_fetch_sub(&left, (long)per);
 		size_t k = n <= 0 ? 0 : (size_t)n < per ? (size_t)n : per;
-		struct smtp_job job = { .relay = relay, .sec = &sec,
-		    .bounce_address = "bounces@example.com", .msgs = ms, .n = k, .done = done };
+		struct smtp_job job = { .relay = relay, .timeouts = &to, .msgs = ms, .n = k,
+		    .done = done };
 
 		if (k == 0)
 			break;
@@ -58,6 +62,10 @@ sender(void *arg)
 			memset(&ms[i], 0, sizeof ms[i]);
 			ms[i].delivery_id = n - (long)i;
 			ms[i].rcpt = "reader@example.com";
+			/* The VERP sender, made per copy as the daemon does. */
+			buf_reset(&froms[i]);
+			token_verp_make(&sec, "bounces@example.com", ms[i].delivery_id, &froms[i]);
+			ms[i].from = buf_cstr(&froms[i]);
 			ms[i].data = msg.data;
 			ms[i].len = msg.len;
 		}
@@ -66,6 +74,9 @@ sender(void *arg)
 			exit(1);
 		}
 	}
+	for (size_t i = 0; i < per; i++)
+		buf_free(&froms[i]);
+	free(froms);
 	free(ms);
 	return NULL;
 }

@@ -7,13 +7,16 @@ write_config
 $BS init >/dev/null || { not_ok "init"; exit 1; }
 $BS subscriber add dead@example.org >/dev/null
 $BS subscriber add full@example.org >/dev/null
+# The copies' Message-IDs carry the MAC of (delivery, subscriber): the
+# proof a bounce without its VERP address needs (tests/cli/forged.sh).
+mid1=$(proof msgid 1 1); mid2=$(proof msgid 2 2)
 sql "INSERT INTO issues (subject, source, created_at, updated_at) VALUES ('one', 'x', 1, 1), ('two', 'y', 1, 1);
      INSERT INTO deliveries (issue_id, subscriber_id, state, message_id, created_at, updated_at)
-       VALUES (1, 1, 'sent', '<d1@example.com>', 1, 1), (1, 2, 'sent', '<d2@example.com>', 1, 1),
+       VALUES (1, 1, 'sent', '$mid1', 1, 1), (1, 2, 'sent', '$mid2', 1, 1),
               (2, 1, 'queued', NULL, 1, 1), (2, 2, 'queued', NULL, 1, 1);"
 
-dsn dead@example.org 5.1.1 "550 5.1.1 User unknown" "<d1@example.com>" >"$T/hard.eml"
-dsn full@example.org 5.2.2 "552 5.2.2 Mailbox full" "<d2@example.com>" >"$T/soft.eml"
+dsn dead@example.org 5.1.1 "550 5.1.1 User unknown" "$mid1" >"$T/hard.eml"
+dsn full@example.org 5.2.2 "552 5.2.2 Mailbox full" "$mid2" >"$T/soft.eml"
 
 expect_out "bounce check prints JSON" 0 '"kind":"hard".*"recipient":"dead@example.org"' \
 	$BS bounce check "$T/hard.eml"

@@ -3,6 +3,11 @@
 
 expect_out "config example prints every group" 0 'relays = \(' $BS config example
 $BS config example >"$T/example.conf"
+expect_out "the example config names the installed templates" 0 '/share/broadside/templates' \
+	grep '^templates' "$T/example.conf"
+expect_out "config check reads the templates it names" 66 'layout.txt: cannot read template' \
+	$BS config check "$T/example.conf"
+sed -i "s|^templates = .*|templates = \"$TOP/templates\";|" "$T/example.conf"
 expect_out "the example config is valid" 0 ': ok' $BS config check "$T/example.conf"
 for key in database templates list.name list.from retry.max_age http.listen bounces.address; do
 	grep -q "${key##*.} = " "$T/example.conf" && ok "example has $key" || not_ok "example has $key"
@@ -52,3 +57,19 @@ sql "PRAGMA user_version = $v"
 expect_out "unknown command" 64 "unknown command 'frobnicate'" $BS frobnicate
 expect_out "unknown subcommand" 64 "subscriber: unknown or missing subcommand" $BS subscriber frob
 expect_out "--help lists commands" 0 'subscriber import' $BS --help
+
+# Secrets only over TLS: a username needs tls = "required", or the
+# operator's explicit allow_plaintext_auth (then config check warns).
+auth_conf() {	# relay settings
+	{ cat "$CONF"; echo "relays = ( { host = \"127.0.0.1\"; username = \"u\"; password = \"p\"; $1 } );"; } >"$T/auth.conf"
+}
+auth_conf ''
+expect_out "AUTH over plain TCP is refused" 78 'relays\[0\].username: AUTH needs tls = "required"' \
+	$BS config check "$T/auth.conf"
+auth_conf 'tls = "starttls";'
+expect_out "AUTH over unverified STARTTLS is refused" 78 'AUTH needs tls = "required"' \
+	$BS config check "$T/auth.conf"
+auth_conf 'allow_plaintext_auth = true;'
+expect_out "allow_plaintext_auth: accepted" 0 ': ok' $BS config check "$T/auth.conf"
+expect_out "allow_plaintext_auth: with a warning" 0 'warning: relays\[0\]: allow_plaintext_auth' \
+	$BS config check "$T/auth.conf"

@@ -74,9 +74,10 @@ sql "UPDATE issues SET status = 'sending', started_at = $now WHERE id = 1;
 WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 200)
 INSERT INTO subscribers (id, email, email_key, created_at, updated_at)
 SELECT i, 'reader' || i || '@example.net', 'reader' || i || '@example.net', 0, 0 FROM k;
-INSERT INTO deliveries (issue_id, subscriber_id, state, message_id, created_at, updated_at, sent_at)
-SELECT 1, id, 'sent', '<' || id || '.abcdef@example.com>', $now, $now, $now FROM subscribers;"
-arf() {	# N: an ARF abuse report about the copy sent to reader N
+INSERT INTO deliveries (id, issue_id, subscriber_id, state, message_id, created_at, updated_at, sent_at)
+SELECT id, 1, id, 'sent', '<' || id || '.abcdef@example.com>', $now, $now, $now FROM subscribers;"
+arf() {	# N: an ARF abuse report about the copy sent to reader N (delivery N),
+	# returning its headers and so its MAC-bearing Message-ID (the proof)
 	cat <<ARF
 From: feedback@fbl.example.org
 To: fbl@example.com
@@ -105,7 +106,7 @@ Content-Type: message/rfc822
 From: Growth Dragons <news@example.com>
 To: reader$1@example.net
 Subject: Alibaba
-Message-ID: <$1.abcdef@example.com>
+Message-ID: $(proof msgid $1 $1)
 
 body
 --b$1--

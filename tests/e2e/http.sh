@@ -89,9 +89,9 @@ $BS issue create "$TOP/examples/alibaba-deepseek.md" >/dev/null
 # alone while this test counts them.
 sql "UPDATE issues SET status = 'paused' WHERE id = 1; UPDATE issues SET status = 'sent' WHERE id = 2;
      INSERT INTO deliveries (issue_id, subscriber_id, state, created_at, updated_at)
-     SELECT 1, id, 'queued', 0, 0 FROM subscribers;
+     SELECT 1, id, 'queued', $(date +%s), $(date +%s) FROM subscribers;
      INSERT INTO deliveries (issue_id, subscriber_id, state, created_at, updated_at)
-     SELECT 2, id, 'sent', 0, 0 FROM subscribers;"
+     SELECT 2, id, 'sent', $(date +%s), $(date +%s) FROM subscribers;"
 resp=$(curl -s -i -X POST -H 'Content-Type: application/x-www-form-urlencoded' \
 	--data 'List-Unsubscribe=One-Click' "$URL/u/$JANE")
 if grep -q '^HTTP/1.1 200' <<<"$resp" && grep -q 'You are unsubscribed' <<<"$resp" &&
@@ -110,6 +110,15 @@ is "event records one-click" "$(sql "SELECT detail FROM events WHERE event = 'st
 before=$(state)
 is "POST again: 200" "$(code POST "/u/$JANE" --data 'List-Unsubscribe=One-Click')" 200
 is "POST again changes nothing (idempotent)" "$(state)" "$before"
+# The link opened again after unsubscribing tells the truth: unsubscribed,
+# with the resubscribe button (a POST); the GET itself changes nothing.
+resp=$(curl -s -i "$URL/u/$JANE")
+if grep -q '^HTTP/1.1 200' <<<"$resp" && grep -q 'You are unsubscribed' <<<"$resp" &&
+	! grep -q 'Unsubscribe from' <<<"$resp" &&
+	grep -q "<form method=\"post\" action=\"$JANE/resubscribe\">" <<<"$resp"; then
+	ok "GET after unsubscribing: says unsubscribed, offers resubscribe by POST"
+else not_ok "GET after unsubscribing"; echo "$resp" | grep -E '<h1>|<form' | sed 's/^/#   /'; fi
+is "GET after unsubscribing changes nothing" "$(state)" "$before"
 
 # --- multipart/form-data and empty bodies ---
 BOB=$(token "$(id_of bob)")
@@ -129,6 +138,13 @@ sql "UPDATE subscribers SET status = 'bounced' WHERE email = 'frank@example.com'
 FRANK=$(token "$(id_of frank)")
 curl -s -o /dev/null -X POST -d '' "$URL/u/$FRANK/resubscribe"
 is "a bounced address is not resubscribed by its link" "$(status_of frank)" bounced
+before=$(state)
+resp=$(curl -s "$URL/u/$FRANK")
+if grep -q 'You are not getting these emails' <<<"$resp" && grep -q 'bounced' <<<"$resp" &&
+	! grep -q '<form' <<<"$resp"; then
+	ok "GET of a bounced address's link: says so, no button"
+else not_ok "GET of a bounced link"; echo "$resp" | grep -E '<h1>|<p|<form' | sed 's/^/#   /'; fi
+is "GET of a bounced link changes nothing" "$(state)" "$before"
 
 # --- forged, truncated, foreign tokens: 404, nothing changes ---
 DAVE=$(token "$(id_of dave)")
@@ -258,7 +274,8 @@ is "every metrics line is HELP, TYPE or a sample" "$bad" ""
 sed -i 's/name = "Growth Dragons"/name = "Dragons Weekly"/' "$CONF"
 kill -HUP $DPID
 for _ in $(seq 30); do curl -s "$URL/u/$(token "$(id_of erin)")" | grep -q 'Dragons Weekly' && break; sleep 0.1; done
-if curl -s "$URL/u/$(token "$(id_of erin)")" | grep -q 'Unsubscribe from Dragons Weekly'; then
+# erin is unsubscribed by now: her page says so, under the new name.
+if curl -s "$URL/u/$(token "$(id_of erin)")" | grep -q 'Unsubscribed from Dragons Weekly'; then
 	ok "SIGHUP: page shows the new list name"; else not_ok "SIGHUP reload"; fi
 
 # --- end to end: the List-Unsubscribe header of a rendered message ---
@@ -297,5 +314,6 @@ expect_out "second daemon on the same database: clear error" 75 "another broadsi
 kill -TERM $DPID; wait $DPID; rc=$?
 is "SIGTERM: clean exit" "$rc" 0
 mkdir "$T/tpl"
+cp "$TOP"/templates/layout.* "$TOP"/templates/paywall.* "$T/tpl/"	# the email's, not the pages'
 sed -i "s|templates = \"$TOP/templates\"|templates = \"$T/tpl\"|" "$CONF"
 expect_out "missing page template: daemon refuses to start, naming it" 66 "$T/tpl/unsubscribe.html: cannot read page template" $BSD

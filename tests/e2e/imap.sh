@@ -69,10 +69,14 @@ $BS config check "$CONF" >/dev/null || { not_ok "config with bounces.imap { ... 
 $BS init >/dev/null
 $BS subscriber add dead@example.org >/dev/null
 $BS subscriber add full@example.org >/dev/null
+# The returned copies' Message-IDs carry the MAC of (delivery, subscriber):
+# the proof that the bounces answer copies we sent.
+mid1=$(proof msgid 1 1); mid2=$(proof msgid 2 2)
+now=$(date +%s)	# recent copies: retention (90 days) leaves them alone
 sql "INSERT INTO issues (subject, source, created_at, updated_at) VALUES ('one', 'x', 1, 1), ('two', 'y', 1, 1);
      INSERT INTO deliveries (issue_id, subscriber_id, state, message_id, created_at, updated_at)
-       VALUES (1, 1, 'sent', '<d1@example.com>', 1, 1), (1, 2, 'sent', '<d2@example.com>', 1, 1),
-              (2, 1, 'queued', NULL, 1, 1), (2, 2, 'queued', NULL, 1, 1);"
+       VALUES (1, 1, 'sent', '$mid1', $now, $now), (1, 2, 'sent', '$mid2', $now, $now),
+              (2, 1, 'queued', NULL, $now, $now), (2, 2, 'queued', NULL, $now, $now);"
 
 n=0
 deliver() {	# rcpt status diagnostic message-id
@@ -82,8 +86,8 @@ deliver() {	# rcpt status diagnostic message-id
 	chown nobody:nogroup "$f"
 	mv "$f" "$DV/mail/bounces/Maildir/new/$n.broadside-test"
 }
-deliver dead@example.org 5.1.1 "550 5.1.1 User unknown" "<d1@example.com>"
-deliver full@example.org 5.2.2 "552 5.2.2 Mailbox full" "<d2@example.com>"
+deliver dead@example.org 5.1.1 "550 5.1.1 User unknown" "$mid1"
+deliver full@example.org 5.2.2 "552 5.2.2 Mailbox full" "$mid2"
 printf 'From: x@example.org\nTo: bounces@example.com\nSubject: Out of office\nAuto-Submitted: auto-replied\n\nAway.\n' \
 	>"$DV/mail/bounces/Maildir/new/3.broadside-test"
 chown nobody:nogroup "$DV/mail/bounces/Maildir/new/3.broadside-test"; n=3
@@ -111,7 +115,7 @@ is "daemon stops cleanly on SIGTERM" "$drc" "0"
 
 # As if the daemon had stopped between its commit and the flag:
 imap INBOX 'UID STORE 2 -FLAGS (\Seen)' >/dev/null
-deliver full@example.org 4.2.2 "452 4.2.2 Mailbox full, try later" "<d2@example.com>"
+deliver full@example.org 4.2.2 "452 4.2.2 Mailbox full, try later" "$mid2"
 start_daemon
 wait_for "SELECT count(*) FROM imap_seen" 4
 is "after restart: only the new message processed" "$(sql "SELECT count(*) FROM imap_seen")" "4"
@@ -125,7 +129,7 @@ is "daemon stops cleanly again" "$drc" "0"
 # With imap_delete the processed messages leave the mailbox (EXPUNGE): the
 # new one, and the ones recorded before, as the polls come across them.
 sed -i 's/interval = "1s";/interval = "1s"; delete = true;/' "$CONF"
-deliver full@example.org 5.2.2 "552 5.2.2 Mailbox full" "<d2@example.com>"
+deliver full@example.org 5.2.2 "552 5.2.2 Mailbox full" "$mid2"
 start_daemon
 wait_for "SELECT count(*) FROM imap_seen" 5
 is "delete mode: the new message processed" "$(sql "SELECT count(*) FROM imap_seen")" "5"

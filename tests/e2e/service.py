@@ -24,9 +24,9 @@ pre = Pre()
 good = Smtpd(pre, "auth", bodies=False, auth="sender:s3cret")
 wrong = Smtpd(pre, "wrongauth", bodies=False, auth="sender:other")
 env = Env([{"port": wrong.port, "connections": 1, "per_session": 20,
-            "extra": 'username = "sender"; password = "s3cret";'},
+            "extra": 'username = "sender"; password = "s3cret"; allow_plaintext_auth = true;'},
            {"port": good.port, "connections": 2, "rate": 400, "per_session": 50,
-            "extra": 'username = "sender"; password = "s3cret";'}])
+            "extra": 'username = "sender"; password = "s3cret"; allow_plaintext_auth = true;'}])
 env.procs += pre.procs
 N = 1200
 env.subscribers([("s%04d@example.com" % i, "", "free") for i in range(N)])

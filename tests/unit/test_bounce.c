@@ -513,16 +513,37 @@ test_apply(void)
 	CHECK_STR(one(db, "SELECT state FROM deliveries WHERE id = 6"), "dropped",
 	    "threshold reached: queued mail dropped");
 
-	/* complaint, no VERP: matched by the returned Message-ID */
-	buf_reset(&msg);
-	buf_puts(&msg, "From: fbl@isp.example\nTo: abuse@example.com\nSubject: report\n"
-	    "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=feedback-report; "
-	    "boundary=\"F\"\n\n--F\nContent-Type: text/plain\n\nA complaint.\n--F\n"
-	    "Content-Type: message/feedback-report\n\nFeedback-Type: abuse\n"
-	    "Original-Rcpt-To: fbl@example.org\n\n--F\nContent-Type: message/rfc822\n\n"
-	    "From: news@example.com\nTo: fbl@example.org\nMessage-ID: <d3@example.com>\n\nhi\n--F--\n");
-	CHECK(apply_text(db, &cfg, msg.data, t0, &oc) == 0 && oc.suppressed == 1,
-	    "complaint applied: %s", oc.summary);
+	/* complaint, no VERP: only our MAC-bearing Message-ID proves it. An
+	 * address, a Message-ID without MAC or with a wrong one: unverified. */
+#define ARF(mid) "From: fbl@isp.example\nTo: abuse@example.com\nSubject: report\n" \
+	    "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=feedback-report; " \
+	    "boundary=\"F\"\n\n--F\nContent-Type: text/plain\n\nA complaint.\n--F\n" \
+	    "Content-Type: message/feedback-report\n\nFeedback-Type: abuse\n" \
+	    "Original-Rcpt-To: fbl@example.org\n\n--F\nContent-Type: message/rfc822\n\n" \
+	    "From: news@example.com\nTo: fbl@example.org\nMessage-ID: <%s@example.com>\n\nhi\n--F--\n"
+	{
+		char mid[TOKEN_MAX], bad[TOKEN_MAX];
+		const char *forged[] = { "d3", "3.0123456789abcdef", NULL, NULL };
+
+		token_msgid_make(&sec, 3, 3, 0x123456, mid);
+		token_msgid_make(&sec, 3, 2, 0x123456, bad);	/* another subscriber's MAC */
+		forged[2] = bad;
+		for (int i = 0; forged[i]; i++) {
+			buf_reset(&msg);
+			buf_printf(&msg, ARF(%s), forged[i]);
+			CHECK(apply_text(db, &cfg, msg.data, t0, &oc) == 0 && oc.suppressed == 0 &&
+			    oc.recorded == 0 && oc.unverified == 1, "complaint with Message-ID %s "
+			    "unverified: %s", forged[i], oc.summary);
+			CHECK_STR(one(db, "SELECT status FROM subscribers WHERE id = 3"), "active",
+			    "forged complaint changes nothing");
+		}
+		CHECK_STR(one(db, "SELECT count(*) FROM events WHERE event = 'bounce-unverified' "
+		    "AND detail LIKE 'arf complaint%'"), "3", "each unverified complaint is an event");
+		buf_reset(&msg);
+		buf_printf(&msg, ARF(%s), mid);
+		CHECK(apply_text(db, &cfg, msg.data, t0, &oc) == 0 && oc.suppressed == 1 &&
+		    oc.proof == PROOF_MESSAGE_ID, "complaint applied: %s", oc.summary);
+	}
 	CHECK_STR(one(db, "SELECT status FROM subscribers WHERE id = 3"), "complained",
 	    "complaint: subscriber complained");
 	CHECK_STR(one(db, "SELECT state FROM deliveries WHERE id = 7"), "dropped",
@@ -537,11 +558,21 @@ test_apply(void)
 	CHECK_STR(one(db, "SELECT status FROM subscribers WHERE id = 4"), "active",
 	    "5.7.1 blocks within a day leave the subscriber active");
 
-	/* unknown recipient: recorded, nobody changed */
+	/* unknown recipient: unverified, nobody changed */
 	buf_reset(&msg);
 	dsn(&msg, "someone@example.com", "stranger@example.org", "failed", "5.1.1", "550 5.1.1 unknown");
-	CHECK(apply_text(db, &cfg, msg.data, t0, &oc) == 0 && oc.recorded == 1 && oc.suppressed == 0,
-	    "bounce for a stranger recorded only: %s", oc.summary);
+	CHECK(apply_text(db, &cfg, msg.data, t0, &oc) == 0 && oc.unverified == 1 &&
+	    oc.recorded == 0 && oc.suppressed == 0,
+	    "bounce for a stranger: unverified: %s", oc.summary);
+
+	/* a subscriber's address alone proves nothing */
+	buf_reset(&msg);
+	dsn(&msg, "bounces@example.com", "plain@example.org", "failed", "5.1.1", "550 5.1.1 unknown");
+	CHECK(apply_text(db, &cfg, msg.data, t0, &oc) == 0 && oc.unverified == 1 &&
+	    oc.recorded == 0 && oc.suppressed == 0,
+	    "address-only hard bounce: unverified: %s", oc.summary);
+	CHECK_STR(one(db, "SELECT status || ' ' || bounce_score FROM subscribers WHERE id = 4"),
+	    "active 0", "address-only hard bounce changes nothing");
 
 	/* vacation: nothing written */
 	snprintf(q, sizeof q, "%s", one(db, "SELECT count(*) FROM events"));

@@ -7,6 +7,8 @@
 #include "relay.h"
 #include "smtp_policy.h"
 
+static int64_t faults;	/* the copy's earlier faults, for decide() */
+
 static struct smtp_decision
 decide(enum smtp_stage stage, int code, const char *status, int64_t attempts,
     int64_t first, int64_t now)
@@ -16,7 +18,7 @@ decide(enum smtp_stage stage, int code, const char *status, int64_t attempts,
 	struct smtp_decision dec;
 
 	snprintf(o.status, sizeof o.status, "%s", status);
-	smtp_policy_decide(&o, &rt, attempts, first, now, 0x80000000u, &dec);
+	smtp_policy_decide(&o, &rt, attempts, first, faults, now, 0x80000000u, &dec);
 	return dec;
 }
 
@@ -67,6 +69,9 @@ main(void)
 	CHECK(dec.verdict == VERDICT_DEFER, "4xx just before max_age: still deferred");
 	dec = decide(STAGE_DATA, 0, "", 0, 0, now);
 	CHECK(dec.verdict == VERDICT_DEFER, "connection lost during DATA: deferred");
+	dec = decide(STAGE_RCPT, 0, "", 0, 0, now);
+	CHECK(dec.verdict == VERDICT_RELAY && !dec.blame,
+	    "connection lost before RCPT was answered: the relay's trouble, no attempt");
 	dec = decide(STAGE_RCPT, 550, "5.1.1", 0, 0, now);
 	CHECK(dec.verdict == VERDICT_FAIL && dec.suppress, "550 5.1.1 on RCPT: failed and suppressed");
 	{
@@ -100,7 +105,18 @@ main(void)
 	dec = decide(STAGE_RCPT, 421, "4.3.2", 0, 0, now);
 	CHECK(dec.verdict == VERDICT_RELAY, "421 on RCPT: relay at fault");
 	dec = decide(STAGE_DATA, 421, "", 0, 0, now);
-	CHECK(dec.verdict == VERDICT_RELAY, "421 after DATA: relay at fault");
+	CHECK(dec.verdict == VERDICT_RELAY && dec.blame,
+	    "421 after DATA: relay at fault, and the fault noted against the copy");
+	faults = 1;
+	dec = decide(STAGE_DATA, 421, "", 0, 0, now);
+	CHECK(dec.verdict == VERDICT_DEFER && dec.next_attempt_at >= now + 270,
+	    "421 after DATA a second time for the same copy: poison, deferred with backoff");
+	dec = decide(STAGE_DATA, 421, "", 3, now - 10 * 86400, now);
+	CHECK(dec.verdict == VERDICT_FAIL, "poison past max_age: failed");
+	dec = decide(STAGE_RCPT, 421, "", 0, 0, now);
+	CHECK(dec.verdict == VERDICT_RELAY && !dec.blame,
+	    "421 before DATA is the relay's, whatever the copy's past");
+	faults = 0;
 	dec = decide(STAGE_RCPT, 421, "", 50, now - 10 * 86400, now);
 	CHECK(dec.verdict == VERDICT_RELAY, "relay trouble never fails a message, even past max_age");
 

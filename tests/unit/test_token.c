@@ -61,6 +61,36 @@ main(void)
 	CHECK(token_verp_verify(&s, 3600, now, "bounces@example.com",
 	    "someone@example.com", &id) < 0, "not a VERP address");
 
+	/* Message-IDs: the MAC binds delivery and subscriber */
+	{
+		char mid[TOKEN_MAX], full[TOKEN_MAX + 32], other[TOKEN_MAX];
+		int64_t did = 0;
+
+		token_msgid_make(&s, 4242, 77, 0xabcdef, mid);
+		CHECK(strncmp(mid, "4242.abcdef", 11) == 0 && strlen(mid) == 5 + 16,
+		    "Message-ID local part is id.16 hex (%s)", mid);
+		snprintf(full, sizeof full, "<%s@example.com>", mid);
+		CHECK(token_msgid_verify(&s, 3600, now, full, 77, &did) == 0 && did == 4242,
+		    "Message-ID verifies with brackets and domain");
+		CHECK(token_msgid_verify(&s, 3600, now, mid, 77, &did) == 0,
+		    "and without them");
+		CHECK(token_msgid_verify(&s, 3600, now, full, 78, &did) < 0,
+		    "another subscriber's Message-ID is refused");
+		full[1] = '5';	/* 5242: another delivery, same MAC */
+		CHECK(token_msgid_verify(&s, 3600, now, full, 77, &did) < 0,
+		    "the MAC is bound to the delivery");
+		token_msgid_make(&s, 4242, 77, 0x123456, other);
+		CHECK(strcmp(mid, other) != 0 && token_msgid_verify(&s, 3600, now, other, 77, &did) == 0,
+		    "copies of one delivery differ and each verifies");
+		strcpy(other, mid);
+		other[strlen(other) - 1] ^= 1;
+		CHECK(token_msgid_verify(&s, 3600, now, other, 77, &did) < 0, "forged MAC refused");
+		CHECK(token_msgid_verify(&s, 3600, now, "<d1@example.com>", 77, &did) < 0 &&
+		    token_msgid_delivery("<d1@example.com>", &did) < 0, "not one of ours");
+		CHECK(token_msgid_delivery("<12.0123456789abcdef@x>", &did) == 0 && did == 12,
+		    "the delivery a Message-ID names");
+	}
+
 	buf b64 = BUF_INIT;
 	token_b64url((const unsigned char *)"\xfb\xff", 2, &b64);
 	CHECK_STR(b64.data, "-_8", "base64url alphabet, no padding");

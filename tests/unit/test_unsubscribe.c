@@ -9,6 +9,7 @@
 #include "check.h"
 #include "metrics.h"
 #include "page.h"
+#include "relay.h"
 #include "token.h"
 #include "unsubscribe.h"
 
@@ -122,6 +123,34 @@ test_metrics(void)
 	    "circuit gauge");
 	CHECK(strstr(buf_cstr(&b), "broadside_relay_sent_total{relay=\"relay2:587\"} 0\n") != NULL,
 	    "a relay not in the config but reporting is shown");
+	{
+		/* A reload that changes a relay's address: the new relay's slot is
+		 * its name's, whatever its place in the config, and only the
+		 * running config's relays have a circuit on the page. */
+		struct config moved;
+		struct relay *rl;
+		size_t slots[4], n;
+		buf m = BUF_INIT;
+
+		config_defaults(&moved);
+		moved.relays[0].port = 2526;
+		rl = relay_new(&moved.relays[0], 0, 1, 2);
+		CHECK_STR(metrics_relay_name(relay_index(rl)), "127.0.0.1:2526",
+		    "a relay's metrics slot is its name's, not its config position's");
+		CHECK(relay_index(rl) != r0, "the moved relay does not report in the old slot");
+		n = metrics_relays_current(&moved, slots, 4);
+		CHECK(n == 1 && slots[0] == relay_index(rl), "current slots follow the config by name");
+		metrics_relay_inc(relay_index(rl), RELAY_SENT);
+		CHECK(metrics_scrape(NULL, &moved, &m, &d) == 0, "scrape after the move");
+		CHECK(strstr(buf_cstr(&m), "broadside_relay_circuit{relay=\"127.0.0.1:2526\"} 0\n") != NULL &&
+		    strstr(buf_cstr(&m), "broadside_relay_circuit{relay=\"127.0.0.1:25\"}") == NULL,
+		    "circuit under the new name only");
+		CHECK(strstr(buf_cstr(&m), "broadside_relay_sent_total{relay=\"127.0.0.1:2526\"} 1\n") != NULL,
+		    "the moved relay's sends under its new name");
+		relay_free(rl);
+		buf_free(&m);
+		config_free(&moved);
+	}
 	for (int i = 0; i < METRICS_MAX_RELAYS; i++) {
 		char n[32];
 		snprintf(n, sizeof n, "r%d:25", i);
