@@ -204,9 +204,9 @@ cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		for (int i = 0; i < 7; i++)
 			buf_printf(&out, "%s\"%s\": %lld", i ? ", " : "", delivery_states[i],
 			    (long long)counts[i]);
-		buf_printf(&out, ", \"total\": %lld}, \"rate_per_s\": %.1f, "
-		    "\"rate_last_minute_per_s\": %.1f}\n", (long long)total, qc.rate_average,
-		    qc.rate_minute);
+		buf_printf(&out, ", \"total\": %lld}, \"fanned_out\": %s, \"rate_per_s\": %.1f, "
+		    "\"rate_last_minute_per_s\": %.1f}\n", (long long)total,
+		    is.fanout_done ? "true" : "false", qc.rate_average, qc.rate_minute);
 	} else {
 		char sa[32], st[32], fi[32];
 		time_or_dash(is.send_at, sa, sizeof sa);
@@ -223,6 +223,10 @@ cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 			if (counts[i])
 				buf_printf(&out, ", %s %lld", delivery_states[i], (long long)counts[i]);
 		buf_putc(&out, '\n');
+		/* A big list is fanned out in chunks while the first copies go. */
+		if (!is.fanout_done && (is.status == ISSUE_SENDING || is.status == ISSUE_PAUSED))
+			buf_printf(&out, "  fan-out:   under way (subscribers up to id %lld done)\n",
+			    (long long)is.fanout_cursor);
 		if (is.status == ISSUE_PAUSED && is.pause_reason && *is.pause_reason)
 			buf_printf(&out, "  paused by the daemon: %s\n", is.pause_reason);
 		if (qc.sent + qc.bounced > 0)

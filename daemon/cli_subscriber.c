@@ -159,10 +159,10 @@ cmd_import(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	struct csv_record r;
 	struct sub_import *im = NULL;
 	struct progress pg = { 0, NULL, 0, 0 };
-	buf dup = BUF_INIT;
+	struct sub_import_dup dup = { 0, 0, BUF_INIT, BUF_INIT };
 	const char *file, *why;
 	char source[260];
-	int rc, dup_line;
+	int rc;
 	int64_t added = 0, existing = 0, suppressed = 0, rows = 0;
 	size_t ncols;
 	FILE *fp;
@@ -211,66 +211,68 @@ cmd_import(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	if ((im = subscriber_import_start(ctx->db, source, d)) == NULL)
 		goto fail;
 	progress_start(&pg, "importing");
+	/* A bad line is reported after the rows buffered before it are
+	 * added: a duplicate among them is the first error. */
+#define BAD_LINE(...) do {						\
+		int f_ = subscriber_import_flush(im, &dup, d);		\
+		if (f_ == 0)						\
+			diag_set(d, __VA_ARGS__);			\
+		else if (f_ > 0)					\
+			goto duplicate;					\
+		goto fail;						\
+	} while (0)
 	while ((rc = csv_next(&c, &r, &why)) != 0) {
 		struct subscriber s = { 0 };
 		char key[ADDRESS_MAX + 1];
-		enum sub_import_result res;
 
-		if (rc < 0) {
-			diag_set(d, c.ioerr ? EX_IOERR : EX_DATAERR, "%s:%d: %s", file,
+		if (rc < 0)
+			BAD_LINE(c.ioerr ? EX_IOERR : EX_DATAERR, "%s:%d: %s", file,
 			    c.ioerr ? c.line : r.line, why);
-			goto fail;
-		}
 		if (r.nfields == 1 && r.fields[0][0] == '\0')
 			continue;
-		if (r.nfields != ncols) {
-			diag_set(d, EX_DATAERR, "%s:%d: %zu field%s, the header has %zu",
+		if (r.nfields != ncols)
+			BAD_LINE(EX_DATAERR, "%s:%d: %zu field%s, the header has %zu",
 			    file, r.line, r.nfields, r.nfields == 1 ? "" : "s", ncols);
-			goto fail;
-		}
 #define FIELD(k) (col[k] >= 0 && (size_t)col[k] < r.nfields ? r.fields[col[k]] : "")
 		s.email = (char *)FIELD(COL_EMAIL);
 		s.name = (char *)FIELD(COL_NAME);
-		if (check_fields(s.email, s.name, key, &why) < 0) {
-			diag_set(d, EX_DATAERR, "%s:%d: %s", file, r.line, why);
-			goto fail;
-		}
-		if (*FIELD(COL_TIER) && sub_tier_parse(FIELD(COL_TIER), &s.tier) < 0) {
-			diag_set(d, EX_DATAERR, "%s:%d: unknown tier '%s' (free or paid)",
+		if (check_fields(s.email, s.name, key, &why) < 0)
+			BAD_LINE(EX_DATAERR, "%s:%d: %s", file, r.line, why);
+		if (*FIELD(COL_TIER) && sub_tier_parse(FIELD(COL_TIER), &s.tier) < 0)
+			BAD_LINE(EX_DATAERR, "%s:%d: unknown tier '%s' (free or paid)",
 			    file, r.line, FIELD(COL_TIER));
-			goto fail;
-		}
-		if (*FIELD(COL_STATUS) && sub_status_parse(FIELD(COL_STATUS), &s.status) < 0) {
-			diag_set(d, EX_DATAERR, "%s:%d: unknown status '%s' (active, unsubscribed, "
+		if (*FIELD(COL_STATUS) && sub_status_parse(FIELD(COL_STATUS), &s.status) < 0)
+			BAD_LINE(EX_DATAERR, "%s:%d: unknown status '%s' (active, unsubscribed, "
 			    "bounced or complained)", file, r.line, FIELD(COL_STATUS));
-			goto fail;
-		}
 #undef FIELD
 		/* One person, one address: a duplicate in any case is an
 		 * error naming both lines, not a guess at which to keep.
 		 * Someone already on the list keeps their state: an import
 		 * never resubscribes a person who left. */
-		if (subscriber_import_row(im, &s, key, r.line, &res, &dup_line, &dup, d) < 0) {
-			diag_prefix(d, "%s:%d: ", file, r.line);
+		rc = subscriber_import_row(im, &s, key, r.line, &dup, d);
+		if (rc > 0)
+			goto duplicate;
+		if (rc < 0) {
+			diag_prefix(d, "%s: ", file);
 			goto fail;
 		}
-		if (res == SUBIMP_DUPLICATE) {
-			diag_set(d, EX_DATAERR, "%s:%d: %s: duplicate address in the file "
-			    "(line %d has %s; addresses are compared ignoring case)",
-			    file, r.line, s.email, dup_line, buf_cstr(&dup));
-			goto fail;
-		}
-		added += res == SUBIMP_ADDED;
-		existing += res == SUBIMP_EXISTING;
-		suppressed += res == SUBIMP_SUPPRESSED;
 		progress_tick(&pg, ++rows);
 	}
+#undef BAD_LINE
+	if ((rc = subscriber_import_flush(im, &dup, d)) > 0)
+		goto duplicate;
+	if (rc < 0) {
+		diag_prefix(d, "%s: ", file);
+		goto fail;
+	}
+	subscriber_import_counts(im, &added, &existing, &suppressed);
 	progress_end(&pg);
 	if (subscriber_import_finish(im, d) < 0 || db_commit(ctx->db, d) < 0)
 		goto fail;
 	subscriber_import_end(im);
 	csv_close(&c);
-	buf_free(&dup);
+	buf_free(&dup.email);
+	buf_free(&dup.first_email);
 	if (fp != stdin)
 		fclose(fp);
 	printf("imported %lld subscriber%s from %s; %lld already on the list (unchanged), "
@@ -278,6 +280,10 @@ cmd_import(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	    file, (long long)existing, (long long)suppressed,
 	    (double)(clock_mono_ms() - t0) / 1000.0);
 	return 0;
+duplicate:
+	diag_set(d, EX_DATAERR, "%s:%d: %s: duplicate address in the file (line %d has %s; "
+	    "addresses are compared ignoring case)", file, dup.line, buf_cstr(&dup.email),
+	    dup.first_line, buf_cstr(&dup.first_email));
 fail:
 	progress_end(&pg);
 	db_rollback(ctx->db);
@@ -285,7 +291,8 @@ fail:
 fail_nodb:
 	subscriber_import_end(im);
 	csv_close(&c);
-	buf_free(&dup);
+	buf_free(&dup.email);
+	buf_free(&dup.first_email);
 	if (fp != stdin)
 		fclose(fp);
 	return -1;

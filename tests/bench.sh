@@ -452,7 +452,132 @@ for i in range($n):
 	cat "$dir/byconn"
 }
 
+# --- Scale: a list of 100,000 and of 1,000,000 ---------------------------
+# For each size N (BENCH_SCALE_N), every third subscriber paid, the weekly
+# example into smtp-sink over 4 connections:
+#  - import: `subscriber import` of one N-row CSV (rows/s, CPU, peak RSS),
+#    beside the sqlite3 shell inserting the same rows and their events in
+#    one statement (the bare cost of the table and its indexes);
+#  - fan-out: the daemon's chunked fan-out (its log line), beside a bare
+#    INSERT ... SELECT of N rows of the deliveries table's shape into an
+#    empty copy of that table, in the same run;
+#  - first copy: from `issue schedule --now` to the first message counted
+#    by smtp-sink (its -c counter in its output);
+#  - the whole send (msg/s), the daemon's peak RSS, and bytes on disk per
+#    subscriber and per delivery (db stats).
+# Never a test: figures to read, not thresholds.
+bench_scale() {
+	local sizes=${BENCH_SCALE_N:-100000 1000000} conns=4 n dir port sink pid id t0 t1
+	local imp bare fan firstms hwm sent rate dbs out=$T/scale.out
+	command -v smtp-sink >/dev/null || PATH=$PATH:/usr/sbin
+	command -v smtp-sink >/dev/null || { echo "scale: smtp-sink is not installed (make deps)"; return 1; }
+	: >"$out"
+	for n in $sizes; do
+		dir=$T/scale-$n
+		mkdir -p "$dir"
+		port=$(free_port)
+		smtp-sink -u nobody -c "127.0.0.1:$port" 1000 >"$dir/sink.out" 2>&1 &
+		sink=$!
+		on_exit "kill $sink 2>/dev/null"
+		cat >"$dir/broadside.conf" <<CONF
+database = "$dir/broadside.db";
+templates = "$TOP/templates";
+log_level = "notice";
+http: { listen = "127.0.0.1:$(free_port)"; };
+relays = ( { host = "127.0.0.1"; port = $port; connections = $conns; } );
+CONF
+		export BROADSIDE_CONFIG=$dir/broadside.conf
+		$BS init >/dev/null || return 1
+		$PY -c "
+import sys
+w = sys.stdout.write
+w('email,name,tier\n')
+for i in range($n):
+    w('reader%d@example%d.com,Reader %d,%s\n' % (i, i % 97, i, 'paid' if i % 3 == 0 else 'free'))
+" >"$dir/subs.csv"
+		# Import, timed by the CLI itself (wall), with its CPU and RSS.
+		/usr/bin/time -f "%e %U %S %M" -o "$dir/import.time" $BS subscriber import "$dir/subs.csv" \
+			>"$dir/import.out" || { cat "$dir/import.out"; return 1; }
+		imp=$(cat "$dir/import.time")
+		# The bare SQLite cost of the same rows: the same table and indexes
+		# (schema copied from the database), one INSERT ... SELECT each.
+		sqlite3 "$dir/broadside.db" .schema | grep -vE '^CREATE TABLE sqlite_' >"$dir/schema.sql"
+		sqlite3 "$dir/bare.db" "PRAGMA journal_mode = WAL" >/dev/null
+		sqlite3 "$dir/bare.db" ".read $dir/schema.sql" 2>/dev/null
+		t0=$(date +%s.%N)
+		sqlite3 "$dir/bare.db" "PRAGMA synchronous = NORMAL" "BEGIN" \
+			"INSERT INTO subscribers (email, email_key, name, tier, status, created_at, updated_at)
+			 SELECT 'reader' || value || '@example' || (value % 97) || '.com',
+			        'reader' || value || '@example' || (value % 97) || '.com', 'Reader ' || value,
+			        CASE WHEN value % 3 = 0 THEN 'paid' ELSE 'free' END, 'active', 1, 1
+			 FROM generate_series(0, $((n - 1)))" \
+			"INSERT INTO events (at, kind, ref_id, event, detail) SELECT 1, 'subscriber', id,
+			 'created', tier || '; imported from subs.csv' FROM subscribers" "COMMIT" || return 1
+		t1=$(date +%s.%N)
+		bare=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+		# Bare insert of N deliveries rows, timed just before the fan-out.
+		t0=$(date +%s.%N)
+		sqlite3 "$dir/bare.db" "PRAGMA synchronous = NORMAL" "BEGIN" \
+			"INSERT INTO issues (id, subject, source, status, created_at, updated_at) VALUES (1, 's', 'x', 'sending', 1, 1)" \
+			"INSERT INTO deliveries (issue_id, subscriber_id, state, next_attempt_at, created_at, updated_at)
+			 SELECT 1, id, 'queued', 0, 1, 1 FROM subscribers" "COMMIT" || return 1
+		t1=$(date +%s.%N)
+		bare="$bare $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')"
+		rm -f "$dir"/bare.db*
+		id=$($BS issue create "$TOP/examples/growth-dragons-weekly.md") || return 1
+		$BSD 2>>"$dir/daemon.log" &
+		pid=$!
+		on_exit "kill $pid 2>/dev/null"
+		sleep 0.5
+		# First copy: smtp-sink's counter output grows at the first message.
+		$PY - "$dir/sink.out" >"$dir/first.ms" <<'PY' &
+import os, sys, time
+p = sys.argv[1]
+s0 = os.stat(p).st_size
+t0 = time.monotonic()
+while os.stat(p).st_size == s0 and time.monotonic() - t0 < 600:
+    time.sleep(0.002)
+print("%.0f" % ((time.monotonic() - t0) * 1000))
+PY
+		local watcher=$!
+		sleep 0.2
+		t0=$(date +%s.%N)
+		$BS issue schedule "$id" --now >/dev/null
+		wait_log "$dir/daemon.log" "issue $id: sent" $pid || { echo "scale: the daemon died"; cat "$dir/daemon.log"; return 1; }
+		t1=$(date +%s.%N)
+		wait $watcher
+		# The watcher started 0.2 s before the schedule command.
+		firstms=$(( $(cat "$dir/first.ms") - 200 ))
+		hwm=$(awk '/^VmHWM/ {print $2}' /proc/$pid/status)
+		kill -TERM $pid; wait $pid 2>/dev/null
+		fan=$(sed -n "s/.*issue $id: sending to [0-9]* subscribers (fanned out in \([0-9]*\) ms).*/\1/p" "$dir/daemon.log")
+		sent=$(sqlite3 "$dir/broadside.db" "SELECT count(*) FROM deliveries WHERE issue_id = $id AND state = 'sent'")
+		rate=$(per_second "$sent" "$t0" "$t1")
+		dbs=$($BS db stats --json | $PY -c 'import json,sys; d=json.load(sys.stdin); print("%.0f %.0f %.0f" % (d["bytes"] / 1048576, d["bytes_per_subscriber"], d["bytes_per_delivery"]))')
+		kill $sink 2>/dev/null; wait $sink 2>/dev/null
+		awk -v n="$n" -v imp="$imp" -v bare="$bare" -v fan="$fan" -v first="$firstms" -v hwm="$hwm" \
+		    -v sent="$sent" -v rate="$rate" -v dbs="$dbs" 'BEGIN {
+			split(imp, i, " "); split(bare, b, " "); split(dbs, s, " ")
+			printf "  %d subscribers (every third paid):\n", n
+			printf "    %-44s %9.0f rows/s (%.1f s; CPU %.1f µs/row; peak RSS %.0f MB)\n",
+			    "import, one file, one transaction", n / i[1], i[1], (i[2] + i[3]) * 1e6 / n, i[4] / 1024
+			printf "    %-44s %9.0f rows/s (%.1f s)   target 200,000 rows/s\n",
+			    "  bare sqlite3: same rows and events", n / b[1], b[1]
+			printf "    %-44s %9.2f s (%.2fx the bare insert; target <= 3x)\n",
+			    "fan-out, chunked, while sending", fan / 1000, fan / 1000 / b[2]
+			printf "    %-44s %9.2f s\n", "  bare sqlite3: INSERT ... SELECT of N deliveries", b[2]
+			printf "    %-44s %9d ms (target <= 1,000 ms)\n", "first copy at smtp-sink after schedule --now", first
+			printf "    %-44s %9.0f msg/s (%d sent)\n", "whole send, schedule --now to sent", rate, sent
+			printf "    %-44s %9.1f MB (target <= 50 MB)\n", "daemon peak RSS", hwm / 1024
+			printf "    %-44s %9d MB; %d B per subscriber, %d B per delivery\n", "database on disk", s[1], s[2], s[3]
+		}' >>"$out"
+		rm -rf "$dir"
+	done
+	echo "== Scale (import, fan-out, first copy, whole send, memory, disk; smtp-sink on loopback, $conns connections)"
+	cat "$out"
+}
+
 # `tests/bench.sh smtp http` runs only those sections.
-for section in "${@:-render dkim http http_flood bounce smtp}"; do
+for section in "${@:-render dkim http http_flood bounce smtp scale}"; do
 	for f in $section; do "bench_$f"; done
 done

@@ -60,3 +60,10 @@ expect_out "mark in code blocks around one cut: show" 0 'paywall:   yes' $BS iss
 printf -- '---\nsubject: Only code\n---\n~~~\n<!-- paywall -->\n~~~\n' >"$T/code2.md"
 cid=$($BS issue create "$T/code2.md")
 expect_out "mark only in a code block: no cut" 0 'paywall:   no' $BS issue show "$cid"
+
+# A fan-out under way (the daemon stopped between two chunks) is shown.
+fid=$($BS issue create "$TOP/examples/growth-dragons-weekly.md")
+sql "UPDATE issues SET status = 'sending', fanout_cursor = 4, fanout_done = 0 WHERE id = $fid"
+expect_out "issue show: a fan-out under way and how far" 0 'fan-out:   under way \(subscribers up to id 4 done\)' \
+	$BS issue show "$fid"
+is "issue show --json: fanned_out false" "$($BS issue show "$fid" --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["fanned_out"])')" False

@@ -120,3 +120,46 @@ if command -v script >/dev/null; then
 	is "export to a file streams every row" "$(wc -l <"$T/tty-export.csv" | tr -d ' ')" \
 		"$(( $(sql 'SELECT count(*) FROM subscribers') + 1 ))"
 fi
+
+# Rows go 64 to an INSERT: what a batch meets is still told row by row.
+# Run twice: on a database that never removed anyone, and on this one.
+batches() {	# LABEL
+local L=$1
+gen() {	# FILE FROM TO: rows bN@batch.example for N in FROM..TO
+	{ echo "email,name"; for i in $(seq "$2" "$3"); do echo "b$i@batch.example,B $i"; done; } >"$1"
+}
+before=$(sql2 'SELECT count(*) FROM subscribers')
+gen "$T/b1.csv" 1 200
+sed -i '21s/.*/b9@BATCH.example,Again/' "$T/b1.csv"
+expect_out "$L: a duplicate inside one batch: named with both lines" 65 \
+	'b1.csv:21: b9@BATCH.example: duplicate address in the file \(line 10 has b9@batch.example' \
+	$BS subscriber import "$T/b1.csv"
+gen "$T/b2.csv" 1 200
+sed -i '150s/.*/b3@batch.example,Again/' "$T/b2.csv"
+expect_out "$L: a duplicate in a later batch: named with both lines" 65 \
+	'b2.csv:150: b3@batch.example: duplicate address in the file \(line 4 has b3@batch.example' \
+	$BS subscriber import "$T/b2.csv"
+gen "$T/b3.csv" 1 200
+sed -i '5s/.*/b1@batch.example,Again/; 7s/.*/bad@,X/' "$T/b3.csv"
+expect_out "$L: the first bad line wins: a duplicate (line 5) before a bad address (line 7)" 65 \
+	'b3.csv:5: b1@batch.example: duplicate address' $BS subscriber import "$T/b3.csv"
+is "$L: nothing of the three imported" "$(sql2 'SELECT count(*) FROM subscribers')" "$before"
+gen "$T/b4.csv" 1 130
+expect_out "$L: 130 rows: two batches and a tail" 0 'imported 130 subscribers' $BS subscriber import "$T/b4.csv"
+is "$L: ids in file order, one created event each" \
+	"$(sql2 "SELECT count(*) FROM subscribers s JOIN events e ON e.kind = 'subscriber' AND e.ref_id = s.id AND e.event = 'created' WHERE s.email LIKE 'b%@batch.example' AND s.name = 'B ' || (s.id - (SELECT min(id) FROM subscribers WHERE email LIKE 'b%@batch.example') + 1)")" 130
+$BS subscriber remove b100@batch.example >/dev/null
+gen "$T/b5.csv" 60 260
+expect_out "$L: a batch with people already on the list and a removed one" 0 \
+	'imported 130 subscribers from .*; 70 already on the list \(unchanged\), 1 suppressed' \
+	$BS subscriber import "$T/b5.csv"
+is "$L: each address once" "$(sql2 "SELECT count(*), count(DISTINCT email_key) FROM subscribers WHERE email LIKE 'b%@batch.example'")" "259|259"
+}
+sql2() { sqlite3 -batch -cmd ".timeout 10000" "$DB2" "$@"; }
+# A fresh database: no suppressions.
+DB2=$T/fresh.db
+sed "s|$T/broadside.db|$DB2|" "$CONF" >"$T/fresh.conf"
+BROADSIDE_CONFIG=$T/fresh.conf $BS init >/dev/null
+BROADSIDE_CONFIG=$T/fresh.conf batches "fresh database"
+DB2=$T/broadside.db
+batches "with suppressions"
