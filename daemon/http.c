@@ -287,6 +287,7 @@ unsub_page(struct http *h, struct MHD_Connection *c, struct req *r, struct db *d
 	 * the resubscribe button (a POST) instead of asking again. */
 	switch (s.status) {
 	case SUB_ACTIVE:
+	case SUB_PENDING:
 		rc = send_page(h, c, r, MHD_HTTP_OK, PG_CONFIRM, v);
 		break;
 	case SUB_UNSUBSCRIBED:
