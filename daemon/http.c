@@ -509,14 +509,22 @@ send_form(struct http *h, struct MHD_Connection *c, struct req *r, unsigned code
 {
 	const char *v[S_COUNT] = { 0 };
 	char tok[TOKEN_MAX];
+	buf e = BUF_INIT, n = BUF_INIT;
+	enum MHD_Result rc;
 
+	/* Sent back as typed, less control characters (CR, LF, NUL...). */
+	signup_clean(email, 320, &e);
+	signup_clean_name(name, &n);
 	token_form_make(&h->sec, h->site.cfg.list.id, clock_now(), tok);
 	v[S_MESSAGE] = message;
-	v[S_EMAIL] = email;
-	v[S_NAME] = name;
+	v[S_EMAIL] = buf_cstr(&e);
+	v[S_NAME] = buf_cstr(&n);
 	v[S_FORM_TOKEN] = tok;
 	v[S_ACTION] = "subscribe";
-	return send_framed(h, c, r, code, PG_SUBSCRIBE, "Subscribe", v);
+	rc = send_framed(h, c, r, code, PG_SUBSCRIBE, "Subscribe", v);
+	buf_free(&e);
+	buf_free(&n);
+	return rc;
 }
 
 static enum MHD_Result

@@ -18,13 +18,19 @@
 void
 signup_clean_name(const char *in, buf *out)
 {
+	signup_clean(in, SIGNUP_NAME_MAX, out);
+}
+
+void
+signup_clean(const char *in, size_t max, buf *out)
+{
 	size_t start = out->len, n;
 
 	for (const unsigned char *p = (const unsigned char *)(in ? in : ""); *p; p++)
 		buf_putc(out, (char)(*p < 0x20 || *p == 0x7f ? ' ' : *p));
 	n = out->len - start;
-	if (n > SIGNUP_NAME_MAX) {
-		n = SIGNUP_NAME_MAX;
+	if (n > max) {
+		n = max;
 		/* Back to a character's first byte. */
 		while (n > 0 && ((unsigned char)out->data[start + n] & 0xC0) == 0x80)
 			n--;

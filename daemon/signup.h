@@ -71,5 +71,7 @@ int	signup_confirm(struct db *db, const struct config *cfg, const struct secret 
 /* A clean display name: control characters become spaces, blanks at the
  * ends go, at most SIGNUP_NAME_MAX bytes (never half a UTF-8 character). */
 void	signup_clean_name(const char *in, buf *out);
+/* The same with another length limit. */
+void	signup_clean(const char *in, size_t max, buf *out);
 
 #endif
