@@ -967,7 +967,7 @@ route(const char *url, char token[TOKEN_MAX], char slug[SLUG_MAX + 1])
 		return R_METRICS;
 	if (strcmp(url, "/subscribe") == 0)
 		return R_SUBSCRIBE;
-	if (strcmp(url, "/archive") == 0 || strcmp(url, "/") == 0)
+	if (strcmp(url, "/archive") == 0)
 		return R_ARCHIVE;
 	if (strcmp(url, "/feed.xml") == 0)
 		return R_FEED;
