@@ -540,8 +540,22 @@ subscribe_page(struct http *h, struct MHD_Connection *c, struct req *r, struct d
 	enum MHD_Result rc;
 	int e, s;
 
-	if (r->method != M_POST)
-		return send_form(h, c, r, MHD_HTTP_OK, "", "", "");
+	if (r->method != M_POST) {
+		/* ?email=... (a form embedded elsewhere, method="get") fills the
+		 * field in; the reader still presses Subscribe here. */
+		const char *q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "email");
+		buf raw = BUF_INIT;
+		if (q && strlen(q) < 1024) {
+			buf_puts(&raw, "email=");
+			buf_puts(&raw, q);
+			if (form_field(raw.data, raw.len, "email", &email) < 0)
+				buf_reset(&email);
+		}
+		buf_free(&raw);
+		rc = send_form(h, c, r, MHD_HTTP_OK, "", buf_cstr(&email), "");
+		buf_free(&email);
+		return rc;
+	}
 	ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 	if (ct == NULL || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0 ||
 	    (ct[33] != '\0' && ct[33] != ';' && ct[33] != ' '))

@@ -124,6 +124,9 @@ ok("GET /subscribe: 200, a form with email, optional name, honeypot and signed l
 ok("GET /subscribe: the shared page frame (header links to archive and subscribe, feed link)",
    'href="%s/archive"' % URL in out and 'href="%s/feed.xml"' % URL in out, out[:400])
 ok("HEAD /subscribe: 200", curl("/subscribe", "-I")[0] == 200)
+code, out = curl("/subscribe?email=embed%2Btag%40example.com%22%3E%3Cb%3E")
+ok("GET /subscribe?email=... (the README's embedded form) fills the field in, escaped",
+   code == 200 and 'value="embed+tag@example.com&quot;&gt;&lt;b&gt;"' in out, out[-900:])
 before = state()
 for _ in range(3):
     curl("/subscribe")
