@@ -237,26 +237,6 @@ reload(struct daemon *dm)
 	sd_notify(0, "READY=1\nSTATUS=reloaded");
 }
 
-/* The secret key signs every link in every copy: one is made only for a
- * database that has never queued a copy. Otherwise a missing key file is
- * an error (a typo in key_file must not silently break every link sent). */
-static int
-key_ready(struct db *db, const char *key_file, int *made, diag *d)
-{
-	int used = 0;
-
-	*made = 0;
-	if (access(key_file, F_OK) == 0 || errno != ENOENT)
-		return 0;	/* secret_load says what is wrong with it */
-	if (queue_ever_used(db, &used, d) < 0)
-		return -1;
-	if (used)
-		return diag_set(d, EX_NOINPUT, "%s: key file missing, and this database has "
-		    "sent mail whose links it signed; restore the file from a backup, or fix "
-		    "key_file (a new key would break every link already sent)", key_file);
-	return secret_init(key_file, made, d);
-}
-
 static void
 report_status(struct daemon *dm, int64_t *last_sent, int64_t *last_ms, double *rate)
 {
@@ -319,7 +299,7 @@ main(int argc, char **argv)
 	if (db_open(g->cfg.database, DB_OPEN_CREATE, &dm.db, &d) < 0 ||
 	    (lockfd = take_lock(g->cfg.database, &d)) < 0 ||
 	    journal_replay(dm.db, g->cfg.database, &replayed, &d) < 0 ||
-	    key_ready(dm.db, g->cfg.key_file, &key_made, &d) < 0 ||
+	    preflight_key(&g->cfg, dm.db, 1, &key_made, &d) < 0 ||
 	    secret_load(g->cfg.key_file, &g->sec, &d) < 0 ||
 	    queue_release_all(dm.db, &released, &d) < 0) {
 		log_err("%s", d.msg);

@@ -7,8 +7,6 @@
 #include "buf.h"
 #include "cli.h"
 #include "preflight.h"
-#include "secret.h"
-#include "smtp.h"
 
 static int
 cmd_init(struct cli_ctx *ctx, int argc, char **argv, diag *d)
@@ -23,9 +21,11 @@ cmd_init(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		return -1;
 	printf("database %s ready (schema version %d)\n", ctx->cfg.database,
 	    db_schema_version(db));
-	db_close(db);
-	if (secret_init(ctx->cfg.key_file, &created, d) < 0)
+	if (preflight_key(&ctx->cfg, db, 1, &created, d) < 0) {
+		db_close(db);
 		return -1;
+	}
+	db_close(db);
 	printf("secret key %s %s\n", ctx->cfg.key_file, created ? "created (0600)" : "kept");
 	return 0;
 }
@@ -36,6 +36,7 @@ cmd_config_check(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	struct config cfg;
 	buf errs = BUF_INIT;
 	const char *path = argc > 1 ? argv[1] : ctx->config_path;
+	int made;
 
 	if (argc > 2)
 		return cli_usage(d, "config check takes at most one FILE");
@@ -49,7 +50,7 @@ cmd_config_check(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	}
 	/* What the config names outside itself, as the daemon checks it at
 	 * start and reload: a bad key file shows now, not at sending. */
-	if (preflight_check(&cfg, d) < 0) {
+	if (preflight_check(&cfg, d) < 0 || preflight_key(&cfg, NULL, 0, &made, d) < 0) {
 		buf_free(&errs);
 		config_free(&cfg);
 		return -1;

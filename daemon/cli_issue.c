@@ -164,27 +164,10 @@ cmd_list(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	return rc;
 }
 
-/* Delivery counts by state for one issue, in the fixed order of the schema. */
+/* Delivery counts by state, in the fixed order of the schema. */
 static const char *const delivery_states[] = {
 	"queued", "sending", "sent", "deferred", "failed", "bounced", "dropped"
 };
-
-static int
-delivery_counts(struct db *db, int64_t id, int64_t counts[7], diag *d)
-{
-	sqlite3_stmt *st = db_stmt(db,
-	    "SELECT state, count(*) FROM deliveries WHERE issue_id = ? GROUP BY state");
-	int rc;
-
-	memset(counts, 0, 7 * sizeof counts[0]);
-	sqlite3_bind_int64(st, 1, id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		for (int i = 0; i < 7; i++)
-			if (strcmp((const char *)sqlite3_column_text(st, 0), delivery_states[i]) == 0)
-				counts[i] = sqlite3_column_int64(st, 1);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : db_fail(db, d, "counting deliveries");
-}
 
 static int
 cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
@@ -201,11 +184,17 @@ cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		return cli_usage(d, "one issue ID is needed");
 	if (cli_issue_id(argv[optind], &id, d) < 0 || issue_get(ctx->db, id, &is, d) < 0)
 		return -1;
-	if (delivery_counts(ctx->db, id, counts, d) < 0 ||
-	    queue_issue_counts(ctx->db, id, clock_now(), &qc, d) < 0) {
+	if (queue_issue_counts(ctx->db, id, clock_now(), &qc, d) < 0) {
 		issue_free(&is);
 		return -1;
 	}
+	counts[0] = qc.queued;
+	counts[1] = qc.sending;
+	counts[2] = qc.sent;
+	counts[3] = qc.deferred;
+	counts[4] = qc.failed;
+	counts[5] = qc.bounced;
+	counts[6] = qc.dropped;
 	for (int i = 0; i < 7; i++)
 		total += counts[i];
 	if (json) {
@@ -337,12 +326,7 @@ move(struct cli_ctx *ctx, int argc, char **argv, const char *verb, diag *d)
 	if (issue_transition(ctx->db, id, to, d) < 0)
 		goto fail;
 	if (to == ISSUE_CANCELLED) {
-		sqlite3_stmt *st = db_stmt(ctx->db,
-		    "UPDATE deliveries SET state = 'dropped', updated_at = ?, lease_owner = NULL, "
-		    "lease_expires = NULL WHERE issue_id = ? AND state IN ('queued', 'deferred')");
-		sqlite3_bind_int64(st, 1, clock_now());
-		sqlite3_bind_int64(st, 2, id);
-		if (db_step_done(ctx->db, st, d, "dropping queued deliveries") < 0)
+		if (queue_cancel(ctx->db, id, clock_now(), NULL, d) < 0)
 			goto fail;
 	}
 	if (db_commit(ctx->db, d) < 0)

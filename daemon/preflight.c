@@ -1,10 +1,14 @@
 /* preflight - what a config names outside itself, checked (preflight.h). */
 #include "preflight.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
 
 #include "dkim.h"
 #include "issues.h"
+#include "queue.h"
 #include "render.h"
 #include "secret.h"
 #include "smtp.h"
@@ -34,4 +38,30 @@ preflight_check(const struct config *cfg, diag *d)
 		return -1;
 	render_free(r);
 	return smtp_check_config(cfg, d);
+}
+
+int
+preflight_key(const struct config *cfg, struct db *db, int create, int *made, diag *d)
+{
+	struct db *own = NULL;
+	int used = 0, rc;
+
+	*made = 0;
+	if (access(cfg->key_file, F_OK) == 0 || errno != ENOENT)
+		return secret_init(cfg->key_file, made, d);	/* checks it */
+	if (db == NULL && access(cfg->database, F_OK) == 0) {
+		if (db_open(cfg->database, DB_OPEN_EXISTING, &own, d) < 0)
+			return -1;
+		db = own;
+	}
+	rc = db ? queue_ever_used(db, &used, d) : 0;
+	db_close(own);
+	if (rc < 0)
+		return -1;
+	if (used)
+		return diag_set(d, EX_NOINPUT, "%s: key file missing, and the database %s has "
+		    "sent mail whose links it signed; restore the file from a backup, or fix "
+		    "key_file (a new key would break every link already sent)", cfg->key_file,
+		    cfg->database);
+	return create ? secret_init(cfg->key_file, made, d) : 0;
 }

@@ -7,8 +7,17 @@
 #define BROADSIDE_PREFLIGHT_H
 
 #include "config.h"
+#include "db.h"
 #include "diag.h"
 
 int	preflight_check(const struct config *cfg, diag *d);
+
+/* The secret key signs every link in every copy. An existing key file is
+ * checked (mode, contents). A missing one is made (when `create`) only for
+ * a database that has never queued a copy; otherwise it is an error naming
+ * the file: a typo in key_file must never silently break every link sent.
+ * `db` may be NULL: cfg->database is opened if it exists. */
+int	preflight_key(const struct config *cfg, struct db *db, int create, int *made,
+	    diag *d);
 
 #endif

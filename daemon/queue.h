@@ -110,6 +110,13 @@ int	queue_claim_in(struct db *db, const struct queue_lease *l, size_t limit,
  * from now again. *n (may be NULL): how many. */
 int	queue_renew(struct db *db, const char *prefix, int64_t secs, int64_t now,
 	    int64_t *n, diag *d);
+/* A subscriber's copies still waiting (queued, deferred) are dropped: one
+ * who left gets nothing more. Caller owns the transaction. */
+int	queue_drop_subscriber(struct db *db, int64_t subscriber_id, int64_t now,
+	    int64_t *n, diag *d);
+/* A cancelled issue's waiting copies are dropped (those on the wire are
+ * left to their outcome). Caller owns the transaction. */
+int	queue_cancel(struct db *db, int64_t issue_id, int64_t now, int64_t *n, diag *d);
 /* Whether any copy was ever queued on this database (links have gone out
  * signed with its key). */
 int	queue_ever_used(struct db *db, int *used, diag *d);

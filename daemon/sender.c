@@ -13,11 +13,10 @@
 
 #include "clock.h"
 #include "db.h"
-#include "deliverability.h"
 #include "issues.h"
-#include "journal.h"
 #include "log.h"
 #include "metrics.h"
+#include "outbox.h"
 #include "queue.h"
 #include "relay.h"
 #include "render.h"
@@ -32,8 +31,6 @@
 				 * this long for a batch, or an outcome GATHER_MS
 				 * plus 3 times this to be recorded */
 #define RAISED_MS	1000	/* and then stays raised at least this long */
-#define RETRY_MIN_MS	100	/* outcomes that cannot be committed: tried */
-#define RETRY_MAX_MS	5000	/* again after this long, doubling to this */
 
 struct compiled {
 	int64_t		 issue_id;
@@ -41,11 +38,6 @@ struct compiled {
 	struct render	*r;		/* NULL: could not be compiled */
 };
 
-/* An issue to pause because its copies cannot be rendered. */
-struct pause {
-	int64_t		 issue_id;
-	char		*why;
-};
 
 /* One session's worth: the claimed deliveries, rendered. */
 struct batch {
@@ -91,31 +83,21 @@ struct sender {
 	struct worker	*workers;
 	size_t		 nworkers;
 	atomic_int	 stopping;
-	atomic_llong	 sent_total;
 
-	pthread_mutex_t	 mu;		/* outbox, next batches, waits, running */
+	pthread_mutex_t	 mu;		/* outbox_add/take, next batches, waits, running */
 	pthread_cond_t	 out_cv, fill_cv, done_cv;
 	size_t		 running;
-	struct queue_outcome *out;
-	size_t		 nout, capout;
+	struct outbox	*ob;		/* the single writer */
 	int		 queue_quit;
 	pthread_t	 queue_th;
 	int		 queue_started;
 	int		 idle_ok;	/* the queue thread may run as SCHED_IDLE */
 	int		 boosted;	/* ... and runs as SCHED_OTHER, being behind */
 	int64_t		 boosted_until_ms;
-	int64_t		 out_since_ms;	/* when the oldest outcome waiting came */
-	struct db	*db;		/* the queue thread's */
-	struct journal	*journal;	/* every outcome, until committed */
-	char		 process[96];	/* "host:pid:": every lease of this daemon */
-	char		 prefix[128];	/* "host:pid:gN:": this sender's leases */
-	int		 uncommitted;	/* outcomes taken but not committed */
 
 	/* Compiled issues: only the queue thread renders. */
 	struct compiled	*compiled;
 	size_t		 ncompiled, capcompiled;
-	struct pause	*pauses;
-	size_t		 npauses, cappauses;
 };
 
 static void
@@ -194,26 +176,22 @@ unboost(struct sender *s)
  * outcome: while it gathers it waits with a deadline anyway, and a signal
  * per message would cost a wake-up per message. */
 static void
-outbox_add(struct sender *s, struct queue_outcome *o)
+hand_in(struct sender *s, struct queue_outcome *o)
 {
-	int64_t now_ms = clock_mono_ms();
+	int64_t since;
 
-	journal_append(s->journal, o);
-	s->out = xgrow(s->out, &s->capout, s->nout + 1, sizeof *s->out);
-	s->out[s->nout++] = *o;
-	if (s->nout == 1) {
-		s->out_since_ms = now_ms;
+	if (outbox_add(s->ob, o) == 1)
 		pthread_cond_signal(&s->out_cv);
-	} else if (now_ms - s->out_since_ms > GATHER_MS + 3 * BEHIND_MS) {
+	else if (outbox_waiting(s->ob, &since) &&
+	    clock_mono_ms() - since > GATHER_MS + 3 * BEHIND_MS)
 		boost(s);
-	}
 }
 
 static void
-outbox_push(struct sender *s, struct queue_outcome *o)
+hand_in_locked(struct sender *s, struct queue_outcome *o)
 {
 	pthread_mutex_lock(&s->mu);
-	outbox_add(s, o);
+	hand_in(s, o);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -240,7 +218,7 @@ release_next(struct sender *s, struct worker *w)
 		struct queue_outcome o;
 		outcome_init(&o, &b->q.items[i], w);
 		o.result = QR_RELEASE;
-		outbox_add(s, &o);
+		hand_in(s, &o);
 	}
 	queue_batch_reset(&b->q);
 	b->nmsgs = 0;
@@ -259,7 +237,7 @@ push_unsent(struct worker *w, const struct queue_item *it, enum queue_result res
 	o.result = res;
 	if (why)
 		o.text = xstrdup(why);
-	outbox_push(w->s, &o);
+	hand_in_locked(w->s, &o);
 }
 
 static void
@@ -279,19 +257,6 @@ batch_free(struct batch *b)
 	queue_batch_free(&b->q);
 }
 
-/* With the queue thread: issue_id will be paused, saying why, in the
- * transaction of the next pass (which claims nothing more of it). */
-static void
-pause_issue(struct sender *s, int64_t issue_id, const char *why)
-{
-	for (size_t i = 0; i < s->npauses; i++)
-		if (s->pauses[i].issue_id == issue_id)
-			return;
-	s->pauses = xgrow(s->pauses, &s->cappauses, s->npauses + 1, sizeof *s->pauses);
-	s->pauses[s->npauses].issue_id = issue_id;
-	s->pauses[s->npauses++].why = xstrdup(why);
-}
-
 /* The compiled render of an issue; NULL when it cannot be compiled: the
  * issue is then paused with the reason, and compiled afresh the next time
  * it is asked for (after 'issue resume'). Queue thread only. */
@@ -301,9 +266,8 @@ render_for(struct sender *s, int64_t issue_id)
 	struct compiled *c;
 	diag d = DIAG_INIT;
 
-	for (size_t i = 0; i < s->npauses; i++)
-		if (s->pauses[i].issue_id == issue_id)
-			return NULL;	/* failed in this pass already */
+	if (outbox_pausing(s->ob, issue_id))
+		return NULL;	/* failed in this pass already */
 	for (size_t i = 0; i < s->ncompiled; i++)
 		if (s->compiled[i].issue_id == issue_id)
 			return s->compiled[i].r;
@@ -312,17 +276,17 @@ render_for(struct sender *s, int64_t issue_id)
 	c = &s->compiled[s->ncompiled];
 	memset(c, 0, sizeof *c);
 	c->issue_id = issue_id;
-	if (issue_get(s->db, issue_id, &c->is, &d) < 0) {
+	if (issue_get(outbox_db(s->ob), issue_id, &c->is, &d) < 0) {
 		log_err("issue %lld: %s", (long long)issue_id, d.msg);
 		return NULL;
 	}
 	if (render_compile(s->cfg, s->sec, &c->is, &c->r, &d) < 0) {
 		char why[300];
-		snprintf(why, sizeof why, "cannot be rendered: %s", d.msg);
+		snprintf(why, sizeof why, "cannot be rendered: %.270s", d.msg);
 		log_err("issue %lld %s; pausing it ('broadside issue resume %lld' once fixed)",
 		    (long long)issue_id, why, (long long)issue_id);
 		issue_free(&c->is);
-		pause_issue(s, issue_id, why);
+		outbox_pause(s->ob, issue_id, why);
 		return NULL;
 	}
 	s->ncompiled++;
@@ -365,6 +329,14 @@ on_message_done(struct smtp_msg *m, void *arg)
 	struct queue_outcome o;
 
 	outcome_init(&o, it, w);
+	if (atomic_load(&s->stopping) && m->outcome.code == 0) {
+		/* Ended unsent by our own stop: back to the queue untouched. */
+		o.result = QR_RELEASE;
+		pthread_mutex_lock(&s->mu);
+		hand_in(s, &o);
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
 	smtp_policy_decide(&m->outcome, &rt, it->attempts, it->first_attempt_at, it->faults,
 	    o.at, (uint32_t)rand_r(&w->seed), &dec);
 	o.code = m->outcome.code;
@@ -401,7 +373,7 @@ on_message_done(struct smtp_msg *m, void *arg)
 	    it->email, relay_name(w->relay), smtp_stage_name(m->outcome.stage),
 	    m->outcome.code, m->outcome.status, m->text);
 	pthread_mutex_lock(&s->mu);
-	outbox_add(s, &o);
+	hand_in(s, &o);
 	/* The next batch is claimed when a quarter of this one is left:
 	 * soon enough to be ready, late enough that an unsubscribe in the
 	 * meantime is still seen at claim time. */
@@ -489,50 +461,6 @@ fillable(struct sender *s, struct worker *w, int64_t now_ms)
 	    relay_wait_ms(w->relay, now_ms) == 0;
 }
 
-/* The outcomes, the pauses and the claims of one pass, in one
- * transaction; *sending gets the issues still being sent. `renew`: the
- * heartbeat of this sender's leases is due too. */
-static int
-record_and_claim(struct sender *s, struct queue_outcome *o, size_t n,
-    struct worker **fill, size_t nfill, int renew, int64_t *sending, size_t *nsending,
-    diag *d)
-{
-	int64_t now = clock_now(), dropped = 0;
-
-	if (db_begin(s->db, d) < 0)
-		return -1;
-	if (queue_record(s->db, o, n, d) < 0)
-		goto fail;
-	for (size_t i = 0; i < s->npauses; i++)
-		if (issue_pause(s->db, s->pauses[i].issue_id, s->pauses[i].why, d) < 0)
-			goto fail;
-	if (renew && queue_renew(s->db, s->prefix, s->cfg->sending.lease, now, NULL, d) < 0)
-		goto fail;
-	if (queue_sending_issues(s->db, sending, nsending, d) < 0)
-		goto fail;
-	for (size_t i = 0; i < nfill; i++) {
-		struct queue_lease l = { fill[i]->owner, s->process, queue_token(),
-		    s->cfg->sending.lease };
-		if (queue_claim_in(s->db, &l, fill[i]->limit, now, &fill[i]->next.q,
-		    &dropped, d) < 0)
-			goto fail;
-	}
-	if (db_commit(s->db, d) < 0)
-		goto reset;
-	for (size_t i = 0; i < s->npauses; i++)
-		free(s->pauses[i].why);
-	s->npauses = 0;
-	if (dropped)
-		log_debug("%lld deliveries dropped at claim time", (long long)dropped);
-	return 0;
-fail:
-	db_rollback(s->db);
-reset:
-	for (size_t i = 0; i < nfill; i++)
-		queue_batch_reset(&fill[i]->next.q);
-	return -1;
-}
-
 /* With s->mu held: a next batch with a copy of an issue no longer being
  * sent (paused, cancelled) goes back to the queue whole. */
 static void
@@ -567,14 +495,12 @@ static void *
 queue_main(void *arg)
 {
 	struct sender *s = arg;
-	struct queue_outcome *batch = NULL;	/* taken, not yet committed */
 	struct worker **fill = xcalloc(s->nworkers, sizeof *fill);
+	struct outbox_claim *claims = xcalloc(s->nworkers, sizeof *claims);
 	int64_t sending[QUEUE_MAX_SENDING];
-	size_t n = 0, nfill, cap = 0, nsending = 0;
-	int64_t last_pass_ms = 0, retry_ms = 0, backoff_ms = 0, failing_since_ms = 0;
-	int64_t renew_every_ms = s->cfg->sending.lease * 1000 / 3;
-	int64_t next_renew_ms = clock_mono_ms() + renew_every_ms;
-	int fresh;
+	size_t nfill, nsending = 0;
+	int64_t last_pass_ms = 0;
+	int fresh, quit;
 
 	pthread_setname_np(pthread_self(), "bsd-queue");	/* top -H, perf */
 	if (s->idle_ok) {
@@ -584,17 +510,16 @@ queue_main(void *arg)
 	for (;;) {
 		struct timespec until;
 		int64_t now_ms, gather_until = -1;
-		int renew;
 
 		pthread_mutex_lock(&s->mu);
 		for (;;) {
-			int64_t wake = IDLE_MS;
+			int64_t wake = IDLE_MS, since, due;
 			int ready = 0;
 			nfill = 0;
 			now_ms = clock_mono_ms();
-			/* Outcomes not yet committed: nothing new is claimed
+			/* Outcomes not yet recorded: nothing new is claimed
 			 * (sent) until they are. */
-			for (size_t i = 0; i < s->nworkers && n == 0; i++) {
+			for (size_t i = 0; i < s->nworkers && !outbox_unrecorded(s->ob); i++) {
 				struct worker *w = &s->workers[i];
 				if (fillable(s, w, now_ms))
 					fill[nfill++] = w;
@@ -603,16 +528,10 @@ queue_main(void *arg)
 					wake = w->next_try_ms - now_ms;
 				ready |= w->next_state == NEXT_READY;
 			}
-			if (nfill > 0 || s->queue_quit || now_ms >= next_renew_ms)
+			if (nfill > 0 || s->queue_quit || (due = outbox_due_ms(s->ob, now_ms)) == 0)
 				break;
-			if (next_renew_ms - now_ms < wake)
-				wake = next_renew_ms - now_ms;
-			if (n > 0) {
-				if (now_ms >= retry_ms)
-					break;
-				if (retry_ms - now_ms < wake)
-					wake = retry_ms - now_ms;
-			}
+			if (due < wake)
+				wake = due;
 			/* A batch waits ready: look every IDLE_MS whether its
 			 * issue is still being sent (release_stale). */
 			if (ready) {
@@ -621,7 +540,7 @@ queue_main(void *arg)
 				if (last_pass_ms + IDLE_MS - now_ms < wake)
 					wake = last_pass_ms + IDLE_MS - now_ms;
 			}
-			if (s->nout > 0 && n == 0) {
+			if (outbox_waiting(s->ob, &since) && !outbox_unrecorded(s->ob)) {
 				if (gather_until < 0)
 					gather_until = now_ms + GATHER_MS;
 				if (now_ms >= gather_until)
@@ -631,86 +550,31 @@ queue_main(void *arg)
 			clock_deadline(wake, &until);
 			pthread_cond_timedwait(&s->out_cv, &s->mu, &until);
 		}
-		if (s->queue_quit) {
+		quit = s->queue_quit;
+		if (quit) {
 			/* Workers stuck with a stalled relay take nothing more. */
 			for (size_t i = 0; i < s->nworkers; i++)
 				if (s->workers[i].next_state == NEXT_READY)
 					release_next(s, &s->workers[i]);
-			if (s->nout == 0 && n == 0) {
+			if (!outbox_waiting(s->ob, NULL) && !outbox_unrecorded(s->ob)) {
 				pthread_mutex_unlock(&s->mu);
 				break;
 			}
 			nfill = 0;
 		}
-		for (size_t i = 0; i < nfill; i++)
+		for (size_t i = 0; i < nfill; i++) {
 			fill[i]->next_state = NEXT_FILLING;
-		/* Take what was gathered. With nothing older pending, the
-		 * journal's writers move to its other file: the one left holds
-		 * exactly what is taken now, and is emptied once committed. */
-		if (n == 0)
-			journal_switch(s->journal);
-		if (s->nout > 0) {
-			batch = xgrow(batch, &cap, n + s->nout, sizeof *batch);
-			memcpy(batch + n, s->out, s->nout * sizeof *batch);
-			n += s->nout;
-			s->nout = 0;
+			claims[i].owner = fill[i]->owner;
+			claims[i].limit = fill[i]->limit;
+			claims[i].into = &fill[i]->next.q;
 		}
+		outbox_take(s->ob);
 		pthread_mutex_unlock(&s->mu);
 
-		fresh = 0;
-		now_ms = last_pass_ms = clock_mono_ms();
-		renew = now_ms >= next_renew_ms;
-		{
-			diag d = DIAG_INIT;
-			if (record_and_claim(s, batch, n, fill, nfill, renew, sending, &nsending,
-			    &d) == 0) {
-				fresh = 1;
-				if (failing_since_ms)
-					log_notice("recorded %zu outcomes after %lld s of trouble; "
-					    "sending again", n,
-					    (long long)((now_ms - failing_since_ms) / 1000));
-				failing_since_ms = 0;
-				backoff_ms = 0;
-				if (renew)
-					next_renew_ms = now_ms + renew_every_ms;
-			} else if (s->queue_quit) {
-				log_err("stopping with %zu outcomes not recorded (%s): the outcome "
-				    "journal keeps them for the next start", n, d.msg);
-				pthread_mutex_lock(&s->mu);
-				s->uncommitted = 1;
-				pthread_mutex_unlock(&s->mu);
-				break;
-			} else {
-				if (!failing_since_ms) {
-					log_warn("cannot record %zu outcomes: %s; they are kept "
-					    "(in memory and the outcome journal) and nothing new is "
-					    "sent until they are recorded", n, d.msg);
-					failing_since_ms = now_ms;
-				}
-				backoff_ms = backoff_ms ? backoff_ms * 2 : RETRY_MIN_MS;
-				if (backoff_ms > RETRY_MAX_MS)
-					backoff_ms = RETRY_MAX_MS;
-				retry_ms = now_ms + backoff_ms;
-			}
-		}
-		if (fresh) {
-			pthread_mutex_lock(&s->mu);
-			journal_committed(s->journal);
-			pthread_mutex_unlock(&s->mu);
-			for (size_t i = 0; i < n; i++) {
-				diag d = DIAG_INIT;
-				if (batch[i].result == QR_SENT)
-					atomic_fetch_add(&s->sent_total, 1);
-				/* A dead address is a hard bounce: the issue's rate. */
-				if (batch[i].result == QR_FAILED &&
-				    smtp_policy_dead_address(batch[i].status) &&
-				    deliverability_check_delivery(s->db, s->cfg, batch[i].delivery_id,
-				    &d) < 0)
-					log_warn("deliverability: %s", d.msg);
-				queue_outcome_free(&batch[i]);
-			}
-			n = 0;
-		}
+		last_pass_ms = clock_mono_ms();
+		fresh = outbox_pass(s->ob, claims, nfill, quit, sending, &nsending) == 0;
+		if (quit && !fresh)
+			break;	/* the journal keeps them */
 		for (size_t i = 0; i < nfill; i++)
 			render_batch(s, fill[i], &fill[i]->next);
 
@@ -735,10 +599,8 @@ queue_main(void *arg)
 			pthread_cond_broadcast(&s->fill_cv);
 		pthread_mutex_unlock(&s->mu);
 	}
-	for (size_t i = 0; i < n; i++)
-		queue_outcome_free(&batch[i]);
+	free(claims);
 	free(fill);
-	free(batch);
 	return NULL;
 }
 
@@ -798,6 +660,7 @@ send_batch(struct worker *w)
 	job.msgs = w->cur.msgs;
 	job.n = w->cur.nmsgs;
 	job.done = on_message_done;
+	job.stop = &s->stopping;
 	job.before_data = rate_wait;
 	job.arg = w;
 	w->relay_fault = 0;
@@ -887,13 +750,9 @@ sender_start(const struct config *cfg, const struct secret *sec, unsigned gen,
     struct sender **out, diag *d)
 {
 	struct sender *s = xcalloc(1, sizeof *s);
-	char host[64] = "localhost";
 	size_t wi = 0;
 
 	smtp_global_init();
-	gethostname(host, sizeof host - 1);
-	snprintf(s->process, sizeof s->process, "%s:%d:", host, (int)getpid());
-	snprintf(s->prefix, sizeof s->prefix, "%sg%u:", s->process, gen);
 	s->cfg = cfg;
 	s->sec = sec;
 	pthread_mutex_init(&s->mu, NULL);
@@ -908,6 +767,8 @@ sender_start(const struct config *cfg, const struct secret *sec, unsigned gen,
 		s->nworkers += (size_t)cfg->relays[i].connections;
 	}
 	s->workers = xcalloc(s->nworkers, sizeof *s->workers);
+	if (outbox_open(cfg, gen, &s->ob, d) < 0)
+		goto fail;
 	for (size_t i = 0; i < cfg->nrelays; i++) {
 		for (int64_t c = 0; c < cfg->relays[i].connections; c++, wi++) {
 			struct worker *w = &s->workers[wi];
@@ -922,18 +783,11 @@ sender_start(const struct config *cfg, const struct secret *sec, unsigned gen,
 			if (rc->rate > 0 && (size_t)(rc->rate * 2 / rc->connections) + 1 < w->limit)
 				w->limit = (size_t)(rc->rate * 2 / rc->connections) + 1;
 			w->seed = (unsigned int)(getpid() * 7919 + wi * 104729 + (size_t)clock_now());
-			snprintf(w->owner, sizeof w->owner, "%s%s#%lld", s->prefix,
+			snprintf(w->owner, sizeof w->owner, "%s%s#%lld", outbox_prefix(s->ob),
 			    relay_name(w->relay), (long long)c);
 		}
 	}
-	if (db_open(cfg->database, DB_OPEN_EXISTING, &s->db, d) < 0)
-		goto fail;
-	{
-		char tag[32];
-		snprintf(tag, sizeof tag, "%d.%u", (int)getpid(), gen);
-		if (journal_open(cfg->database, tag, &s->journal, d) < 0)
-			goto fail;
-	}
+
 	{
 		pthread_t probe;
 		if (pthread_create(&probe, NULL, idle_probe, &s->idle_ok) == 0)
@@ -1039,15 +893,10 @@ sender_free(struct sender *s)
 	}
 	for (size_t i = 0; i < s->nrelays; i++)
 		relay_free(s->relays[i]);
-	for (size_t i = 0; i < s->npauses; i++)
-		free(s->pauses[i].why);
-	free(s->pauses);
-	journal_close(s->journal, !s->uncommitted);
-	db_close(s->db);
+	outbox_close(s->ob);
 	free(s->compiled);
 	free(s->relays);
 	free(s->workers);
-	free(s->out);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->out_cv);
 	pthread_cond_destroy(&s->fill_cv);
@@ -1092,5 +941,5 @@ sender_wake(void *arg)
 int64_t
 sender_sent_total(struct sender *s)
 {
-	return s ? atomic_load(&s->sent_total) : 0;
+	return s && s->ob ? outbox_sent_total(s->ob) : 0;
 }

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include <dirent.h>
@@ -75,10 +76,20 @@ copy_status(struct smtp_msg *m, enum smtp_stage stage, const smtp_status_t *s)
 static void
 finish(struct smtp_job *job, struct smtp_msg *m)
 {
+	struct session_ctx *ctx = m->priv_ctx;
+
 	if (m->done)
 		return;
 	m->done = 1;
 	job->done(m, job->arg);
+	/* Stopping: the session ends here, between two messages (the next
+	 * one's data has not gone out), and what it had left goes back
+	 * untouched. libesmtp has no call to end a session early; closing
+	 * its socket makes its next read or write fail. */
+	if (job->stop && atomic_load(job->stop) && ctx && ctx->fd >= 0) {
+		shutdown(ctx->fd, SHUT_RDWR);
+		ctx->fd = -1;
+	}
 }
 
 /* Where a message ended, from the statuses libesmtp kept. */

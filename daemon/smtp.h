@@ -13,6 +13,7 @@
 #ifndef BROADSIDE_SMTP_H
 #define BROADSIDE_SMTP_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,9 @@ struct smtp_job {
 	size_t		 n;
 	/* Called once per message, from the sending thread. */
 	void		(*done)(struct smtp_msg *m, void *arg);
+	/* When set, the session ends after the message in progress (those
+	 * not begun end with no reply); may be NULL. */
+	const atomic_int *stop;
 	/* Called before a message's data is sent (rate limiting); may block. */
 	void		(*before_data)(void *arg);
 	void		*arg;

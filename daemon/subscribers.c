@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "names.h"
+#include "queue.h"
 #include "xalloc.h"
 
 static const char *const tiers[] = { "free", "paid" };
@@ -127,18 +128,7 @@ subscriber_free(struct subscriber *s)
 int
 subscriber_drop_pending(struct db *db, int64_t id, int64_t *n, diag *d)
 {
-	sqlite3_stmt *st = db_stmt(db,
-	    "UPDATE deliveries SET state = 'dropped', updated_at = ?1, "
-	    "lease_owner = NULL, lease_expires = NULL "
-	    "WHERE subscriber_id = ?2 AND state IN ('queued', 'deferred')");
-
-	sqlite3_bind_int64(st, 1, clock_now());
-	sqlite3_bind_int64(st, 2, id);
-	if (db_step_done(db, st, d, "dropping pending deliveries") < 0)
-		return -1;
-	if (n)
-		*n = sqlite3_changes(db_handle(db));
-	return 0;
+	return queue_drop_subscriber(db, id, clock_now(), n, d);
 }
 
 int

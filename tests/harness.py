@@ -96,8 +96,11 @@ class Smtpd:
 
 class Env:
     def __init__(self, relays, retry='min_backoff = "1s"; max_backoff = "2s"; max_age = "1h";',
-                 extra="", log_level="info"):
+                 extra="", log_level="info", database=None,
+                 relay_backoff=("1s", "2s")):
         self.dir = tempfile.mkdtemp(prefix="broadside-e2e.")
+        # database: another path for the database file (e.g. on a small tmpfs)
+        self.db = database or os.path.join(self.dir, "broadside.db")
         self.procs = []
         self.daemon = None
         self.conf = os.path.join(self.dir, "broadside.conf")
@@ -109,7 +112,7 @@ class Env:
                                                  r.get("extra", ""))
             for r in relays)
         with open(self.conf, "w") as f:
-            f.write('''database = "%s/broadside.db";
+            f.write('''database = "%s";
 templates = "%s/templates";
 log_level = "%s";
 list: { name = "Growth Dragons"; id = "growth-dragons.example.com";
@@ -120,9 +123,10 @@ http: { listen = "127.0.0.1:%d"; };
 relays = (
   %s
 );
-retry: { %s relay_min_backoff = "1s"; relay_max_backoff = "2s"; };
+retry: { %s relay_min_backoff = "%s"; relay_max_backoff = "%s"; };
 %s
-''' % (self.dir, TOP, log_level, free_port(), rel, retry, extra))
+''' % (self.db, TOP, log_level, free_port(), rel, retry, relay_backoff[0], relay_backoff[1],
+       extra))
         os.environ["BROADSIDE_CONFIG"] = self.conf
         atexit.register(self.cleanup)
         self.bs("init")
@@ -135,7 +139,7 @@ retry: { %s relay_min_backoff = "1s"; relay_max_backoff = "2s"; };
         return r
 
     def sql(self, q, *params):
-        con = sqlite3.connect(os.path.join(self.dir, "broadside.db"), timeout=10)
+        con = sqlite3.connect(self.db, timeout=10)
         try:
             rows = con.execute(q, params).fetchall()
             con.commit()
@@ -165,10 +169,11 @@ retry: { %s relay_min_backoff = "1s"; relay_max_backoff = "2s"; };
                 f.write(text)
         return int(self.bs("issue", "create", src).stdout.strip())
 
-    def start(self, env=None):
+    def start(self, env=None, argv=None):
+        """argv: another command line that execs the daemon (a wrapper)."""
         self.daemon_err = open(os.path.join(self.dir, "daemon.log"), "a")
-        self.daemon = subprocess.Popen([BSD], stdout=self.daemon_err, stderr=self.daemon_err,
-                                       env=env)
+        self.daemon = subprocess.Popen(argv or [BSD], stdout=self.daemon_err,
+                                       stderr=self.daemon_err, env=env)
         self.procs.append(self.daemon)
         return self.daemon
 

@@ -1,0 +1,113 @@
+#!/usr/bin/python3
+"""fault_clock.py - a wall-clock step re-sends nothing (issue 14).
+
+The daemon runs under Debian's libfaketime (LD_PRELOAD) with
+FAKETIME_TIMESTAMP_FILE, FAKETIME_NO_CACHE=1 and
+FAKETIME_DONT_FAKE_MONOTONIC=1, so that only its wall clock moves when the
+file changes. In the middle of a send (default 10 min lease) the wall
+clock steps +601 s, as NTP does after a suspended VM; then, during a
+second issue, back by the same. Neither re-sends anything: every copy
+once, and the issue is not marked sent while copies are still in flight
+(no copy is accepted after the status reads 'sent', nothing is leased
+then)."""
+import glob
+import os
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from harness import ok, exit_code  # noqa: E402
+from faults import FaultRelay, copies, make_env, started, tally  # noqa: E402
+
+N = 300
+libs = sorted(glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1"))
+if not libs:
+    ok("libfaketime is installed (Debian package faketime, in the Makefile's DEB_TEST)", False)
+    sys.exit(1)
+
+
+class Pre:
+    dir = tempfile.mkdtemp(prefix="broadside-fault.")
+    procs = []
+
+
+class Watch(threading.Thread):
+    """Notes when the issue first reads 'sent', and what was leased then."""
+
+    def __init__(self, env, issue):
+        super().__init__(daemon=True)
+        self.env, self.issue = env, issue
+        self.t_sent, self.leased, self.halt = None, None, False
+
+    def run(self):
+        while not self.halt and self.t_sent is None:
+            rows = self.env.sql("SELECT status, (SELECT count(*) FROM deliveries WHERE "
+                                "issue_id = ?1 AND state IN ('sending', 'queued', 'deferred')) "
+                                "FROM issues WHERE id = ?1", self.issue)
+            if rows and rows[0][0] == "sent":
+                self.t_sent, self.leased = time.time(), rows[0][1]
+            time.sleep(0.02)
+
+
+pre = Pre()
+relay = FaultRelay(pre, "relay", delay=0.05)
+env = make_env([{"port": relay.port, "connections": 2, "per_session": 20}])
+env.procs += pre.procs
+rcpts = ["clock%03d@example.com" % i for i in range(N)]
+env.subscribers([(r, "", "free") for r in rcpts])
+stamp = os.path.join(env.dir, "faketime")
+with open(stamp, "w") as f:
+    f.write("+0\n")
+faked = dict(os.environ, LD_PRELOAD=libs[0], FAKETIME_TIMESTAMP_FILE=stamp,
+             FAKETIME_NO_CACHE="1", FAKETIME_DONT_FAKE_MONOTONIC="1")
+started(env, env=faked)
+
+for step in ("+601", "+0"):
+    jump = "+601 s" if step == "+601" else "-601 s"
+    since = {relay: relay.count()}
+    issue = env.issue()
+    watch = Watch(env, issue)
+    watch.start()
+    env.bs("issue", "schedule", issue, "--now")
+    env.wait(lambda: relay.count() - since[relay] >= N // 3, 120, 0.01)
+    at_step = relay.count() - since[relay]
+    leased = env.one("SELECT count(*) FROM deliveries WHERE issue_id = ? AND state = 'sending'",
+                     issue)
+    with open(stamp + ".tmp", "w") as f:
+        f.write(step + "\n")
+    os.replace(stamp + ".tmp", stamp)
+    ok("wall clock stepped %s mid-send (%d of %d accepted, %d leased)" % (
+        jump, at_step, N, leased), 0 < at_step < N and leased > 0)
+    done = env.wait(lambda: watch.t_sent is not None, 180, 0.1)
+    ok("%s: the issue is sent" % jump, done, env.status(issue))
+    time.sleep(5)       # anything still in flight shows up meanwhile
+    watch.halt = True
+    log = relay.log()[since[relay]:]
+    late = [m for m in log if watch.t_sent and m["time"] > watch.t_sent]
+    got = copies(relay, since=since)
+    missed, twice, strangers = tally(got, rcpts)
+    print("# clock step %s at %d accepted: %d twice, %d missed, %d accepted after 'sent'" % (
+        jump, at_step, twice, len(missed), len(late)))
+    ok("%s: nobody missed (%d of %d)" % (jump, N - len(missed), N), not missed, missed[:10])
+    ok("%s: no copy twice (%d)" % (jump, twice), twice == 0,
+       [r for r, n in got.items() if n > 1][:10])
+    ok("%s: no copy to anyone else" % jump, not strangers, strangers)
+    ok("%s: not marked sent while copies were due or in flight (%s then, %d accepted after)" % (
+        jump, watch.leased, len(late)), watch.leased == 0 and not late)
+    # Copies sent after the step carry the stepped clock: the newest relay
+    # time against the sent_at nearest to it (a step back leaves earlier
+    # copies of this issue +601 s ahead, so not simply the maximum).
+    last = max(m["time"] for m in log)
+    ahead = env.one("SELECT sent_at - ?2 FROM deliveries WHERE issue_id = ?1 "
+                    "ORDER BY abs(sent_at - ?2 - ?3) LIMIT 1", issue, last,
+                    601 if step == "+601" else 0)
+    ok("%s: the daemon's wall clock did step (the sent_at nearest the relay's last is %+.0f s "
+       "from it)" % (jump, ahead), (ahead > 590) if step == "+601" else (abs(ahead) < 10))
+    states = dict(env.sql("SELECT state, count(*) FROM deliveries WHERE issue_id = ? "
+                          "GROUP BY state", issue))
+    ok("%s: every delivery recorded sent (%s)" % (jump, states), states == {"sent": N})
+
+ok("SIGTERM: exit 0", env.stop() == 0)
+sys.exit(exit_code())
