@@ -295,6 +295,21 @@ ok("subscriber import of a consented list: active at once, no confirmation",
 time.sleep(1)
 ok("nothing mailed to the imported reader", not mails_to("imported@example.com"))
 
+# --- an issue goes to readers, never to a pending signup ---
+iid = env.issue()
+env.bs("issue", "schedule", iid, "--now")
+env.wait(lambda: env.status(iid) == "sent", timeout=60)
+got = {r for m in relay.log() for r in m["rcpt"]
+       if m.get("message_id") and m["message_id"].startswith(
+           tuple("%d." % d for (d,) in env.sql("SELECT id FROM deliveries WHERE issue_id = ?", iid)))}
+pending = {e for (e,) in env.sql("SELECT email FROM subscribers WHERE status = 'pending'")}
+ok("an issue sent: the confirmed reader gets it, no pending signup does",
+   env.status(iid) == "sent" and "Reader@Example.com" in got and pending and not (got & pending),
+   (sorted(got), sorted(pending)))
+ok("the confirmation issue is not in 'issue list' and never finishes",
+   "Signup confirmations" not in env.bs("issue", "list").stdout and
+   env.one("SELECT status FROM issues WHERE kind = 'confirmation'") == "sending")
+
 # --- signup.enabled = false ---
 conf = open(env.conf).read().replace("signup: {", "signup: { enabled = false;")
 open(env.conf, "w").write(conf)
