@@ -264,16 +264,28 @@ send_text(struct MHD_Connection *c, struct req *r, unsigned code, const char *te
 	return respond(c, r, code, "text/plain; charset=utf-8", &b, allow);
 }
 
-/* Fills page `id` (values indexed by enum slot; the list name is added). */
+static enum MHD_Result send_framed(struct http *h, struct MHD_Connection *c,
+    struct req *r, unsigned code, enum page_id id, const char *title, const char **v);
+
+/* Fills page `id` (values indexed by enum slot; the list name is added)
+ * inside the shared frame. */
 static enum MHD_Result
 send_page(struct http *h, struct MHD_Connection *c, struct req *r, unsigned code,
     enum page_id id, const char **values)
 {
-	buf b = BUF_INIT;
+	const char *list = h->site.cfg.list.name;
+	buf t = BUF_INIT;
+	enum MHD_Result rc;
 
-	values[S_LIST] = h->site.cfg.list.name;
-	page_fill(h->site.pages[id], values, &b);
-	return respond(c, r, code, "text/html; charset=utf-8", &b, NULL);
+	switch (id) {
+	case PG_CONFIRM: buf_printf(&t, "Unsubscribe from %s", list); break;
+	case PG_DONE: buf_printf(&t, "Unsubscribed from %s", list); break;
+	case PG_NOTFOUND: buf_puts(&t, "Link not found"); break;
+	default: buf_printf(&t, "%s - %s", values[S_HEADING] ? values[S_HEADING] : "", list);
+	}
+	rc = send_framed(h, c, r, code, id, buf_cstr(&t), values);
+	buf_free(&t);
+	return rc;
 }
 
 static enum MHD_Result
@@ -407,7 +419,8 @@ resub_page(struct http *h, struct MHD_Connection *c, struct req *r, struct db *d
 /* --- the readers' pages: one frame around each --- */
 
 /* Fills fragment `id` with v (list name and the frame's links added), puts
- * it in the frame titled `title`, and answers. */
+ * it in the frame titled "`title` - list name" (`title` alone when it
+ * already names the list, or the list name when NULL), and answers. */
 static enum MHD_Result
 send_framed(struct http *h, struct MHD_Connection *c, struct req *r, unsigned code,
     enum page_id id, const char *title, const char **v)
@@ -428,10 +441,11 @@ send_framed(struct http *h, struct MHD_Connection *c, struct req *r, unsigned co
 	v[S_LIST_ADDRESS] = cfg->list.address;
 	v[S_UPGRADE_URL] = cfg->list.upgrade_url;
 	page_fill(h->site.pages[id], v, &body);
-	if (title && *title)
+	if (title && *title && strstr(title, cfg->list.name) == NULL &&
+	    (id == PG_SUBSCRIBE || id == PG_MESSAGE || id == PG_SIGNUP_CONFIRM))
 		buf_printf(&t, "%s - %s", title, cfg->list.name);
 	else
-		buf_puts(&t, cfg->list.name);
+		buf_puts(&t, title && *title ? title : cfg->list.name);
 	v[S_TITLE] = t.data;
 	v[S_BODY_HTML] = body.data;
 	page_fill(h->site.pages[PG_FRAME], v, &out);
