@@ -386,6 +386,10 @@ issue_transition(struct db *db, int64_t id, enum issue_status to, diag *d)
 	if (issue_get(db, id, &is, d) < 0)
 		return -1;
 	issue_free(&is);
+	if (is.kind == ISSUE_KIND_CONFIRMATION && to != ISSUE_PAUSED && to != ISSUE_SENDING)
+		return diag_set(d, EX_DATAERR, "issue %lld holds the signup confirmation "
+		    "emails: it can be paused and resumed, not %s", (long long)id,
+		    to == ISSUE_CANCELLED ? "cancelled" : "rescheduled or finished");
 	if (!allowed(is.status, to))
 		return diag_set(d, EX_DATAERR, "issue %lld is %s; it cannot become %s",
 		    (long long)id, issue_status_name(is.status), issue_status_name(to));

@@ -310,6 +310,16 @@ ok("the confirmation issue is not in 'issue list' and never finishes",
    "Signup confirmations" not in env.bs("issue", "list").stdout and
    env.one("SELECT status FROM issues WHERE kind = 'confirmation'") == "sending")
 
+cid = env.one("SELECT id FROM issues WHERE kind = 'confirmation'")
+r_cancel = env.bs("issue", "cancel", cid, check=False)
+r_pause = env.bs("issue", "pause", cid, check=False)
+r_resume = env.bs("issue", "resume", cid, check=False)
+ok("the confirmation issue can be paused and resumed, never cancelled",
+   r_cancel.returncode == 65 and "signup confirmation" in r_cancel.stderr and
+   r_pause.returncode == 0 and r_resume.returncode == 0 and
+   env.one("SELECT status FROM issues WHERE id = ?", cid) == "sending",
+   (r_cancel.returncode, r_cancel.stderr, r_pause.stderr, r_resume.stderr))
+
 # --- signup.enabled = false ---
 conf = open(env.conf).read().replace("signup: {", "signup: { enabled = false;")
 open(env.conf, "w").write(conf)
