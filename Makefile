@@ -6,15 +6,21 @@
 #   make test-asan  the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make demo       send a sample issue to sample subscribers through a local sink
 #   make bench      print throughput figures, each beside its baseline
-#   make fuzz       run the bounce-parser fuzzer for FUZZ_SECONDS
-#   make install    PREFIX=/usr/local DESTDIR= : binaries, templates, unit, config
+#   make fuzz       run the bounce fuzzers (parser; parser + apply) for FUZZ_SECONDS
+#   make install    PREFIX=/usr/local DESTDIR= : binaries, templates, unit, config;
+#                   without DESTDIR also the broadside user and /var/lib/broadside
 
 PREFIX	?= /usr/local
 DESTDIR	?=
 SYSCONFDIR ?= /etc
 UNITDIR	?= /lib/systemd/system
+STATEDIR ?= /var/lib/broadside
+# What makes the system user: systemd-sysusers where there is one, else useradd.
+SYSUSERS ?= systemd-sysusers
+USERADD	?= useradd
 DATADIR	= $(PREFIX)/share/broadside
 
+VERSION	= 0.1.0
 BUILD	?= build
 SAN	?=
 CC	?= cc
@@ -56,7 +62,7 @@ BENCH_SRC = $(wildcard tests/bench/*.c)
 BENCH_BIN = $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 MIGRATIONS = $(sort $(wildcard db/[0-9]*.sql))
 
-.PHONY: FORCE all deps test test-asan check demo bench fuzz install clean
+.PHONY: FORCE all deps test test-asan check demo bench fuzz install install-user clean
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/broadside $(BUILD)/broadsided $(UNIT_BIN) $(BENCH_BIN)
@@ -70,10 +76,10 @@ $(BUILD)/obj/%.o: daemon/%.c $(wildcard daemon/*.h) $(BUILD)/paths.h | $(BUILD)/
 	@echo "CC $<"; $(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # The install paths compiled into the binaries (default templates folder,
-# config file); rewritten only when PREFIX or SYSCONFDIR change.
+# config file) and the version; rewritten only when one of them changes.
 $(BUILD)/paths.h: FORCE | $(BUILD)/obj
-	@printf '#define BROADSIDE_DATADIR "%s"\n#define BROADSIDE_SYSCONFDIR "%s"\n' \
-	  '$(DATADIR)' '$(SYSCONFDIR)' >$@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+	@printf '#define BROADSIDE_DATADIR "%s"\n#define BROADSIDE_SYSCONFDIR "%s"\n#define BROADSIDE_VERSION "%s"\n' \
+	  '$(DATADIR)' '$(SYSCONFDIR)' '$(VERSION)' >$@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 FORCE:
 
 $(BUILD)/migrations.c: $(MIGRATIONS) db/embed.sh | $(BUILD)/obj
@@ -104,7 +110,7 @@ $(BUILD)/obj $(BUILD)/tests $(BUILD)/bench:
 test: deps
 	$(MAKE) all
 	$(MAKE) BUILD=build-asan SAN=1 all
-	$(MAKE) build-fuzz/fuzz_bounce
+	$(MAKE) build-fuzz/fuzz_bounce build-fuzz/fuzz_apply
 	FUZZ_SECONDS=$${FUZZ_TEST_SECONDS:-10} tests/run.sh build build-asan
 
 test-asan: deps
@@ -122,15 +128,24 @@ bench: deps all
 
 # The bounce parser under libFuzzer (clang), seeded with the peer corpus.
 FUZZ_SECONDS ?= 60
-FUZZ_SRC = daemon/bounce_parse.c daemon/buf.c daemon/xalloc.c daemon/diag.c daemon/log.c
+FUZZ_SRC = $(filter-out daemon/bounce_apply.c,$(wildcard daemon/bounce_*.c)) daemon/buf.c daemon/xalloc.c daemon/diag.c daemon/log.c
 build-fuzz/fuzz_bounce: tests/fuzz/fuzz_bounce.c $(FUZZ_SRC) $(wildcard daemon/*.h)
 	@mkdir -p build-fuzz
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	  -fno-sanitize-recover=undefined -Idaemon $(shell pkg-config --cflags gmime-3.0) \
 	  -o $@ tests/fuzz/fuzz_bounce.c $(FUZZ_SRC) $(shell pkg-config --libs gmime-3.0)
 
-fuzz: build-fuzz/fuzz_bounce
+# bounce_apply with the parser: the whole core (a database in memory).
+FUZZ_CORE_SRC = $(CORE_SRC)
+build-fuzz/fuzz_apply: tests/fuzz/fuzz_apply.c $(FUZZ_CORE_SRC) $(wildcard daemon/*.h) $(BUILD)/migrations.c $(BUILD)/paths.h
+	@mkdir -p build-fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=undefined -Idaemon -I$(BUILD) $(PKG_CFLAGS) \
+	  -o $@ tests/fuzz/fuzz_apply.c $(FUZZ_CORE_SRC) $(BUILD)/migrations.c $(PKG_LIBS) -lm
+
+fuzz: build-fuzz/fuzz_bounce build-fuzz/fuzz_apply
 	tests/fuzz/run.sh $(CURDIR)/build-fuzz/fuzz_bounce $(FUZZ_SECONDS)
+	tests/fuzz/run.sh $(CURDIR)/build-fuzz/fuzz_apply $(FUZZ_SECONDS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(DATADIR)/templates \
@@ -148,10 +163,27 @@ install: all
 	[ -e $(DESTDIR)$(SYSCONFDIR)/broadside/broadside.conf ] || \
 	  $(BUILD)/broadside config example > $(DESTDIR)$(SYSCONFDIR)/broadside/broadside.conf
 	chmod 0640 $(DESTDIR)$(SYSCONFDIR)/broadside/broadside.conf
-	@# On the machine itself: make the user now, and let it read its config.
-	if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null; then \
-	  systemd-sysusers $(PREFIX)/lib/sysusers.d/broadside.conf && \
-	  chgrp broadside $(SYSCONFDIR)/broadside/broadside.conf; fi
+	@# On the machine itself (no DESTDIR): the user, its state folder, its config.
+	@[ -n "$(DESTDIR)" ] || $(MAKE) -s install-user
+
+# The 'broadside' user (systemd-sysusers, else useradd), its state folder
+# $(STATEDIR) (0750; systemd's StateDirectory= makes it too, but `broadside
+# init` and a daemon run without systemd need it first), and its group on
+# the config. Says what it does; does nothing that is done already.
+install-user:
+	@if id broadside >/dev/null 2>&1; then :; \
+	elif command -v $(SYSUSERS) >/dev/null 2>&1; then \
+	  echo "install: user broadside ($(SYSUSERS))"; \
+	  $(SYSUSERS) $(PREFIX)/lib/sysusers.d/broadside.conf || exit 1; \
+	else \
+	  echo "install: user broadside ($(USERADD); no $(SYSUSERS) here)"; \
+	  $(USERADD) --system --user-group --home-dir $(STATEDIR) --no-create-home \
+	    --shell /usr/sbin/nologin --comment "Broadside newsletter daemon" broadside || exit 1; \
+	fi
+	@if [ ! -d $(STATEDIR) ]; then \
+	  echo "install: $(STATEDIR) (0750, owner broadside)"; \
+	  install -d -o broadside -g broadside -m 0750 $(STATEDIR); fi
+	@chgrp broadside $(SYSCONFDIR)/broadside/broadside.conf
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -433,6 +433,34 @@ apply_unsubscribe(struct db *db, const struct config *cfg, const struct bounce_r
 	return 0;
 }
 
+/* A delay notice: the MTA is still trying. With proof it is one event
+ * on the subscriber ("delay"), never a score; without, nothing. */
+static int
+record_delay(struct db *db, const struct config *cfg, const struct bounce_report *r,
+    const struct bounce_verdict *v, int64_t now, struct secret *sec, int *have_secret,
+    struct bounce_outcome *oc, diag *d)
+{
+	struct bounce_proof p;
+	char detail[640];
+
+	if (load_secret(cfg, sec, have_secret, d) < 0 ||
+	    bounce_prove(db, cfg, sec, r, now, &p, d) < 0)
+		return -1;
+	if (p.kind == PROOF_NONE) {
+		summary(oc, "delay notice (%s), no proof: ignored", v->status);
+		return 0;
+	}
+	snprintf(detail, sizeof detail, "delay %s via %s, delivery %lld: %.400s (still "
+	    "retried by the remote MTA: not a bounce, not scored)", v->status,
+	    bounce_proof_name(p.kind), (long long)p.delivery_id, v->diagnostic);
+	if (db_event(db, "subscriber", p.subscriber_id, "delay", detail, d) < 0)
+		return -1;
+	oc->delays++;
+	summary(oc, "delay notice (%s) for subscriber %lld: recorded, not a bounce",
+	    v->status, (long long)p.subscriber_id);
+	return 0;
+}
+
 int
 bounce_apply_tx(struct db *db, const struct config *cfg, const struct bounce_report *r,
     int64_t now, struct bounce_outcome *oc, diag *d)
@@ -455,6 +483,12 @@ bounce_apply_tx(struct db *db, const struct config *cfg, const struct bounce_rep
 			return -1;
 	}
 	if (!any) {
+		const struct bounce_verdict *delay = NULL;
+		for (size_t i = 0; i < r->n && !delay; i++)
+			if (strcmp(r->v[i].reason, "delayed") == 0)
+				delay = &r->v[i];
+		if (delay && record_delay(db, cfg, r, delay, now, &sec, &have_secret, oc, d) < 0)
+			return -1;
 		if (oc->summary[0] == '\0')
 			summary(oc, "%s: no bounce, ignored", bounce_format_name(r->format));
 		oc->ignored = oc->suppressed == 0;
@@ -512,7 +546,7 @@ bounce_apply(struct db *db, const struct config *cfg, const struct bounce_report
 		db_rollback(db);
 		return -1;
 	}
-	if (oc->recorded == 0 && oc->suppressed == 0 && oc->unverified == 0) {
+	if (oc->recorded == 0 && oc->suppressed == 0 && oc->unverified == 0 && oc->delays == 0) {
 		db_rollback(db);	/* nothing written */
 		return 0;
 	}

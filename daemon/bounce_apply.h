@@ -17,6 +17,8 @@
  *                over when the last bounce is older than score_reset), and
  *                bounced when it reaches score_threshold (Mailman 3's rules);
  *   complaint -> subscriber complained (no more mail of any kind).
+ * A delay notice (every verdict ignore, reason "delayed") with proof is an
+ * event 'delay' on the subscriber and never a score.
  * A status other than active drops the subscriber's queued deliveries
  * (subscribers.c does that). A mail to unsubscribe+TOKEN@ unsubscribes the
  * token's subscriber (a bad token: unverified). Deliveries are read and
@@ -73,6 +75,7 @@ int	bounce_prove(struct db *db, const struct config *cfg, const struct secret *s
 struct bounce_outcome {
 	int	recorded;	/* rows written to `bounces` */
 	int	unverified;	/* verdicts without proof: recorded as events only */
+	int	delays;		/* delay notices with proof: an event, no score */
 	enum bounce_proof_kind proof;
 	int	suppressed;	/* subscribers whose status changed */
 	int	ignored;	/* 1: nothing to apply (not a bounce, forged, ...) */

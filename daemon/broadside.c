@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "log.h"
+#include "version.h"
 
 static const struct cli_command *const tables[] = {
 	cli_base_commands,
@@ -24,6 +25,7 @@ static const struct cli_command *const tables[] = {
 	cli_stats_commands,
 	cli_dkim_commands,
 	cli_key_commands,
+	cli_db_commands,
 	cli_bounce_commands,
 };
 
@@ -32,7 +34,8 @@ static const char *current_usage = "";
 static void
 usage(FILE *fp)
 {
-	fprintf(fp, "usage: broadside [--config FILE] COMMAND [ARGS]\n\ncommands:\n");
+	fprintf(fp, "usage: broadside [--config FILE] COMMAND [ARGS]\n"
+	    "       broadside --help | --version\n\ncommands:\n");
 	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
 		for (const struct cli_command *c = tables[t]; c->name; c++)
 			fprintf(fp, "  %s%s%s %s\n      %s\n", c->group ? c->group : "",
@@ -99,6 +102,7 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cfg_arg = NULL;
@@ -110,10 +114,11 @@ main(int argc, char **argv)
 
 	log_init("broadside");
 	/* '+': stop at the command; its own options are its own. */
-	while ((ch = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': cfg_arg = optarg; break;
 		case 'h': usage(stdout); return 0;
+		case 'V': printf("broadside %s\n", version_line()); return 0;
 		default: usage(stderr); return EX_USAGE;
 		}
 	}

@@ -39,6 +39,7 @@
 #include "secret.h"
 #include "smtp.h"
 #include "sender.h"
+#include "version.h"
 #include "xalloc.h"
 
 #define STATUS_EVERY_MS	2000
@@ -263,6 +264,8 @@ main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cfg_arg = NULL;
@@ -279,12 +282,34 @@ main(int argc, char **argv)
 
 	memset(&dm, 0, sizeof dm);
 	log_init("broadsided");
-	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
-		if (ch != 'c') {
-			fprintf(stderr, "usage: broadsided [--config FILE]\n");
+	while ((ch = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			cfg_arg = optarg;
+			break;
+		case 'h':
+			printf("usage: broadsided [--config FILE]\n\n"
+			    "The Broadside daemon: sends scheduled issues, retries, reads bounces,\n"
+			    "serves the unsubscribe links. Runs in the foreground and logs to stderr\n"
+			    "(under systemd: broadsided.service, the journal). SIGTERM or SIGINT stops\n"
+			    "it (batches in flight finished or released); SIGHUP reloads the config\n"
+			    "and templates.\n\n"
+			    "  -c, --config FILE  else $BROADSIDE_CONFIG, else %s\n"
+			    "  -h, --help         this text\n"
+			    "  -V, --version      version and database schema\n", config_path(NULL));
+			return 0;
+		case 'V':
+			printf("broadsided %s\n", version_line());
+			return 0;
+		default:
+			fprintf(stderr, "usage: broadsided [--config FILE] (--help for more)\n");
 			return EX_USAGE;
 		}
-		cfg_arg = optarg;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "broadsided: unexpected argument '%s'\n"
+		    "usage: broadsided [--config FILE] (--help for more)\n", argv[optind]);
+		return EX_USAGE;
 	}
 	dm.path = config_path(cfg_arg);
 	g = dm.cur = xcalloc(1, sizeof *g);

@@ -111,6 +111,8 @@ buf_json_string(buf *b, const char *s)
 	}
 	buf_putc(b, '"');
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		size_t n;
+
 		switch (*p) {
 		case '"': buf_puts(b, "\\\""); break;
 		case '\\': buf_puts(b, "\\\\"); break;
@@ -118,13 +120,48 @@ buf_json_string(buf *b, const char *s)
 		case '\r': buf_puts(b, "\\r"); break;
 		case '\t': buf_puts(b, "\\t"); break;
 		default:
-			if (*p < 0x20)
+			if (*p < 0x20) {
 				buf_printf(b, "\\u%04x", *p);
-			else
+			} else if (*p < 0x80) {
 				buf_putc(b, (char)*p);
+			} else if ((n = buf_utf8_len(p)) > 0) {
+				buf_append(b, (const char *)p, n);
+				p += n - 1;
+			} else {
+				/* Not UTF-8 (a raw Latin-1 byte, a broken
+				 * sequence): U+FFFD, never the byte. */
+				buf_puts(b, "\xef\xbf\xbd");
+			}
 		}
 	}
 	buf_putc(b, '"');
+}
+
+size_t
+buf_utf8_len(const unsigned char *p)
+{
+	unsigned cp;
+	size_t n;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)	/* also stops at the NUL */
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;	/* overlong, beyond Unicode, or a surrogate */
+	return n;
 }
 
 const char *

@@ -29,8 +29,12 @@ void	 buf_printf(buf *b, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	 buf_vprintf(buf *b, const char *fmt, va_list ap);
 void	 buf_truncate(buf *b, size_t len);
-/* Appends s as a JSON string literal (quoted, escaped); null for NULL. */
+/* Appends s as a JSON string literal (quoted, escaped; bytes that are not
+ * UTF-8 become U+FFFD, so the output is always valid); null for NULL. */
 void	 buf_json_string(buf *b, const char *s);
+/* The length of the valid UTF-8 sequence at p (1 for ASCII), 0 when the
+ * bytes there are not one (stray, overlong, surrogate, truncated). */
+size_t	 buf_utf8_len(const unsigned char *p);
 const char *buf_cstr(buf *b);			/* "" for an empty, never NULL */
 char	*buf_detach(buf *b);			/* caller frees; b is reset */
 

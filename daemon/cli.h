@@ -43,6 +43,7 @@ extern const struct cli_command cli_bounce_commands[];	/* bounce, bounce check *
 extern const struct cli_command cli_stats_commands[];
 extern const struct cli_command cli_dkim_commands[];
 extern const struct cli_command cli_key_commands[];
+extern const struct cli_command cli_db_commands[];	/* db stats */
 
 /* Usage error for the running command: EX_USAGE with its usage line. */
 /* Parses a positive issue id (EX_USAGE otherwise). */

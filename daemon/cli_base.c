@@ -3,22 +3,34 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "cli.h"
+#include "log.h"
 #include "preflight.h"
 
 static int
 cmd_init(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 {
 	struct db *db;
-	int created;
+	struct stat sb;
+	int created, had_folder, had_db;
+	char folder[4096];
+	const char *slash = strrchr(ctx->cfg.database, '/');
 
 	(void)argv;
 	if (argc > 1)
 		return cli_usage(d, "init takes no arguments");
+	/* db_open makes the database's folder when it is missing: say so. */
+	snprintf(folder, sizeof folder, "%.*s", slash ? (int)(slash - ctx->cfg.database) : 1,
+	    slash ? ctx->cfg.database : ".");
+	had_folder = folder[0] == '\0' || stat(folder, &sb) == 0;
+	had_db = access(ctx->cfg.database, F_OK) == 0;
 	if (db_open(ctx->cfg.database, DB_OPEN_CREATE, &db, d) < 0)
 		return -1;
+	if (!had_folder)
+		printf("folder %s created (0750)\n", folder);
 	printf("database %s ready (schema version %d)\n", ctx->cfg.database,
 	    db_schema_version(db));
 	if (preflight_key(&ctx->cfg, db, 1, &created, d) < 0) {
@@ -27,6 +39,12 @@ cmd_init(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	}
 	db_close(db);
 	printf("secret key %s %s\n", ctx->cfg.key_file, created ? "created (0600)" : "kept");
+	/* root making files in the daemon's folder: they would stay root's. */
+	if ((!had_db || created) && geteuid() == 0 &&
+	    stat(folder[0] ? folder : "/", &sb) == 0 && sb.st_uid != 0)
+		log_warn("made as root in a folder of uid %u: the new files are root's and "
+		    "the daemon cannot write them; chown them, or run the CLI as the daemon's "
+		    "user (runuser -u broadside -- broadside ...)", (unsigned)sb.st_uid);
 	return 0;
 }
 

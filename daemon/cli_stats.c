@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "deliverability.h"
 #include "queue.h"
+#include "stats.h"
 
 /* Runs a "SELECT label, count" query into parallel arrays. */
 static int
@@ -98,8 +99,8 @@ cmd_stats(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		goto fail;
 	if (json)
 		buf_puts(&out, ", ");
-	if (counts(db, db_stmt(db, "SELECT state, count(*) FROM deliveries GROUP BY state "
-	    "ORDER BY state"), &out, json, "deliveries", d) < 0)
+	/* With what retention folded into counts (queue_retire). */
+	if (counts(db, stats_deliveries_by_state(db), &out, json, "deliveries", d) < 0)
 		goto fail;
 	if (json)
 		buf_puts(&out, ", ");
@@ -112,25 +113,27 @@ cmd_stats(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	    &out, json, "bounces", d) < 0)
 		goto fail;
 	buf_puts(&out, json ? ", \"issues\": [" : "issues:\n");
-	st = db_stmt(db,
-	    "SELECT i.id, i.status, i.subject, count(d.id), "
-	    "coalesce(sum(d.state = 'sent'), 0), coalesce(sum(d.state IN ('queued','sending','deferred')), 0), "
-	    "coalesce(sum(d.state IN ('failed','bounced')), 0), coalesce(sum(d.state = 'dropped'), 0), "
-	    "min(d.sent_at), max(d.sent_at) "
-	    "FROM issues i LEFT JOIN deliveries d ON d.issue_id = i.id GROUP BY i.id ORDER BY i.id");
+	st = db_stmt(db, "SELECT id, status, subject FROM issues ORDER BY id");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		long long id = sqlite3_column_int64(st, 0), total = sqlite3_column_int64(st, 3);
-		long long sent = sqlite3_column_int64(st, 4), pending = sqlite3_column_int64(st, 5);
-		long long failed = sqlite3_column_int64(st, 6), dropped = sqlite3_column_int64(st, 7);
-		long long first = sqlite3_column_int64(st, 8), last = sqlite3_column_int64(st, 9);
-		double rate = last > first ? (double)sent / (double)(last - first) : 0;
+		long long id = sqlite3_column_int64(st, 0);
+		long long total, sent, pending, failed, dropped, first, last;
+		double rate;
 		struct deliv_rates dr;
 		struct queue_counts qc;
+		/* queue.c's counts: deliveries and what retention folded. */
 		if (deliverability_issue_rates(db, &ctx->cfg, id, &dr, d) < 0 ||
 		    queue_issue_counts(db, id, clock_now(), &qc, d) < 0) {
 			sqlite3_reset(st);
 			goto fail;
 		}
+		total = qc.total;
+		sent = qc.sent;
+		pending = qc.queued + qc.sending + qc.deferred;
+		failed = qc.failed + qc.bounced;
+		dropped = qc.dropped;
+		first = qc.first_sent_at;
+		last = qc.last_sent_at;
+		rate = last > first ? (double)sent / (double)(last - first) : 0;
 		if (json) {
 			buf_printf(&out, "%s\n {\"id\": %lld, \"status\": \"%s\", \"subject\": ",
 			    n ? "," : "", id, sqlite3_column_text(st, 1));

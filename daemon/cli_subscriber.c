@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "address.h"
 #include "buf.h"
@@ -108,32 +109,79 @@ cmd_add(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 
 enum { COL_EMAIL, COL_NAME, COL_TIER, COL_STATUS, NCOLS };
 
+/* A progress line on stderr while a long import or export runs, only when
+ * stderr is a terminal; erased at the end. */
+struct progress {
+	int		 on;
+	const char	*what;
+	int64_t		 t0, shown;
+};
+
+static void
+progress_start(struct progress *p, const char *what)
+{
+	p->on = isatty(STDERR_FILENO);
+	p->what = what;
+	p->t0 = p->shown = clock_mono_ms();
+}
+
+static void
+progress_tick(struct progress *p, int64_t rows)
+{
+	int64_t now;
+
+	if (!p->on || (rows & 1023) != 0)
+		return;
+	now = clock_mono_ms();
+	if (now - p->shown < 250)
+		return;
+	p->shown = now;
+	fprintf(stderr, "\r%s: %lld rows, %.0f rows/s\033[K", p->what, (long long)rows,
+	    (double)rows * 1000.0 / (double)(now - p->t0 > 0 ? now - p->t0 : 1));
+	fflush(stderr);
+}
+
+static void
+progress_end(struct progress *p)
+{
+	if (p->on && p->shown != p->t0) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+	}
+}
+
 static int
 cmd_import(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 {
 	static const char *names[NCOLS] = { "email", "name", "tier", "status" };
 	int col[NCOLS] = { -1, -1, -1, -1 };
-	buf data = BUF_INIT;
 	struct csv c;
 	struct csv_record r;
+	struct sub_import *im = NULL;
+	struct progress pg = { 0, NULL, 0, 0 };
+	buf dup = BUF_INIT;
 	const char *file, *why;
 	char source[260];
-	int rc, added = 0, existing = 0, suppressed = 0;
+	int rc, dup_line;
+	int64_t added = 0, existing = 0, suppressed = 0, rows = 0;
 	size_t ncols;
-	sqlite3_stmt *st;
+	FILE *fp;
 	int64_t t0 = clock_mono_ms();
 
 	if (argc != 2)
 		return cli_usage(d, "one FILE (or - for standard input) is needed");
 	file = strcmp(argv[1], "-") == 0 ? "<stdin>" : argv[1];
 	snprintf(source, sizeof source, "imported from %.240s", file);
-	if (issue_file_read(argv[1], &data, d) < 0)
-		return -1;
-	csv_open(&c, data.data ? data.data : "", data.len);
+	fp = strcmp(argv[1], "-") == 0 ? stdin : fopen(argv[1], "rb");
+	if (fp == NULL)
+		return diag_set(d, errno == ENOENT ? EX_NOINPUT : EX_NOPERM, "%s: %s",
+		    argv[1], strerror(errno));
+	/* Streamed: memory stays the same whatever the file's size. */
+	csv_open_file(&c, fp);
 	rc = csv_next(&c, &r, &why);
 	if (rc <= 0) {
-		diag_set(d, EX_DATAERR, "%s:1: %s", file, rc == 0 ? "empty file; expected a "
-		    "header line: email[,name][,tier][,status]" : why);
+		diag_set(d, c.ioerr ? EX_IOERR : EX_DATAERR, "%s:1: %s", file, rc == 0 ?
+		    "empty file; expected a header line: email[,name][,tier][,status]" : why);
 		goto fail_nodb;
 	}
 	for (size_t i = 0; i < r.nfields; i++) {
@@ -158,19 +206,19 @@ cmd_import(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	}
 	/* One transaction: a file with one bad row imports nothing. */
 	ncols = r.nfields;
-	if (db_exec(ctx->db, "CREATE TEMP TABLE IF NOT EXISTS import_seen "
-	    "(k TEXT PRIMARY KEY, line INTEGER, email TEXT)", d) < 0 ||
-	    db_begin(ctx->db, d) < 0)
+	if (db_begin(ctx->db, d) < 0)
 		goto fail_nodb;
+	if ((im = subscriber_import_start(ctx->db, source, d)) == NULL)
+		goto fail;
+	progress_start(&pg, "importing");
 	while ((rc = csv_next(&c, &r, &why)) != 0) {
 		struct subscriber s = { 0 };
-		struct subscriber old;
 		char key[ADDRESS_MAX + 1];
-		int64_t id;
-		int supp;
+		enum sub_import_result res;
 
 		if (rc < 0) {
-			diag_set(d, EX_DATAERR, "%s:%d: %s", file, r.line, why);
+			diag_set(d, c.ioerr ? EX_IOERR : EX_DATAERR, "%s:%d: %s", file,
+			    c.ioerr ? c.line : r.line, why);
 			goto fail;
 		}
 		if (r.nfields == 1 && r.fields[0][0] == '\0')
@@ -199,61 +247,47 @@ cmd_import(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		}
 #undef FIELD
 		/* One person, one address: a duplicate in any case is an
-		 * error naming both lines, not a guess at which to keep. */
-		st = db_stmt(ctx->db, "INSERT INTO temp.import_seen (k, line, email) "
-		    "VALUES (?, ?, ?)");
-		sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int(st, 2, r.line);
-		sqlite3_bind_text(st, 3, s.email, -1, SQLITE_TRANSIENT);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			sqlite3_reset(st);
-			st = db_stmt(ctx->db, "SELECT line, email FROM temp.import_seen WHERE k = ?");
-			sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
-			if (sqlite3_step(st) == SQLITE_ROW)
-				diag_set(d, EX_DATAERR, "%s:%d: %s: duplicate address in the file "
-				    "(line %d has %s; addresses are compared ignoring case)",
-				    file, r.line, s.email, sqlite3_column_int(st, 0),
-				    (const char *)sqlite3_column_text(st, 1));
-			else
-				diag_set(d, EX_DATAERR, "%s:%d: %s: duplicate address in the file",
-				    file, r.line, s.email);
-			sqlite3_reset(st);
-			goto fail;
-		}
-		sqlite3_reset(st);
-		if (subscriber_suppressed(ctx->db, key, s.email, &supp, d) < 0)
-			goto fail;
-		if (supp) {
-			suppressed++;
-			continue;
-		}
-		/* Someone already on the list keeps their state: an import never
-		 * resubscribes a person who left. */
-		if (subscriber_find(ctx->db, key, &old, NULL) == 0) {
-			subscriber_free(&old);
-			existing++;
-			continue;
-		}
-		if (subscriber_insert_from(ctx->db, &s, key, source, &id, d) < 0) {
+		 * error naming both lines, not a guess at which to keep.
+		 * Someone already on the list keeps their state: an import
+		 * never resubscribes a person who left. */
+		if (subscriber_import_row(im, &s, key, r.line, &res, &dup_line, &dup, d) < 0) {
 			diag_prefix(d, "%s:%d: ", file, r.line);
 			goto fail;
 		}
-		added++;
+		if (res == SUBIMP_DUPLICATE) {
+			diag_set(d, EX_DATAERR, "%s:%d: %s: duplicate address in the file "
+			    "(line %d has %s; addresses are compared ignoring case)",
+			    file, r.line, s.email, dup_line, buf_cstr(&dup));
+			goto fail;
+		}
+		added += res == SUBIMP_ADDED;
+		existing += res == SUBIMP_EXISTING;
+		suppressed += res == SUBIMP_SUPPRESSED;
+		progress_tick(&pg, ++rows);
 	}
-	if (db_commit(ctx->db, d) < 0)
+	progress_end(&pg);
+	if (subscriber_import_finish(im, d) < 0 || db_commit(ctx->db, d) < 0)
 		goto fail;
+	subscriber_import_end(im);
 	csv_close(&c);
-	buf_free(&data);
-	printf("imported %d subscriber%s from %s; %d already on the list (unchanged), "
-	    "%d suppressed (skipped); %.2f s\n", added, added == 1 ? "" : "s", file,
-	    existing, suppressed, (double)(clock_mono_ms() - t0) / 1000.0);
+	buf_free(&dup);
+	if (fp != stdin)
+		fclose(fp);
+	printf("imported %lld subscriber%s from %s; %lld already on the list (unchanged), "
+	    "%lld suppressed (skipped); %.2f s\n", (long long)added, added == 1 ? "" : "s",
+	    file, (long long)existing, (long long)suppressed,
+	    (double)(clock_mono_ms() - t0) / 1000.0);
 	return 0;
 fail:
+	progress_end(&pg);
 	db_rollback(ctx->db);
 	diag_prefix(d, "nothing imported: ");
 fail_nodb:
+	subscriber_import_end(im);
 	csv_close(&c);
-	buf_free(&data);
+	buf_free(&dup);
+	if (fp != stdin)
+		fclose(fp);
 	return -1;
 }
 
@@ -335,16 +369,40 @@ cmd_list(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	return rc;
 }
 
+/* Writes and empties out; -1 when the write failed. */
+static int
+flush_out(buf *out, FILE *fp)
+{
+	int rc = out->len && fwrite(out->data, 1, out->len, fp) != out->len ? -1 : 0;
+
+	buf_reset(out);
+	return rc;
+}
+
 static int
 cmd_export(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 {
 	sqlite3_stmt *st;
 	buf out = BUF_INIT;
 	FILE *fp = stdout;
-	int rc;
+	const char *name = "standard output";
+	struct progress pg = { 0, NULL, 0, 0 };
+	int64_t rows = 0;
+	int rc, werr = 0;
 
 	if (argc > 2)
 		return cli_usage(d, "at most one FILE");
+	if (argc == 2 && strcmp(argv[1], "-") != 0) {
+		if ((fp = fopen(argv[1], "wx")) == NULL)
+			return diag_set(d, errno == EEXIST ? EX_CANTCREAT : EX_IOERR, "%s: %s%s",
+			    argv[1], strerror(errno), errno == EEXIST ? " (not overwritten)" : "");
+		name = argv[1];
+	}
+	/* Streamed in 256 KB writes: memory stays the same whatever the
+	 * list's size. One read transaction: a consistent snapshot. */
+	progress_start(&pg, "exporting");
+	if (fp == stdout && isatty(STDOUT_FILENO))
+		pg.on = 0;
 	st = db_stmt(ctx->db, "SELECT email, name, tier, status FROM subscribers ORDER BY id");
 	buf_puts(&out, "email,name,tier,status\r\n");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -354,30 +412,24 @@ cmd_export(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 			csv_field(&out, (const char *)sqlite3_column_text(st, i));
 		}
 		buf_puts(&out, "\r\n");
+		if (out.len >= 256 * 1024 && flush_out(&out, fp) < 0) {
+			werr = 1;
+			break;
+		}
+		progress_tick(&pg, ++rows);
 	}
 	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		buf_free(&out);
-		return db_fail(ctx->db, d, "exporting subscribers");
-	}
-	if (argc == 2 && strcmp(argv[1], "-") != 0) {
-		if ((fp = fopen(argv[1], "wx")) == NULL) {
-			diag_set(d, errno == EEXIST ? EX_CANTCREAT : EX_IOERR, "%s: %s%s", argv[1],
-			    strerror(errno), errno == EEXIST ? " (not overwritten)" : "");
-			buf_free(&out);
-			return -1;
-		}
-		rc = fwrite(out.data, 1, out.len, fp) == out.len ? 0 : -1;
-		if (fclose(fp) != 0 || rc < 0) {
-			buf_free(&out);
-			return diag_set(d, EX_IOERR, "%s: write failed", argv[1]);
-		}
-		buf_free(&out);
-		return 0;
-	}
-	rc = cli_write_stdout(&out, d);
+	progress_end(&pg);
+	if (!werr && (flush_out(&out, fp) < 0 || fflush(fp) != 0))
+		werr = 1;
 	buf_free(&out);
-	return rc;
+	if (fp != stdout && fclose(fp) != 0)
+		werr = 1;
+	if (werr)
+		return diag_set(d, EX_IOERR, "%s: write failed", name);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return db_fail(ctx->db, d, "exporting subscribers");
+	return 0;
 }
 
 /* The subscriber named by EMAIL (any case of its domain). */

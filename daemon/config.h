@@ -75,6 +75,9 @@ struct config {
 		int64_t	 confirm_per_day, trust_forwarded_for;
 	} signup;
 	struct {
+		int64_t	 deliveries;	/* final delivery rows kept this long */
+	} retention;
+	struct {
 		char	*address;
 		int64_t	 score_threshold, score_interval, score_reset;
 		struct {

@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "smtp_policy.h"
 #include "xalloc.h"
 
 #define BUSY_TIMEOUT_MS	5000
@@ -257,6 +258,54 @@ migrate(struct db *db, diag *d)
 	return 0;
 }
 
+/* The database's folder, when the database is to be made: made (0750) when
+ * it is missing; otherwise what is wrong with it, and how to put it right,
+ * rather than SQLite's "unable to open database file". */
+static int
+db_folder(const char *path, diag *d)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	struct stat sb;
+	int rc = 0;
+
+	if (slash == NULL || access(path, F_OK) == 0) {
+		free(dir);
+		return 0;	/* the current folder, or the database is there */
+	}
+	if (slash == dir)
+		slash[1] = '\0';	/* "/x.db": the root */
+	else
+		*slash = '\0';
+	if (stat(dir, &sb) < 0 && errno == ENOENT) {
+		if (mkdir(dir, 0750) == 0)
+			(void)chmod(dir, 0750);	/* whatever the umask */
+		else
+			rc = diag_set(d, EX_CANTCREAT, "%s: the database's folder %s is missing "
+			    "and cannot be made (%s); make it, owned by the user the daemon runs "
+			    "as: install -d -o broadside -g broadside -m 0750 %s", path, dir,
+			    strerror(errno), dir);
+	} else if (stat(dir, &sb) < 0)
+		rc = diag_set(d, EX_NOPERM, "%s: the database's folder %s cannot be reached: %s",
+		    path, dir, strerror(errno));
+	else if (!S_ISDIR(sb.st_mode))
+		rc = diag_set(d, EX_CANTCREAT, "%s: %s is not a folder", path, dir);
+	else if (access(dir, W_OK | X_OK) < 0)
+		rc = diag_set(d, EX_NOPERM, "%s: cannot create the database: the folder %s "
+		    "is not writable by this user (uid %u); run as its owner (e.g. runuser "
+		    "-u broadside -- broadside init) or give it to that user", path, dir,
+		    (unsigned)geteuid());
+	free(dir);
+	return rc;
+}
+
+static void
+sql_dead_address(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	sqlite3_result_int(cx, smtp_policy_dead_address(
+	    (const char *)sqlite3_value_text(argv[0])));
+}
+
 int
 db_open(const char *path, enum db_open_mode mode, struct db **out, diag *d)
 {
@@ -268,8 +317,11 @@ db_open(const char *path, enum db_open_mode mode, struct db **out, diag *d)
 		return diag_set(d, errno == ENOENT ? EX_NOINPUT : EX_IOERR,
 		    "%s: %s%s", path, strerror(errno),
 		    errno == ENOENT ? " (run 'broadside init' first)" : "");
-	if (mode == DB_OPEN_CREATE)
+	if (mode == DB_OPEN_CREATE) {
+		if (db_folder(path, d) < 0)
+			return -1;
 		flags |= SQLITE_OPEN_CREATE;
+	}
 
 	db = xcalloc(1, sizeof *db);
 	db->path = xstrdup(path);
@@ -280,6 +332,9 @@ db_open(const char *path, enum db_open_mode mode, struct db **out, diag *d)
 		return -1;
 	}
 	sqlite3_extended_result_codes(db->h, 1);
+	/* smtp_policy's one rule of a dead address, for SQL that counts them. */
+	sqlite3_create_function(db->h, "dead_address", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+	    NULL, sql_dead_address, NULL, NULL);
 	sqlite3_busy_handler(db->h, busy_wait, db);
 	/* Migrations run with foreign keys off (a table rebuild must not set
 	 * the references to it NULL) and check them before they commit. */
@@ -327,5 +382,68 @@ db_events(struct db *db, const char *kind, int64_t ref_id,
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return db_fail(db, d, "reading the events log");
+	return 0;
+}
+
+/* One integer from a query of SQLite's own (a PRAGMA, dbstat). */
+static int
+query_int(struct db *db, const char *sql, int64_t *v)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(st);
+	*v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int
+db_sizes(struct db *db, struct db_table_size **tables, size_t *n, int64_t *file_bytes,
+    int64_t *free_bytes, diag *d)
+{
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int64_t pages, freep, pgsize;
+	int rc;
+
+	*tables = NULL;
+	*n = 0;
+	if (query_int(db, "PRAGMA page_count", &pages) < 0 ||
+	    query_int(db, "PRAGMA freelist_count", &freep) < 0 ||
+	    query_int(db, "PRAGMA page_size", &pgsize) < 0)
+		return db_fail(db, d, "reading the database's size");
+	*file_bytes = pages * pgsize;
+	*free_bytes = freep * pgsize;
+	/* Each table with the pages of its own b-tree and of its indexes. */
+	if (sqlite3_prepare_v2(db->h,
+	    "SELECT m.tbl_name, sum(CASE WHEN s.name = m.tbl_name THEN s.pgsize ELSE 0 END) AS t, "
+	    "sum(CASE WHEN s.name <> m.tbl_name THEN s.pgsize ELSE 0 END) AS i "
+	    "FROM sqlite_schema m JOIN dbstat s ON s.name = m.name "
+	    "WHERE m.type IN ('table', 'index') AND m.tbl_name NOT LIKE 'sqlite_%' "
+	    "GROUP BY m.tbl_name ORDER BY t + i DESC, 1", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(db, d, "reading table sizes (SQLite's dbstat)");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct db_table_size *t;
+		char sql[128];
+
+		*tables = xgrow(*tables, &cap, *n + 1, sizeof **tables);
+		t = &(*tables)[(*n)++];
+		snprintf(t->name, sizeof t->name, "%s", (const char *)sqlite3_column_text(st, 0));
+		t->bytes = sqlite3_column_int64(st, 1);
+		t->index_bytes = sqlite3_column_int64(st, 2);
+		snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\"", t->name);
+		if (query_int(db, sql, &t->rows) < 0)
+			t->rows = -1;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		free(*tables);
+		*tables = NULL;
+		*n = 0;
+		return db_fail(db, d, "reading table sizes");
+	}
 	return 0;
 }

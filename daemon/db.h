@@ -10,6 +10,7 @@
 #define BROADSIDE_DB_H
 
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "diag.h"
@@ -62,5 +63,16 @@ int	 db_event(struct db *db, const char *kind, int64_t ref_id,
 int	 db_events(struct db *db, const char *kind, int64_t ref_id,
 	    int (*each)(int64_t at, const char *event, const char *detail, void *arg),
 	    void *arg, diag *d);
+
+/* What the database holds, table by table (SQLite's dbstat): rows, bytes
+ * of the table's own pages and of its indexes'. */
+struct db_table_size {
+	char		 name[64];
+	int64_t		 rows, bytes, index_bytes;
+};
+/* *tables owned (free()); *file_bytes: the whole file (pages in use and
+ * free), *free_bytes: its free pages. */
+int	 db_sizes(struct db *db, struct db_table_size **tables, size_t *n,
+	    int64_t *file_bytes, int64_t *free_bytes, diag *d);
 
 #endif

@@ -9,6 +9,8 @@
 
 #include "issues.h"
 #include "log.h"
+#include "queue.h"
+#include "stats.h"
 #include "xalloc.h"
 
 #define EV_COMPLAINT_WARN	"complaint-rate-warning"
@@ -55,53 +57,14 @@ judge(const struct config *cfg, struct deliv_rates *r)
 static int
 count_issue(struct db *db, int64_t issue_id, int64_t min, struct deliv_rates *r, diag *d)
 {
-	/* Deliveries and the hard bounces their state shows, in one pass over
-	 * the issue's rows; then the few rows of bounces that name them. */
-	sqlite3_stmt *st = db_stmt(db,
-	    "SELECT count(*), coalesce(sum(state = 'bounced' OR "
-	    "(state = 'failed' AND last_status LIKE '5.1.%')), 0) "
-	    "FROM deliveries WHERE issue_id = ?1 AND state IN ('sent', 'failed', 'bounced')");
-	int64_t finished;
+	struct stats_issue si;
 
-	sqlite3_bind_int64(st, 1, issue_id);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return db_fail(db, d, "counting an issue's deliveries");
-	}
-	finished = sqlite3_column_int64(st, 0);
-	r->deliveries += finished;
-	r->hard_bounces += sqlite3_column_int64(st, 1);
-	sqlite3_reset(st);
-
-	if (finished >= min)
-		r->total += finished;
-	else {
-		st = db_stmt(db, "SELECT count(*) FROM (SELECT 1 FROM deliveries "
-		    "WHERE issue_id = ?1 LIMIT ?2)");
-		sqlite3_bind_int64(st, 1, issue_id);
-		sqlite3_bind_int64(st, 2, min);
-		if (sqlite3_step(st) != SQLITE_ROW) {
-			sqlite3_reset(st);
-			return db_fail(db, d, "counting an issue's deliveries");
-		}
-		r->total += sqlite3_column_int64(st, 0);
-		sqlite3_reset(st);
-	}
-
-	st = db_stmt(db,
-	    "SELECT count(DISTINCT CASE WHEN b.kind = 'complaint' THEN b.delivery_id END), "
-	    "count(DISTINCT CASE WHEN b.kind = 'hard' AND NOT (d.state = 'bounced' OR "
-	    "(d.state = 'failed' AND d.last_status LIKE '5.1.%')) THEN b.delivery_id END) "
-	    "FROM bounces b JOIN deliveries d ON d.id = b.delivery_id "
-	    "WHERE d.issue_id = ?1 AND d.state IN ('sent', 'failed', 'bounced')");
-	sqlite3_bind_int64(st, 1, issue_id);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return db_fail(db, d, "counting an issue's complaints");
-	}
-	r->complaints += sqlite3_column_int64(st, 0);
-	r->hard_bounces += sqlite3_column_int64(st, 1);
-	sqlite3_reset(st);
+	if (stats_issue(db, issue_id, min, &si, d) < 0)
+		return -1;
+	r->deliveries += si.finished;
+	r->hard_bounces += si.dead + si.hard_reports;
+	r->total += si.total_upto;
+	r->complaints += si.complaints;
 	return 0;
 }
 
@@ -499,19 +462,13 @@ int
 deliverability_check_delivery(struct db *db, const struct config *cfg, int64_t delivery_id,
     diag *d)
 {
-	sqlite3_stmt *st = db_stmt(db, "SELECT issue_id FROM deliveries WHERE id = ?1");
 	struct hook_slot h, *hs;
 	struct deliv_rates r;
 	int64_t issue_id = 0, added = 0, hooks_at, bounce_id_at = 0;
-	int rc, warned_c, warned_b, paused;
+	int warned_c, warned_b, paused;
 
-	sqlite3_bind_int64(st, 1, delivery_id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		issue_id = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return db_fail(db, d, "finding a delivery's issue");
+	if (queue_delivery_issue(db, delivery_id, &issue_id, d) < 0)
+		return -1;
 	if (issue_id == 0)
 		return 0;
 

@@ -132,7 +132,8 @@ issue_get(struct db *db, int64_t id, struct issue *out, diag *d)
 	sqlite3_stmt *st = db_stmt(db,
 	    "SELECT id, subject, preheader, source, audience, status, coalesce(send_at, 0), "
 	    "coalesce(started_at, 0), coalesce(finished_at, 0), created_at, updated_at, "
-	    "coalesce(pause_reason, ''), kind, coalesce(slug, '') FROM issues WHERE id = ?");
+	    "coalesce(pause_reason, ''), fanout_cursor, fanout_done, kind, coalesce(slug, '') "
+	    "FROM issues WHERE id = ?");
 	int rc;
 
 	memset(out, 0, sizeof *out);
@@ -156,9 +157,11 @@ issue_get(struct db *db, int64_t id, struct issue *out, diag *d)
 	out->created_at = sqlite3_column_int64(st, 9);
 	out->updated_at = sqlite3_column_int64(st, 10);
 	out->pause_reason = xstrdup((const char *)sqlite3_column_text(st, 11));
-	out->kind = strcmp((const char *)sqlite3_column_text(st, 12), "confirmation") == 0 ?
+	out->fanout_cursor = sqlite3_column_int64(st, 12);
+	out->fanout_done = sqlite3_column_int(st, 13);
+	out->kind = strcmp((const char *)sqlite3_column_text(st, 14), "confirmation") == 0 ?
 	    ISSUE_KIND_CONFIRMATION : ISSUE_KIND_ISSUE;
-	out->slug = xstrdup((const char *)sqlite3_column_text(st, 13));
+	out->slug = xstrdup((const char *)sqlite3_column_text(st, 15));
 	sqlite3_reset(st);
 	if (rc != 0) {
 		issue_free(out);
@@ -279,8 +282,8 @@ issue_confirmation(struct db *db, int64_t *id, diag *d)
 		return db_fail(db, d, "looking for the confirmation issue");
 	st = db_stmt(db,
 	    "INSERT INTO issues (subject, preheader, audience, source, status, kind, "
-	    "started_at, created_at, updated_at) VALUES ('Signup confirmations', '', 'all', "
-	    "'', 'sending', 'confirmation', ?1, ?1, ?1)");
+	    "fanout_done, started_at, created_at, updated_at) VALUES ('Signup confirmations', "
+	    "'', 'all', '', 'sending', 'confirmation', 1, ?1, ?1, ?1)");
 	sqlite3_bind_int64(st, 1, clock_now());
 	if (db_step_done(db, st, d, "making the confirmation issue") < 0)
 		return -1;
@@ -425,6 +428,18 @@ issue_pause(struct db *db, int64_t id, const char *why, diag *d)
 	if (db_step_done(db, st, d, "recording why an issue was paused") < 0)
 		return -1;
 	return db_event(db, "issue", id, "pause_reason", why, d);
+}
+
+int
+issue_set_fanout(struct db *db, int64_t id, int64_t cursor, int done, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "UPDATE issues SET fanout_cursor = ?2, fanout_done = ?3 WHERE id = ?1");
+
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, cursor);
+	sqlite3_bind_int(st, 3, done != 0);
+	return db_step_done(db, st, d, "recording the fan-out's progress");
 }
 
 int

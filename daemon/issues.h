@@ -38,6 +38,8 @@ struct issue {
 	int64_t		 send_at;	/* 0: not scheduled */
 	int64_t		 started_at, finished_at, created_at, updated_at;
 	char		*pause_reason;	/* why the daemon paused it, or "" */
+	int64_t		 fanout_cursor;	/* last subscriber id fanned out */
+	int		 fanout_done;	/* every subscriber looked at */
 };
 
 /* The cut in a Markdown source: the first line that holds the mark alone
@@ -66,6 +68,9 @@ int	 issue_transition(struct db *db, int64_t id, enum issue_status to,
  * show' and 'stats'); a no-op when it is no longer being sent. Caller owns
  * the transaction. */
 int	 issue_pause(struct db *db, int64_t id, const char *why, diag *d);
+/* The fan-out's durable cursor (queue.c's chunks write it in the same
+ * transaction as their deliveries). Caller owns the transaction. */
+int	 issue_set_fanout(struct db *db, int64_t id, int64_t cursor, int done, diag *d);
 int	 issue_set_send_at(struct db *db, int64_t id, int64_t when, diag *d);
 
 /* A sent issue some of whose copies the operator queued again (broadside

@@ -8,6 +8,7 @@
 
 #include "clock.h"
 #include "deliverability.h"
+#include "stats.h"
 
 static _Atomic uint64_t counters[METRIC_COUNT];
 static _Atomic uint64_t relay_counters[METRICS_MAX_RELAYS][RELAY_METRIC_COUNT];
@@ -287,35 +288,39 @@ static int
 scrape_db(struct db *db, const struct config *cfg, buf *out, diag *d)
 {
 	sqlite3_stmt *st;
+	int64_t depth, due;
 
 	head(out, "broadside_deliveries", "gauge",
 	    "Deliveries by relay and state (queued, sending, sent, deferred, failed, "
 	    "bounced, dropped); relay \"\" before a first attempt.");
-	st = db_stmt(db, "SELECT COALESCE(relay, ''), state, count(*) FROM deliveries "
-	    "GROUP BY 1, 2 ORDER BY 1, 2");
+	st = stats_deliveries_by_relay(db);
 	if (scrape_rows(db, st, out, "broadside_deliveries", "relay", "state", d) < 0)
 		return -1;
 
-	st = db_stmt(db, "SELECT count(*), "
-	    "COALESCE(sum(state IN ('queued', 'deferred') AND next_attempt_at <= ?1), 0) "
-	    "FROM deliveries WHERE state IN ('queued', 'deferred', 'sending')");
-	sqlite3_bind_int64(st, 1, clock_now());
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return db_fail(db, d, "reading metrics");
-	}
+	if (stats_queue_depth(db, clock_now(), &depth, &due, d) < 0)
+		return -1;
 	head(out, "broadside_queue_depth", "gauge",
 	    "Deliveries not finished yet: queued, deferred or being sent.");
-	buf_printf(out, "broadside_queue_depth %lld\n", (long long)sqlite3_column_int64(st, 0));
+	buf_printf(out, "broadside_queue_depth %lld\n", (long long)depth);
 	head(out, "broadside_queue_due", "gauge", "Deliveries due to be sent now.");
-	buf_printf(out, "broadside_queue_due %lld\n", (long long)sqlite3_column_int64(st, 1));
-	sqlite3_reset(st);
+	buf_printf(out, "broadside_queue_due %lld\n", (long long)due);
 
 	head(out, "broadside_bounces_total", "counter",
 	    "Bounces and complaints recorded, by kind (hard, soft, complaint).");
 	st = db_stmt(db, "SELECT k.kind, (SELECT count(*) FROM bounces b WHERE b.kind = k.kind) "
 	    "FROM (SELECT 'hard' AS kind UNION ALL SELECT 'soft' UNION ALL SELECT 'complaint') k");
 	if (scrape_rows(db, st, out, "broadside_bounces_total", "kind", NULL, d) < 0)
+		return -1;
+
+	/* bounce_apply records a report without proof as event
+	 * 'bounce-unverified' whose detail starts with its format. */
+	head(out, "broadside_feedback_unverified_total", "counter",
+	    "Bounces, complaints and unsubscribe mails without proof that they answer "
+	    "a copy we sent (changed nothing), by format (dsn, arf, text, unsubscribe).");
+	st = db_stmt(db, "SELECT substr(detail, 1, instr(detail || ' ', ' ') - 1), count(*) "
+	    "FROM events WHERE kind = 'system' AND ref_id IS NULL AND event = 'bounce-unverified' "
+	    "GROUP BY 1 ORDER BY 1");
+	if (scrape_rows(db, st, out, "broadside_feedback_unverified_total", "format", NULL, d) < 0)
 		return -1;
 
 	/* subscriber_set_status() records event 'status' with detail

@@ -58,29 +58,68 @@ queue_batch_free(struct queue_batch *b)
 }
 
 int
-queue_fanout(struct db *db, int64_t issue_id, int64_t now, int64_t *count, diag *d)
+queue_fanout_step(struct db *db, int64_t issue_id, int64_t now, int64_t chunk,
+    int64_t *count, int *done, diag *d)
 {
 	sqlite3_stmt *st;
 	struct issue is;
-	int64_t n;
+	int64_t hi, seen, n = 0;
 
+	*done = 0;
+	if (count)
+		*count = 0;
 	if (db_begin(db, d) < 0)
 		return -1;
-	st = db_stmt(db,
-	    "INSERT OR IGNORE INTO deliveries (issue_id, subscriber_id, state, "
-	    "next_attempt_at, created_at, updated_at) "
-	    "SELECT i.id, s.id, 'queued', 0, ?2, ?2 FROM issues i JOIN subscribers s "
-	    "ON s.status = 'active' AND (i.audience = 'all' OR s.tier = i.audience) "
-	    "WHERE i.id = ?1 AND i.status IN ('scheduled', 'sending')");
-	sqlite3_bind_int64(st, 1, issue_id);
-	sqlite3_bind_int64(st, 2, now);
-	if (db_step_done(db, st, d, "fanning out issue") < 0)
-		goto fail;
-	n = sqlite3_changes(db_handle(db));
 	if (issue_get(db, issue_id, &is, d) < 0)
 		goto fail;
 	issue_free(&is);
-	if (is.status != ISSUE_SENDING && issue_transition(db, issue_id, ISSUE_SENDING, d) < 0)
+	if (is.fanout_done) {
+		*done = 1;
+		return db_commit(db, d);
+	}
+	if (is.status != ISSUE_SCHEDULED && is.status != ISSUE_SENDING &&
+	    is.status != ISSUE_PAUSED) {
+		diag_set(d, EX_DATAERR, "issue %lld is %s; it is not fanned out",
+		    (long long)issue_id, issue_status_name(is.status));
+		goto fail;
+	}
+	/* The next `chunk` subscribers by id, whatever their status: a chunk
+	 * is a range of the primary key, read in order. */
+	st = db_stmt(db, "SELECT max(id), count(*) FROM (SELECT id FROM subscribers "
+	    "WHERE id > ?1 ORDER BY id LIMIT ?2)");
+	sqlite3_bind_int64(st, 1, is.fanout_cursor);
+	sqlite3_bind_int64(st, 2, chunk);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		db_fail(db, d, "fanning out issue");
+		goto fail;
+	}
+	hi = sqlite3_column_int64(st, 0);
+	seen = sqlite3_column_int64(st, 1);
+	sqlite3_reset(st);
+	if (seen > 0) {
+		st = db_stmt(db,
+		    "INSERT OR IGNORE INTO deliveries (issue_id, subscriber_id, state, "
+		    "next_attempt_at, created_at, updated_at) "
+		    "SELECT ?1, s.id, 'queued', 0, ?2, ?2 FROM subscribers s "
+		    "WHERE s.id > ?3 AND s.id <= ?4 AND s.status = 'active' "
+		    "AND (?5 = 'all' OR s.tier = ?5) ORDER BY s.id");
+		sqlite3_bind_int64(st, 1, issue_id);
+		sqlite3_bind_int64(st, 2, now);
+		sqlite3_bind_int64(st, 3, is.fanout_cursor);
+		sqlite3_bind_int64(st, 4, hi);
+		sqlite3_bind_text(st, 5, issue_audience_name(is.audience), -1, SQLITE_STATIC);
+		if (db_step_done(db, st, d, "fanning out issue") < 0)
+			goto fail;
+		n = sqlite3_changes(db_handle(db));
+	}
+	/* A short chunk reached the last subscriber: the fan-out is over
+	 * (someone who subscribes later has a higher id and is not waited
+	 * for). The cursor commits with the chunk's copies. */
+	*done = seen < chunk;
+	if (issue_set_fanout(db, issue_id, seen > 0 ? hi : is.fanout_cursor, *done, d) < 0)
+		goto fail;
+	if (is.status == ISSUE_SCHEDULED && issue_transition(db, issue_id, ISSUE_SENDING, d) < 0)
 		goto fail;
 	if (db_commit(db, d) < 0)
 		return -1;
@@ -90,6 +129,22 @@ queue_fanout(struct db *db, int64_t issue_id, int64_t now, int64_t *count, diag 
 fail:
 	db_rollback(db);
 	return -1;
+}
+
+int
+queue_fanout(struct db *db, int64_t issue_id, int64_t now, int64_t *count, diag *d)
+{
+	int64_t n, total = 0;
+	int done = 0;
+
+	while (!done) {
+		if (queue_fanout_step(db, issue_id, now, QUEUE_FANOUT_CHUNK, &n, &done, d) < 0)
+			return -1;
+		total += n;
+	}
+	if (count)
+		*count = total;
+	return 0;
 }
 
 static int
@@ -406,9 +461,27 @@ queue_cancel(struct db *db, int64_t issue_id, int64_t now, int64_t *n, diag *d)
 }
 
 int
+queue_delivery_issue(struct db *db, int64_t delivery_id, int64_t *issue_id, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT issue_id FROM deliveries WHERE id = ?1");
+	int rc;
+
+	*issue_id = 0;
+	sqlite3_bind_int64(st, 1, delivery_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*issue_id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(db, d, "finding a delivery's issue");
+	return 0;
+}
+
+int
 queue_ever_used(struct db *db, int *used, diag *d)
 {
-	sqlite3_stmt *st = db_stmt(db, "SELECT EXISTS (SELECT 1 FROM deliveries)");
+	sqlite3_stmt *st = db_stmt(db, "SELECT EXISTS (SELECT 1 FROM deliveries) OR "
+	    "EXISTS (SELECT 1 FROM delivery_counts)");
 	int rc = sqlite3_step(st);
 
 	*used = rc == SQLITE_ROW && sqlite3_column_int(st, 0);
@@ -440,8 +513,12 @@ queue_release_all(struct db *db, int64_t *n, diag *d)
 int
 queue_due_issues(struct db *db, int64_t now, int64_t **ids, size_t *n, diag *d)
 {
-	sqlite3_stmt *st = db_stmt(db, "SELECT id FROM issues WHERE status = 'scheduled' "
-	    "AND send_at IS NOT NULL AND send_at <= ?1 ORDER BY send_at, id");
+	/* Scheduled and due, or with a fan-out under way (sending, or paused
+	 * once started): a fan-out stopped by a crash goes on from its cursor. */
+	sqlite3_stmt *st = db_stmt(db, "SELECT id FROM issues WHERE fanout_done = 0 AND "
+	    "((status = 'scheduled' AND send_at IS NOT NULL AND send_at <= ?1) OR "
+	    "status = 'sending' OR (status = 'paused' AND fanout_cursor > 0)) "
+	    "ORDER BY send_at, id");
 	size_t cap = 0;
 	int rc;
 
@@ -475,7 +552,7 @@ queue_finish_issues(struct db *db, int64_t now,
 	/* This runs every tick: look first, and take the write lock only when
 	 * there is something to change (a sender's claim would wait on it). */
 	st = db_stmt(db, "SELECT EXISTS (SELECT 1 FROM issues i WHERE i.status = 'sending' "
-	    "AND i.kind = 'issue' AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.issue_id = i.id "
+	    "AND i.fanout_done = 1 AND i.kind = 'issue' AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.issue_id = i.id "
 	    "AND d.state IN ('queued', 'sending', 'deferred'))) OR EXISTS (SELECT 1 "
 	    "FROM issues i JOIN deliveries d ON d.issue_id = i.id WHERE i.status = 'cancelled' "
 	    "AND d.state IN ('queued', 'deferred', 'sending'))");
@@ -503,7 +580,7 @@ queue_finish_issues(struct db *db, int64_t now,
 	if (db_step_done(db, st, d, "dropping deliveries of cancelled issues") < 0)
 		goto fail;
 	st = db_stmt(db, "SELECT i.id FROM issues i WHERE i.status = 'sending' "
-	    "AND i.kind = 'issue' AND NOT EXISTS "
+	    "AND i.fanout_done = 1 AND i.kind = 'issue' AND NOT EXISTS "
 	    "(SELECT 1 FROM deliveries d WHERE d.issue_id = i.id AND d.state IN "
 	    "('queued', 'sending', 'deferred')) ORDER BY i.id LIMIT 64");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -589,11 +666,145 @@ queue_issue_counts(struct db *db, int64_t issue_id, int64_t now,
 	out->first_sent_at = sqlite3_column_int64(st, 0);
 	out->last_sent_at = sqlite3_column_int64(st, 1);
 	sqlite3_reset(st);
+
+	/* What retention folded away (queue_retire) still counts. */
+	st = db_stmt(db, "SELECT state, n, coalesce(first_sent_at, 0), coalesce(last_sent_at, 0) "
+	    "FROM delivery_counts WHERE ?1 = 0 OR issue_id = ?1");
+	sqlite3_bind_int64(st, 1, issue_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *s = (const char *)sqlite3_column_text(st, 0);
+		int64_t c = sqlite3_column_int64(st, 1);
+		int64_t first = sqlite3_column_int64(st, 2), last = sqlite3_column_int64(st, 3);
+		int64_t *slot = strcmp(s, "sent") == 0 ? &out->sent :
+		    strcmp(s, "failed") == 0 ? &out->failed :
+		    strcmp(s, "bounced") == 0 ? &out->bounced : &out->dropped;
+		*slot += c;
+		out->total += c;
+		if (first && (!out->first_sent_at || first < out->first_sent_at))
+			out->first_sent_at = first;
+		if (last > out->last_sent_at)
+			out->last_sent_at = last;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(db, d, "counting deliveries");
 	if (out->sent + out->bounced > 0) {
 		int64_t span = out->last_sent_at - out->first_sent_at;
 		out->rate_average = (double)(out->sent + out->bounced) / (double)(span > 0 ? span : 1);
 	}
 	return 0;
+}
+
+/* --- retention --- */
+
+struct fold {
+	int64_t	issue_id;
+	char	state[8];
+	int64_t	n, first, last;
+};
+
+int
+queue_retire(struct db *db, int64_t before, int64_t *cursor, size_t limit,
+    int64_t *folded, int *done, diag *d)
+{
+	sqlite3_stmt *sel, *del, *up;
+	struct fold *f = NULL;
+	size_t nf = 0, capf = 0, seen = 0;
+	int64_t last = *cursor;
+	int rc;
+
+	*done = 0;
+	if (folded)
+		*folded = 0;
+	if (db_begin(db, d) < 0)
+		return -1;
+	/* In id order, which is the order of creation: the walk ends at the
+	 * first copy made after the cut-off. A copy not yet final (queued,
+	 * deferred, sending) or changed since is passed over and stays. */
+	sel = db_stmt(db, "SELECT id, issue_id, state, sent_at, created_at, updated_at "
+	    "FROM deliveries WHERE id > ?1 ORDER BY id LIMIT ?2");
+	sqlite3_bind_int64(sel, 1, *cursor);
+	sqlite3_bind_int64(sel, 2, (int64_t)limit);
+	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(sel, 0), issue = sqlite3_column_int64(sel, 1);
+		const char *state = (const char *)sqlite3_column_text(sel, 2);
+		int64_t sent_at = sqlite3_column_int64(sel, 3);
+		size_t i;
+		int left;
+
+		seen++;
+		if (sqlite3_column_int64(sel, 4) >= before) {
+			*done = 1;
+			break;
+		}
+		last = id;
+		if (sqlite3_column_int64(sel, 5) >= before || (strcmp(state, "sent") != 0 &&
+		    strcmp(state, "failed") != 0 && strcmp(state, "bounced") != 0 &&
+		    strcmp(state, "dropped") != 0))
+			continue;
+		for (i = 0; i < nf; i++)
+			if (f[i].issue_id == issue && strcmp(f[i].state, state) == 0)
+				break;
+		if (i == nf) {
+			f = xgrow(f, &capf, nf + 1, sizeof *f);
+			memset(&f[nf], 0, sizeof f[nf]);
+			f[nf].issue_id = issue;
+			snprintf(f[nf].state, sizeof f[nf].state, "%s", state);
+			nf++;
+		}
+		f[i].n++;
+		/* The sending span counts what left (as queue_issue_counts). */
+		left = strcmp(state, "sent") == 0 || strcmp(state, "bounced") == 0;
+		if (left && sent_at && (!f[i].first || sent_at < f[i].first))
+			f[i].first = sent_at;
+		if (left && sent_at > f[i].last)
+			f[i].last = sent_at;
+		/* Bounces keep their row (kind, status, time, subscriber):
+		 * their delivery_id becomes NULL (foreign key). */
+		del = db_stmt(db, "DELETE FROM deliveries WHERE id = ?1");
+		sqlite3_bind_int64(del, 1, id);
+		if (db_step_done(db, del, d, "deleting an old delivery") < 0) {
+			sqlite3_reset(sel);
+			goto fail;
+		}
+		if (folded)
+			(*folded)++;
+	}
+	sqlite3_reset(sel);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		db_fail(db, d, "reading old deliveries");
+		goto fail;
+	}
+	if (seen < limit)
+		*done = 1;
+	for (size_t i = 0; i < nf; i++) {
+		up = db_stmt(db, "INSERT INTO delivery_counts (issue_id, state, n, first_sent_at, "
+		    "last_sent_at) VALUES (?1, ?2, ?3, nullif(?4, 0), nullif(?5, 0)) "
+		    "ON CONFLICT (issue_id, state) DO UPDATE SET n = n + excluded.n, "
+		    "first_sent_at = coalesce(min(first_sent_at, excluded.first_sent_at), "
+		    "first_sent_at, excluded.first_sent_at), "
+		    "last_sent_at = coalesce(max(last_sent_at, excluded.last_sent_at), "
+		    "last_sent_at, excluded.last_sent_at)");
+		sqlite3_bind_int64(up, 1, f[i].issue_id);
+		sqlite3_bind_text(up, 2, f[i].state, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(up, 3, f[i].n);
+		sqlite3_bind_int64(up, 4, f[i].first);
+		sqlite3_bind_int64(up, 5, f[i].last);
+		if (db_step_done(db, up, d, "folding old deliveries into counts") < 0)
+			goto fail;
+	}
+	if (db_commit(db, d) < 0)
+		goto fail_nodb;
+	free(f);
+	*cursor = last;
+	return 0;
+fail:
+	db_rollback(db);
+fail_nodb:
+	free(f);
+	if (folded)
+		*folded = 0;
+	return -1;
 }
 
 int

@@ -1,17 +1,19 @@
 /* queue - the deliveries of an issue: fan-out, claim with a lease, complete.
  *
  * Fan-out turns a due issue into one `deliveries` row per eligible subscriber
- * (active, in the issue's audience) in ONE transaction with one prepared
- * INSERT ... SELECT; UNIQUE(issue, subscriber) makes it idempotent, so no
- * subscriber can get an issue twice. Senders claim batches of due deliveries
+ * (active, in the issue's audience) in committed chunks of subscriber ids,
+ * each one prepared INSERT ... SELECT that commits with the issue's cursor
+ * (the last id done): sending starts with the first chunk, a stopped
+ * fan-out goes on from the cursor, and UNIQUE(issue, subscriber) keeps it
+ * idempotent, so no subscriber can get an issue twice. Senders claim batches of due deliveries
  * of issues that are 'sending' (not paused or cancelled): each claimed row
  * becomes 'sending' with a lease (owner, expiry); a lease that expires is
  * claimable again. The subscriber is checked again at claim time: one who is
  * no longer active has the delivery 'dropped'. Outcomes come back in batches
  * (queue_complete), one transaction per batch. A released delivery goes back
  * to the queue untouched (no attempt counted).
- * The issue becomes 'sent' when every delivery is final (sent, failed,
- * bounced, dropped): queue_finish_issues().
+ * The issue becomes 'sent' when its fan-out is done and every delivery is
+ * final (sent, failed, bounced, dropped): queue_finish_issues().
  */
 #ifndef BROADSIDE_QUEUE_H
 #define BROADSIDE_QUEUE_H
@@ -78,7 +80,8 @@ struct queue_outcome {
 void	queue_outcome_free(struct queue_outcome *o);
 
 /* Per-issue (issue_id > 0) or overall (issue_id 0) counts by state and the
- * sending rate. */
+ * sending rate; rows folded by retention are counted (first/last sent and
+ * the average rate too; not the last minute's rate). */
 struct queue_counts {
 	int64_t		 queued, sending, deferred, sent, failed, bounced, dropped;
 	int64_t		 total;
@@ -87,8 +90,17 @@ struct queue_counts {
 	double		 rate_average;	/* sent / (last - first sent), whole run */
 };
 
-/* Fans the issue out and moves it to 'sending', in one transaction. *count
- * (may be NULL): deliveries created. */
+/* One chunk of the fan-out, in one transaction: the copies of the next
+ * `chunk` subscribers by id after the issue's cursor (those active and in
+ * the audience), the cursor moved past them, and a scheduled issue made
+ * 'sending' with its first chunk, so the senders start on it at once.
+ * *done = 1 when no subscriber is left (the issue may then become 'sent').
+ * *count (may be NULL): copies created. A draft, sent or cancelled issue:
+ * -1 with EX_DATAERR and nothing changed. */
+#define QUEUE_FANOUT_CHUNK	20000
+int	queue_fanout_step(struct db *db, int64_t issue_id, int64_t now, int64_t chunk,
+	    int64_t *count, int *done, diag *d);
+/* The whole fan-out: chunk after chunk (each committed) until done. */
 int	queue_fanout(struct db *db, int64_t issue_id, int64_t now, int64_t *count,
 	    diag *d);
 
@@ -117,6 +129,8 @@ int	queue_drop_subscriber(struct db *db, int64_t subscriber_id, int64_t now,
 /* A cancelled issue's waiting copies are dropped (those on the wire are
  * left to their outcome). Caller owns the transaction. */
 int	queue_cancel(struct db *db, int64_t issue_id, int64_t now, int64_t *n, diag *d);
+/* The issue of a delivery; 0 when there is no such delivery. */
+int	queue_delivery_issue(struct db *db, int64_t delivery_id, int64_t *issue_id, diag *d);
 /* Whether any copy was ever queued on this database (links have gone out
  * signed with its key). */
 int	queue_ever_used(struct db *db, int *used, diag *d);
@@ -140,12 +154,23 @@ int	queue_finish_issues(struct db *db, int64_t now,
 	    void (*finished)(int64_t issue_id, const struct queue_counts *c, void *arg),
 	    void *arg, diag *d);
 
-/* Ids of issues due for fan-out (scheduled, send_at <= now); *ids owned. */
+/* Ids of issues with fan-out work: scheduled with send_at <= now, or a
+ * fan-out under way (resumed after a stop); *ids owned. */
 int	queue_due_issues(struct db *db, int64_t now, int64_t **ids, size_t *n, diag *d);
 
 /* Counts by state and rate; issue_id 0: every issue. */
 int	queue_issue_counts(struct db *db, int64_t issue_id, int64_t now,
 	    struct queue_counts *out, diag *d);
+
+/* Retention: in one transaction, walks at most `limit` deliveries by id
+ * after *cursor (0 to start); each final one (sent, failed, bounced,
+ * dropped) made and last changed before `before` is added to its issue's
+ * delivery_counts and deleted. *cursor moves past what was walked; *done
+ * = 1 when the walk reached the end or a copy made at or after `before`.
+ * *folded (may be NULL): rows folded. queue_issue_counts adds the folded
+ * counts, so an issue's totals do not change. */
+int	queue_retire(struct db *db, int64_t before, int64_t *cursor, size_t limit,
+	    int64_t *folded, int *done, diag *d);
 
 /* Deliveries not yet final (queued, sending, deferred), every issue. */
 int	queue_pending(struct db *db, int64_t *n, diag *d);

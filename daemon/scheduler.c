@@ -16,6 +16,24 @@
 #include "xalloc.h"
 
 #define TICK_MS	50	/* a round is a few indexed reads when nothing changes */
+/* Fan-out: a small first chunk so that the senders start at once, then
+ * bigger ones (each a short write transaction the senders' writes wait
+ * behind), for at most FANOUT_BUDGET_MS per round so that the rest of
+ * the round (finishing, deliverability, the watchdog) still runs. */
+#define FANOUT_FIRST	2000
+#define FANOUT_BUDGET_MS 200
+/* Retention: a pass every RETIRE_EVERY seconds (and at start), walking
+ * RETIRE_CHUNK deliveries a transaction, one transaction a round, only
+ * while no fan-out is under way: a few milliseconds of write lock at a
+ * time, never the senders' wait for long. */
+#define RETIRE_EVERY	600
+#define RETIRE_CHUNK	2000
+
+/* A fan-out this thread is carrying on (for its log lines only: the
+ * progress that matters is the cursor in the database). */
+struct fan {
+	int64_t	id, count, t0;
+};
 
 struct seen {
 	int64_t	id;
@@ -34,7 +52,11 @@ struct scheduler {
 	atomic_llong	 heartbeat;
 	struct seen	*seen;
 	size_t		 nseen, capseen;
+	struct fan	*fans;
+	size_t		 nfans, capfans;
 	int64_t		 deliv_at;	/* last deliverability pass */
+	int64_t		 retire_at;	/* next retention pass (clock_now) */
+	int64_t		 retire_cursor, retired;	/* the pass under way */
 };
 
 static void
@@ -88,31 +110,117 @@ watch_statuses(struct scheduler *s, int first)
 	sqlite3_reset(st);
 }
 
-static void
-round_once(struct scheduler *s, int first)
+static struct fan *
+fan_of(struct scheduler *s, int64_t id, int *fresh)
 {
-	int64_t *ids = NULL, now = clock_now();
+	for (size_t i = 0; i < s->nfans; i++)
+		if (s->fans[i].id == id) {
+			*fresh = 0;
+			return &s->fans[i];
+		}
+	s->fans = xgrow(s->fans, &s->capfans, s->nfans + 1, sizeof *s->fans);
+	s->fans[s->nfans] = (struct fan){ id, 0, clock_mono_ms() };
+	*fresh = 1;
+	return &s->fans[s->nfans++];
+}
+
+static void
+fan_done(struct scheduler *s, struct fan *f)
+{
+	*f = s->fans[--s->nfans];
+}
+
+/* Fans out chunks of the issues due; 1 when fan-out work is left. */
+static int
+fan_out(struct scheduler *s, int64_t now)
+{
+	int64_t *ids = NULL, start = clock_mono_ms();
 	size_t n = 0;
 	diag d = DIAG_INIT;
+	int more = 0;
 
 	if (queue_due_issues(s->db, now, &ids, &n, &d) < 0)
 		log_warn("scheduler: %s", d.msg);
 	for (size_t i = 0; i < n; i++) {
-		int64_t count = 0, t0 = clock_mono_ms();
-		if (queue_fanout(s->db, ids[i], now, &count, &d) < 0) {
-			log_err("issue %lld: fan-out failed: %s", (long long)ids[i], d.msg);
-			continue;
+		int fresh, done = 0;
+		struct fan *f = fan_of(s, ids[i], &fresh);
+
+		while (!done) {
+			int64_t count = 0;
+			if (queue_fanout_step(s->db, ids[i], now, fresh ? FANOUT_FIRST :
+			    QUEUE_FANOUT_CHUNK, &count, &done, &d) < 0) {
+				log_err("issue %lld: fan-out failed: %s", (long long)ids[i], d.msg);
+				fan_done(s, f);
+				break;
+			}
+			f->count += count;
+			if (fresh) {
+				log_notice("issue %lld: sending (fan-out under way)", (long long)ids[i]);
+				s->seen = xgrow(s->seen, &s->capseen, s->nseen + 1, sizeof *s->seen);
+				s->seen[s->nseen].id = ids[i];
+				snprintf(s->seen[s->nseen].status, sizeof s->seen[0].status, "sending");
+				s->nseen++;
+				fresh = 0;
+			}
+			if (s->fanned_out && count > 0)
+				s->fanned_out(s->arg);
+			if (done) {
+				log_notice("issue %lld: sending to %lld subscribers (fanned out in "
+				    "%lld ms)", (long long)ids[i], (long long)f->count,
+				    (long long)(clock_mono_ms() - f->t0));
+				fan_done(s, f);
+			} else if (clock_mono_ms() - start >= FANOUT_BUDGET_MS) {
+				more = 1;
+				break;
+			}
 		}
-		log_notice("issue %lld: sending to %lld subscribers (queued in %lld ms)",
-		    (long long)ids[i], (long long)count, (long long)(clock_mono_ms() - t0));
-		if (s->fanned_out)
-			s->fanned_out(s->arg);
-		s->seen = xgrow(s->seen, &s->capseen, s->nseen + 1, sizeof *s->seen);
-		s->seen[s->nseen].id = ids[i];
-		snprintf(s->seen[s->nseen].status, sizeof s->seen[0].status, "sending");
-		s->nseen++;
+		if (more)
+			break;
 	}
 	free(ids);
+	return more;
+}
+
+/* One step of the retention pass (queue_retire). */
+static void
+retire(struct scheduler *s, int64_t now)
+{
+	diag d = DIAG_INIT;
+	int64_t n = 0;
+	int done = 0;
+
+	if (now < s->retire_at)
+		return;
+	if (queue_retire(s->db, now - s->cfg->retention.deliveries, &s->retire_cursor,
+	    RETIRE_CHUNK, &n, &done, &d) < 0) {
+		log_warn("scheduler: retention: %s", d.msg);
+		done = 1;
+	}
+	s->retired += n;
+	if (!done)
+		return;
+	if (s->retired > 0) {
+		char keep[32];
+		clock_format_duration(s->cfg->retention.deliveries, keep, sizeof keep);
+		log_notice("retention: %lld deliveries older than %s folded into their "
+		    "issues' counts", (long long)s->retired, keep);
+	}
+	s->retired = 0;
+	s->retire_cursor = 0;
+	s->retire_at = now + RETIRE_EVERY;
+}
+
+/* One round; 1 when work is left for the next one at once. */
+static int
+round_once(struct scheduler *s, int first)
+{
+	int64_t now = clock_now();
+	diag d = DIAG_INIT;
+	int more = fan_out(s, now);
+
+	if (!more)
+		retire(s, now);
+
 	watch_statuses(s, first);
 	/* Complaint and bounce rates of the issues sending: pause past the limits. */
 	if (now - s->deliv_at >= DELIV_CHECK_EVERY) {
@@ -123,6 +231,7 @@ round_once(struct scheduler *s, int first)
 	if (queue_finish_issues(s->db, now, on_finished, s, &d) < 0)
 		log_warn("scheduler: %s", d.msg);
 	atomic_store(&s->heartbeat, clock_mono_ms());
+	return more;
 }
 
 static void *
@@ -136,11 +245,11 @@ scheduler_main(void *arg)
 		struct timespec ts;
 
 		pthread_mutex_unlock(&s->mu);
-		round_once(s, first);
+		int more = round_once(s, first);
 		first = 0;
 		pthread_mutex_lock(&s->mu);
 		clock_deadline(TICK_MS, &ts);
-		if (!s->stop)
+		if (!s->stop && !more)
 			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -186,6 +295,7 @@ scheduler_stop(struct scheduler *s)
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	free(s->seen);
+	free(s->fans);
 	free(s);
 }
 

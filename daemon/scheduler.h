@@ -1,9 +1,11 @@
 /* scheduler - the thread that starts and finishes issues.
  *
- * Four times a second: a scheduled issue whose time has come is fanned out
- * (queue_fanout) and becomes 'sending'; a sending issue whose deliveries
- * are all final becomes 'sent'; a cancelled issue's waiting deliveries are
- * dropped. Pause and resume need nothing from it: senders only claim for
+ * Twenty times a second: a scheduled issue whose time has come is fanned
+ * out in committed chunks (queue_fanout_step) and becomes 'sending' with
+ * the first one, so sending starts while the rest is fanned out; a fan-out
+ * interrupted by a stop goes on from its cursor at the next start. A
+ * sending issue whose fan-out is done and whose deliveries are all final
+ * becomes 'sent'; a cancelled issue's waiting deliveries are dropped. Pause and resume need nothing from it: senders only claim for
  * issues that are 'sending'. It logs one line per issue event (sending,
  * paused, resumed, cancelled, sent), never per message.
  */

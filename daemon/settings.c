@@ -139,6 +139,11 @@ const struct setting settings_table[] = {
 	  M(signup.trust_forwarded_for), "Take the client address for the limits from the "
 	  "last X-Forwarded-For entry (set it when a proxy of yours is in front)." },
 
+	{ SCOPE_MAIN, "retention.deliveries", ST_DURATION, "90d", 3600, 3650 * DAY, NULL,
+	  M(retention.deliveries), "A copy's own row (state, reply, times) is kept this long after "
+	  "its last change once final; then it is folded into its issue's counts (issue show, "
+	  "stats keep the totals) and deleted. Bounces and the events log stay." },
+
 	{ SCOPE_MAIN, "bounces.address", ST_STRING, "bounces@example.com", NOLIMIT, NULL,
 	  M(bounces.address), "Envelope sender base: VERP addresses are bounces+ID.MAC@ its domain." },
 	{ SCOPE_MAIN, "bounces.score_threshold", ST_INT, "5", 1, 1000, NULL,

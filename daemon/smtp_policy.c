@@ -44,8 +44,12 @@ smtp_policy_decide(const struct smtp_outcome *o, const struct smtp_retry *rt,
 	int poison = o->code == 421 && o->stage == STAGE_DATA && faults > 0;
 
 	memset(out, 0, sizeof *out);
+	/* The connection lost before the recipient was accepted (the relay
+	 * closed it after another copy's 421, or went away): nothing of
+	 * this copy was delivered and its content played no part, so it is
+	 * the relay's trouble, like a MAIL FROM that got no reply. */
 	if (!poison && (o->code == 421 || o->stage == STAGE_CONNECT ||
-	    (o->stage == STAGE_MAIL && cls != 2))) {
+	    (o->stage == STAGE_MAIL && cls != 2) || (o->stage == STAGE_RCPT && o->code == 0))) {
 		/* A 421 in the middle of this copy's transaction may be the
 		 * copy's doing (a content scanner that fails on it): noted,
 		 * so that a second time is judged as the copy's. */
@@ -53,6 +57,7 @@ smtp_policy_decide(const struct smtp_outcome *o, const struct smtp_retry *rt,
 		out->verdict = VERDICT_RELAY;
 		out->why = o->code == 421 ? "relay closing the connection (421)" :
 		    o->stage == STAGE_CONNECT ? "relay unavailable" :
+		    o->stage == STAGE_RCPT ? "connection lost before the recipient was accepted" :
 		    "relay refused the envelope sender";
 		return;
 	}

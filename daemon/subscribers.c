@@ -392,3 +392,197 @@ subscriber_expire_pending(struct db *db, int64_t before, int64_t *n, diag *d)
 		*n = count;
 	return 0;
 }
+
+struct sub_import {
+	struct db	*db;
+	int		 suppressions;	/* any removal recorded at all */
+	int64_t		 now;
+	int64_t		 base;		/* every id above it is this import's */
+	char		 detail[2][300];	/* "free; imported from F", "paid; ..." */
+	int64_t		*ids;		/* added by this import, ascending */
+	int		*lines;
+	size_t		 n, cap, capl;
+};
+
+struct sub_import *
+subscriber_import_start(struct db *db, const char *source, diag *d)
+{
+	struct sub_import *im;
+	sqlite3_stmt *st;
+	int rc;
+
+	/* The CLI's connection only: a big list's key index stays in memory
+	 * instead of being spilled to the WAL page by page mid-transaction. */
+	if (db_exec(db, "PRAGMA cache_size = -262144", d) < 0 ||
+	    db_exec(db, "CREATE TEMP TABLE IF NOT EXISTS import_seen "
+	    "(k TEXT PRIMARY KEY, line INTEGER, email TEXT) WITHOUT ROWID", d) < 0 ||
+	    db_exec(db, "DELETE FROM temp.import_seen", d) < 0)
+		return NULL;
+	st = db_stmt(db, "SELECT EXISTS (SELECT 1 FROM suppressions)");
+	rc = sqlite3_step(st);
+	im = xcalloc(1, sizeof *im);
+	im->suppressions = rc == SQLITE_ROW && sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW) {
+		free(im);
+		db_fail(db, d, "reading suppressions");
+		return NULL;
+	}
+	st = db_stmt(db, "SELECT coalesce(max(seq), 0) FROM sqlite_sequence "
+	    "WHERE name = 'subscribers'");
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		free(im);
+		db_fail(db, d, "reading the subscriber sequence");
+		return NULL;
+	}
+	im->base = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	im->db = db;
+	im->now = clock_now();
+	for (int t = 0; t < 2; t++)
+		snprintf(im->detail[t], sizeof im->detail[t], "%s%s%.250s",
+		    sub_tier_name((enum sub_tier)t), source ? "; " : "", source ? source : "");
+	return im;
+}
+
+int
+subscriber_import_finish(struct sub_import *im, diag *d)
+{
+	/* Each new subscriber's "created" event, in one statement: ids are
+	 * handed out above the sequence (AUTOINCREMENT) and nobody else
+	 * writes inside this transaction. */
+	sqlite3_stmt *st = db_stmt(im->db, "INSERT INTO events (at, kind, ref_id, event, "
+	    "detail) SELECT ?1, 'subscriber', id, 'created', CASE tier WHEN 'paid' THEN ?4 "
+	    "ELSE ?3 END FROM subscribers WHERE id > ?2 ORDER BY id");
+
+	sqlite3_bind_int64(st, 1, im->now);
+	sqlite3_bind_int64(st, 2, im->base);
+	sqlite3_bind_text(st, 3, im->detail[TIER_FREE], -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, im->detail[TIER_PAID], -1, SQLITE_STATIC);
+	return db_step_done(im->db, st, d, "recording the import");
+}
+
+void
+subscriber_import_end(struct sub_import *im)
+{
+	if (!im)
+		return;
+	free(im->ids);
+	free(im->lines);
+	free(im);
+}
+
+/* The line that added subscriber id in this import, or 0. */
+static int
+import_line_of(const struct sub_import *im, int64_t id)
+{
+	size_t lo = 0, hi = im->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (im->ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < im->n && im->ids[lo] == id ? im->lines[lo] : 0;
+}
+
+/* Remembers a key this import did not add (present or suppressed): 1 when
+ * it was already remembered (the earlier line and spelling given back). */
+static int
+import_seen(struct sub_import *im, const char *key, const char *email, int line,
+    int *dup_line, buf *dup_email, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(im->db, "INSERT INTO temp.import_seen (k, line, email) "
+	    "VALUES (?, ?, ?) ON CONFLICT (k) DO NOTHING");
+	int rc;
+
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, line);
+	sqlite3_bind_text(st, 3, email, -1, SQLITE_STATIC);
+	if (db_step_done(im->db, st, d, "importing") < 0)
+		return -1;
+	if (sqlite3_changes(db_handle(im->db)) == 1)
+		return 0;
+	st = db_stmt(im->db, "SELECT line, email FROM temp.import_seen WHERE k = ?");
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*dup_line = sqlite3_column_int(st, 0);
+		buf_reset(dup_email);
+		buf_puts(dup_email, (const char *)sqlite3_column_text(st, 1));
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return db_fail(im->db, d, "importing");
+	return 1;
+}
+
+int
+subscriber_import_row(struct sub_import *im, const struct subscriber *s,
+    const char *email_key, int line, enum sub_import_result *res, int *dup_line,
+    buf *dup_email, diag *d)
+{
+	sqlite3_stmt *st;
+	int64_t id;
+	int rc;
+
+	if (im->suppressions) {
+		int supp;
+		if (subscriber_suppressed(im->db, email_key, s->email, &supp, d) < 0)
+			return -1;
+		if (supp) {
+			rc = import_seen(im, email_key, s->email, line, dup_line, dup_email, d);
+			if (rc < 0)
+				return -1;
+			*res = rc ? SUBIMP_DUPLICATE : SUBIMP_SUPPRESSED;
+			return 0;
+		}
+	}
+	st = db_stmt(im->db,
+	    "INSERT INTO subscribers (email, email_key, name, tier, status, "
+	    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?6, ?6) "
+	    "ON CONFLICT (email_key) DO NOTHING");
+	sqlite3_bind_text(st, 1, s->email, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, email_key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, s->name ? s->name : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, sub_tier_name(s->tier), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, sub_status_name(s->status), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, im->now);
+	if (db_step_done(im->db, st, d, "adding subscriber") < 0)
+		return -1;
+	if (sqlite3_changes(db_handle(im->db)) == 1) {
+		id = sqlite3_last_insert_rowid(db_handle(im->db));
+		im->ids = xgrow(im->ids, &im->cap, im->n + 1, sizeof *im->ids);
+		im->lines = xgrow(im->lines, &im->capl, im->n + 1, sizeof *im->lines);
+		im->ids[im->n] = id;
+		im->lines[im->n++] = line;
+		*res = SUBIMP_ADDED;
+		return 0;
+	}
+	/* The key is taken: by this import (a duplicate line) or by someone
+	 * already on the list. */
+	st = db_stmt(im->db, "SELECT id, email FROM subscribers WHERE email_key = ?");
+	sqlite3_bind_text(st, 1, email_key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return db_fail(im->db, d, "importing");
+	}
+	id = sqlite3_column_int64(st, 0);
+	if ((*dup_line = import_line_of(im, id)) > 0) {
+		buf_reset(dup_email);
+		buf_puts(dup_email, (const char *)sqlite3_column_text(st, 1));
+		sqlite3_reset(st);
+		*res = SUBIMP_DUPLICATE;
+		return 0;
+	}
+	sqlite3_reset(st);
+	rc = import_seen(im, email_key, s->email, line, dup_line, dup_email, d);
+	if (rc < 0)
+		return -1;
+	*res = rc ? SUBIMP_DUPLICATE : SUBIMP_EXISTING;
+	return 0;
+}

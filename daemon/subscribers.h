@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "buf.h"
 #include "db.h"
 #include "diag.h"
 
@@ -89,5 +90,26 @@ int	 subscriber_confirm(struct db *db, int64_t id, const char *why, int *done,
  * confirmation dropped); one that had a status goes back to it. *n (may be
  * NULL): how many. */
 int	 subscriber_expire_pending(struct db *db, int64_t before, int64_t *n, diag *d);
+
+/* A bulk import inside the caller's one transaction: rows are added with
+ * one INSERT each (and their "created" event), a person already on the
+ * list keeps their state, a removed address is skipped, and an address
+ * given twice (in any case) is reported with the line that had it first.
+ * Memory: about 12 bytes per row added (ids and line numbers). */
+struct sub_import;
+enum sub_import_result {
+	SUBIMP_ADDED,
+	SUBIMP_EXISTING,	/* already on the list: unchanged */
+	SUBIMP_SUPPRESSED,	/* removed on request: skipped */
+	SUBIMP_DUPLICATE,	/* earlier in this import: *dup_line, dup_email */
+};
+/* source: the events log's "imported from FILE". NULL on error. */
+struct sub_import *subscriber_import_start(struct db *db, const char *source, diag *d);
+int	 subscriber_import_row(struct sub_import *im, const struct subscriber *s,
+	    const char *email_key, int line, enum sub_import_result *res,
+	    int *dup_line, buf *dup_email, diag *d);
+/* After the last row, before the commit: the events of the rows added. */
+int	 subscriber_import_finish(struct sub_import *im, diag *d);
+void	 subscriber_import_end(struct sub_import *im);
 
 #endif

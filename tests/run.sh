@@ -15,7 +15,8 @@
 # TESTS=pattern runs only the tests whose file name matches the pattern.
 # BROADSIDE_BOUNCE_CORPUS=dir: the external bounce corpus (default
 # ../shared/bounce-corpus beside the repository); skipped when absent.
-# FUZZ_SECONDS=N also runs the bounce-parser fuzzer (build-fuzz/) for N seconds.
+# FUZZ_SECONDS=N also runs the bounce fuzzers (build-fuzz/: the parser, and the
+# parser with bounce_apply) for N seconds each.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -82,6 +83,9 @@ done
 if [ -n "${FUZZ_SECONDS:-}" ] && [ -x build-fuzz/fuzz_bounce ]; then
 	echo "== fuzz"
 	run_one "fuzz_bounce ${FUZZ_SECONDS}s" tests/fuzz/run.sh "$top/build-fuzz/fuzz_bounce" "$FUZZ_SECONDS"
+fi
+if [ -n "${FUZZ_SECONDS:-}" ] && [ -x build-fuzz/fuzz_apply ]; then
+	run_one "fuzz_apply ${FUZZ_SECONDS}s" tests/fuzz/run.sh "$top/build-fuzz/fuzz_apply" "$FUZZ_SECONDS"
 fi
 echo
 [ ${#failures[@]} -eq 0 ] || printf 'failed: %s\n' "${failures[@]}"

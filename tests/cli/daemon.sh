@@ -7,6 +7,16 @@ relays = ( { host = "127.0.0.1"; port = $(free_port); } );
 CONF
 
 expect_out "usage error" 64 'usage: broadsided' $BSD --frobnicate
+expect_out "a stray argument: usage error" 64 "unexpected argument 'start'" $BSD start
+schema=$(ls "$TOP"/db/[0-9]*.sql | wc -l)
+expect_out "--version: version and the schema it carries" 0 \
+	"^broadsided [0-9]+\.[0-9]+\.[0-9]+ \(database schema $schema\)$" $BSD --version
+expect_out "-V" 0 '^broadsided [0-9.]+ ' $BSD -V
+expect_out "--help: foreground, stderr, signals, the config's places" 0 \
+	'foreground.*stderr' $BSD --help
+grep -q 'SIGHUP reloads' <<<"$OUT" && grep -q 'BROADSIDE_CONFIG' <<<"$OUT" &&
+	ok "--help names SIGHUP and \$BROADSIDE_CONFIG" || not_ok "--help names SIGHUP and \$BROADSIDE_CONFIG"
+expect_out "broadside --version" 0 "^broadside [0-9.]+ \(database schema $schema\)$" $BS --version
 printf 'relays = ( { port = "x"; } );\n' >"$T/bad.conf"
 expect_out "a broken config: EX_CONFIG, line and key" 78 'bad.conf:1: relays\[0\].port' $BSD --config "$T/bad.conf"
 cp "$CONF" "$T/dkim.conf"

@@ -17,3 +17,9 @@ $BS config example | awk '
 while read -r key; do
 	if grep -qF "\`$key\`" <<<"$ref"; then ok "README documents $key"; else not_ok "README documents $key"; fi
 done <"$T/keys"
+
+# The README's `init` example shows the schema version this build makes.
+write_config </dev/null
+want=$($BS init | grep -o 'schema version [0-9]*')
+grep -q "ready ($want)" "$TOP/README.md" && ok "README's init example: $want" ||
+	not_ok "README's init example shows $want ($(grep -o 'ready (schema version [0-9]*)' "$TOP/README.md"))"

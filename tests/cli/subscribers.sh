@@ -86,3 +86,37 @@ PY
 expect_out "100,000-row import" 0 'imported 100000 subscribers' $BS subscriber import "$T/big.csv"
 echo "# 100,000-row import: $OUT"
 is "all 100,000 stored" "$(sql "SELECT count(*) FROM subscribers WHERE email LIKE 'reader%'")" 100000
+if grep -q 'rows/s' <<<"$OUT"; then not_ok "no progress line when not a terminal"; else ok "no progress line when not a terminal"; fi
+is "each imported subscriber's history says so" \
+	"$(sql "SELECT count(*) FROM events WHERE kind = 'subscriber' AND event = 'created' AND detail LIKE '%imported from%big.csv'")" 100000
+
+# Streamed: a bad line far into a big file (past the reader's chunks) is
+# named, and nothing of the file is kept.
+before=$(sql 'SELECT count(*) FROM subscribers')
+{ echo "email,name"; for i in $(seq 1 20000); do echo "late$i@example.net,Late Reader $i"; done
+  echo "late-bad@,X"; } >"$T/late.csv"
+expect_out "bad line 20002 of a streamed file" 65 'late.csv:20002: address .late-bad@. has no domain' \
+	$BS subscriber import "$T/late.csv"
+is "streamed file with a bad last line: nothing imported" "$(sql 'SELECT count(*) FROM subscribers')" "$before"
+{ echo "email"; echo "pipe1@example.net"; echo "existing@example.net"; echo "pipe2@EXAMPLE.net";
+  echo "Existing@example.NET"; } >"$T/dups.csv"
+expect_out "a duplicate of a row named with its line (import from a pipe)" 65 \
+	'<stdin>:5: Existing@example.NET: duplicate address in the file \(line 3 has existing@example.net' \
+	sh -c "cat '$T/dups.csv' | $BS subscriber import -"
+$BS subscriber add existing@example.net >/dev/null
+expect_out "a duplicate of someone already on the list is named too" 65 \
+	'dups.csv:5: Existing@example.NET: duplicate address in the file \(line 3' \
+	$BS subscriber import "$T/dups.csv"
+# On a terminal (script(1) gives one) a progress line with rows and rate.
+if command -v script >/dev/null; then
+	{ echo "email"; for i in $(seq 1 60000); do echo "tty$i@example.org"; done; } >"$T/tty.csv"
+	script -qec "$BS subscriber import '$T/tty.csv'" /dev/null >"$T/tty.out" 2>&1
+	if grep -qE 'importing: [0-9]+ rows, [0-9]+ rows/s' "$T/tty.out"; then
+		ok "progress line on a terminal"
+	else
+		not_ok "progress line on a terminal"; head -c 300 "$T/tty.out" | sed 's/^/#   /'
+	fi
+	script -qec "$BS subscriber export '$T/tty-export.csv'" /dev/null >/dev/null 2>&1
+	is "export to a file streams every row" "$(wc -l <"$T/tty-export.csv" | tr -d ' ')" \
+		"$(( $(sql 'SELECT count(*) FROM subscribers') + 1 ))"
+fi

@@ -122,7 +122,10 @@ leased = lambda: env2.one("SELECT count(*) FROM deliveries WHERE state = 'sendin
 env2.wait(lambda: slow.count() >= 50, 60, 0.01)
 n = leased()
 ok("slow relay, a quarter into a session: only its batch is claimed (%d leased)" % n, 0 < n <= 40)
+# The claim is the queue thread's, asynchronous: it must come before the
+# session's last copy (the 80th) at the latest.
 env2.wait(lambda: slow.count() >= 72, 60, 0.01)
+env2.wait(lambda: leased() > 40 or slow.count() >= 79, 10, 0.005)
 n = leased()
 ok("slow relay, in its last quarter: the next batch is claimed too (%d leased)" % n, n > 40)
 at_pause = slow.count()

@@ -9,6 +9,7 @@ busy_timeout. Outcomes received meanwhile are kept until they can be
 committed: 0 copies twice, 0 missed, every delivery sent; the time to pick
 up again once the lock is released is reported."""
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -64,6 +65,11 @@ done = env.wait(lambda: env.status(issue) == "sent", 180, 0.1)
 t_done = time.time() - t_free
 ok("the issue is sent once the lock is released (%s)" % env.status(issue), done)
 
+hit = [l for l in env.log().splitlines() if re.search(r"locked|busy", l, re.I)]
+ok("the daemon met the lock past its busy timeout (%d log lines say so)" % len(hit), len(hit) > 0,
+   env.log()[-1500:])
+for l in hit[:3]:
+    print("#   " + l)
 got = copies(relay)
 missed, twice, strangers = tally(got, rcpts)
 print("# write lock held %.0f s at %d accepted: %d accepted while locked, %d twice, %d missed; "

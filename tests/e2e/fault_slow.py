@@ -3,10 +3,11 @@
 
 A relay that answers every command (greeting and final dot included) after
 1.5 s, a lease of 3 s (sending.lease), 2 connections of 6 messages a
-session, 24 subscribers: each message takes longer than a lease, so only a heartbeat that renews the
-leases of a live session keeps the rows from being claimed again. Every copy
-goes exactly once, and no delivery is ever seen held under two leases
-(owner + token), polled every 50 ms while the send runs."""
+session, 24 subscribers: each message takes longer than a lease, so only
+leases that a live session renews keep its rows from being claimed again.
+Every copy goes exactly once, no delivery is ever seen held under two
+leases (owner + token; polled every 50 ms while the send runs), and the
+leases are seen renewed (lease_expires moves under the same holder)."""
 import os
 import sys
 import tempfile

@@ -39,6 +39,10 @@ is "old link: one-click POST answers 404" \
 printf 'From: x@example.net\nTo: unsubscribe+%s@example.com\nSubject: unsubscribe\n\n' "$tok" >"$T/mailto.eml"
 expect_out "old mailto unsubscribe: unverified" 0 'unverified' $BS bounce "$T/mailto.eml"
 is "the newcomer is still active" "$(sql "SELECT status FROM subscribers WHERE id = $new")" active
+curl -s "$URL/metrics" >"$T/metrics"
+grep -q '^broadside_feedback_unverified_total{format="unsubscribe"} 1$' "$T/metrics" \
+	&& ok "metrics count the unverified unsubscribe mail" \
+	|| { not_ok "metrics count the unverified unsubscribe mail"; grep unverified "$T/metrics" | sed 's/^/#   /'; }
 is "the newcomer's own link works" \
 	"$(code POST "/u/$(proof unsub "$new" $LID)" -d List-Unsubscribe=One-Click)" 200
 is "and unsubscribes the newcomer" "$(sql "SELECT status FROM subscribers WHERE id = $new")" unsubscribed

@@ -51,7 +51,11 @@ N = 2000
 env.subscribers([("h%04d@example.com" % i, "", "free") for i in range(N)])
 issue = env.issue()
 env.start()
-ok("daemon up, nothing behind yet", env.wait(lambda: behind(port) == 0, 15), behind(port))
+# On a loaded machine the idle queue thread may already have been raised
+# at start-up (a worker asking for its first batch): counted from here.
+base = env.wait(lambda: behind(port) is not None and behind(port) + 1, 15)
+ok("daemon up, broadside_queue_behind_total served", base, behind(port))
+base = (base or 1) - 1
 SCHED_IDLE = 5
 ok("one thread runs as SCHED_IDLE: the queue thread",
    env.wait(lambda: queue_policy(env.daemon.pid).count(SCHED_IDLE) == 1, 5),
@@ -83,7 +87,8 @@ got = collections.Counter(r for m in smtpd.log() for r in m["rcpt"])
 ok("every copy once (%d of %d)" % (len(got), N), len(got) == N and all(v == 1 for v in got.values()))
 n = behind(port)
 print("# the queue thread was raised %s times" % n)
-ok("the queue thread fell behind and was raised (%s times)" % n, n is not None and n > 0)
+ok("the queue thread fell behind and was raised (%s times, %d at start)" % (n, base),
+   n is not None and n > base)
 
 # Idle machine: a second issue, and the queue thread is SCHED_IDLE again
 # once it has caught up.

@@ -1,5 +1,6 @@
 #!/bin/bash
-# run.sh - run the bounce-parser fuzzer: tests/fuzz/run.sh BINARY SECONDS
+# run.sh - run a bounce fuzzer (fuzz_bounce: the parser; fuzz_apply: the
+# parser and bounce_apply): tests/fuzz/run.sh BINARY SECONDS
 # Seeds: the project's own bounces (tests/fixtures/bounces), the external
 # peer corpus when it is there ($BROADSIDE_BOUNCE_CORPUS/emails, default
 # ../shared/bounce-corpus beside the repository), and the findings kept in
@@ -10,9 +11,11 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$1 secs=${2:-60}
 own=$top/tests/fixtures/bounces
 corpus=${BROADSIDE_BOUNCE_CORPUS:-${BOUNCE_CORPUS:-$top/../shared/bounce-corpus}}
+name=$(basename "$bin")
 work=$top/build-fuzz/corpus
+[ "$name" = fuzz_bounce ] || work=$work-$name
 mkdir -p "$work"
-ls "$own"/*.eml >/dev/null 2>&1 || { echo "not ok - fuzz_bounce: no seeds in $own"; exit 1; }
+ls "$own"/*.eml >/dev/null 2>&1 || { echo "not ok - $name: no seeds in $own"; exit 1; }
 seeds=("$own")
 if [ -d "$corpus/emails" ]; then
 	seeds+=("$corpus/emails")
@@ -21,15 +24,16 @@ else
 	from="$(ls "$own" | wc -l) own seeds; peer corpus absent ($corpus)"
 fi
 log=$top/build-fuzz/fuzz.log
+[ "$name" = fuzz_bounce ] || log=$top/build-fuzz/$name.log
 cd "$top/build-fuzz" || exit 1
 "$bin" -max_total_time="$secs" -max_len=131072 -timeout=20 -rss_limit_mb=2048 \
 	-print_final_stats=1 "$work" "${seeds[@]}" >"$log" 2>&1
 rc=$?
 runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$')
 if [ $rc -eq 0 ]; then
-	echo "ok - fuzz_bounce: ${runs:-?} inputs in ${secs}s, no crash ($from)"
+	echo "ok - $name: ${runs:-?} inputs in ${secs}s, no crash ($from)"
 else
-	echo "not ok - fuzz_bounce: exit $rc (see build-fuzz/fuzz.log)"
+	echo "not ok - $name: exit $rc (see $log)"
 	grep -E 'ERROR|SUMMARY|Test unit written' "$log" | head -5 | sed 's/^/#   /'
 fi
 exit $rc

@@ -14,8 +14,10 @@
  * of the variable, is read too.)
  *
  * One deliberate difference is counted as agreement, and only this one:
- * a recipient whose DSN block says "Action: delayed", which Sisimai counts
- * as a soft bounce (mostly "expired") and which the issue and RFC 3464
+ * a recipient whose DSN block says "Action: delayed", or whose report is
+ * a delay notice in prose ("THIS IS A WARNING MESSAGE ONLY", "Warning:
+ * message ... delayed", "will be retried"; issue 15), which Sisimai counts
+ * as a soft bounce (mostly "expired") and which the issues and RFC 3464
  * call a warning, not a bounce: there our verdict is ignore with reason
  * "delayed" and action "delayed". Both figures are printed ("strict" is
  * plain agreement with Sisimai); the floor applies to the one with the

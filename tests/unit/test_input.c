@@ -74,6 +74,52 @@ csv(void)
 	buf_free(&out);
 }
 
+/* A stream read in 256 KB chunks gives the same records, fields and line
+ * numbers as the same bytes in memory, whatever falls on a chunk boundary
+ * (quoted fields with "" and line breaks, CRLF), and names the bad line
+ * far into the file. */
+static void
+csv_stream(void)
+{
+	buf data = BUF_INIT;
+	struct csv a, b;
+	struct csv_record ra, rb;
+	const char *why_a, *why_b;
+	FILE *fp;
+	int same = 1, n = 0, ra_rc, rb_rc;
+
+	buf_puts(&data, "\xef\xbb\xbf" "email,name\r\n");
+	for (int i = 0; i < 30000; i++)
+		buf_printf(&data, i % 7 == 0 ? "r%d@x.com,\"Doe, \"\"J\"\"\nline %d\"\r\n" :
+		    "r%d@x.com,Reader %d\n", i, i);
+	buf_puts(&data, "late@x.com,\"bad\"x\n");
+	fp = tmpfile();
+	CHECK(fp && fwrite(data.data, 1, data.len, fp) == data.len && data.len > 3 * 262144,
+	    "a CSV of %zu bytes (several chunks)", data.len);
+	if (!fp) {
+		buf_free(&data);
+		return;
+	}
+	rewind(fp);
+	csv_open(&a, data.data, data.len);
+	csv_open_file(&b, fp);
+	do {
+		ra_rc = csv_next(&a, &ra, &why_a);
+		rb_rc = csv_next(&b, &rb, &why_b);
+		if (ra_rc != rb_rc || (ra_rc == 1 && (ra.line != rb.line || ra.nfields != rb.nfields ||
+		    strcmp(ra.fields[0], rb.fields[0]) != 0 || strcmp(ra.fields[1], rb.fields[1]) != 0)))
+			same = 0;
+		n += ra_rc == 1;
+	} while (same && ra_rc == 1);
+	CHECK(same && n == 30001, "streamed records are the in-memory ones (%d)", n);
+	CHECK(rb_rc < 0 && strstr(why_b, "closing quote") && rb.line == ra.line &&
+	    ra.line == 1 + 30000 + (30000 + 6) / 7 + 1, "the bad last line is named: %d", rb.line);
+	csv_close(&a);
+	csv_close(&b);
+	fclose(fp);
+	buf_free(&data);
+}
+
 static void
 issue_files(void)
 {
@@ -146,6 +192,7 @@ main(void)
 {
 	addresses();
 	csv();
+	csv_stream();
 	issue_files();
 	paywall_lines();
 	return check_exit();

@@ -51,6 +51,166 @@ L(int w, int p)
 	return &leases[w];
 }
 
+/* Chunked fan-out: the issue is 'sending' with its first chunk, never
+ * 'sent' before the fan-out is done, and a fan-out stopped mid-way (the
+ * database closed between two chunks, as a crash would) goes on from its
+ * cursor without a second copy for anyone. */
+static void
+fanout_chunks(const char *dir)
+{
+	char path[256];
+	diag d = DIAG_INIT;
+	int64_t n, total = 0, now = 1800000000, *ids = NULL;
+	size_t nids = 0;
+	int done = 0, steps = 0;
+
+	snprintf(path, sizeof path, "%s/chunks.db", dir);
+	CHECK(db_open(path, DB_OPEN_CREATE, &db, &d) == 0, "chunks: database created (%s)", d.msg);
+	/* 25 subscribers: every fifth unsubscribed, every third paid. */
+	exec("WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 25) "
+	    "INSERT INTO subscribers (email, email_key, tier, status, created_at, updated_at) "
+	    "SELECT 's' || i || '@x.org', 's' || i || '@x.org', CASE WHEN i % 3 = 0 THEN 'paid' "
+	    "ELSE 'free' END, CASE WHEN i % 5 = 0 THEN 'unsubscribed' ELSE 'active' END, 0, 0 FROM k");
+	exec("INSERT INTO issues (id, subject, source, audience, status, send_at, created_at, updated_at) "
+	    "VALUES (1, 'All', 'x', 'all', 'scheduled', 10, 0, 0)");
+	CHECK(queue_fanout_step(db, 1, now, 4, &n, &done, &d) == 0 && n == 4 && !done,
+	    "first chunk: 4 subscribers looked at, 4 copies (%lld)", (long long)n);
+	CHECK(num("SELECT status = 'sending' AND fanout_cursor = 4 AND fanout_done = 0 "
+	    "FROM issues WHERE id = 1") == 1, "sending with the first chunk; cursor at subscriber 4");
+	/* Every copy made so far is final: still not sent, the fan-out is not done. */
+	exec("UPDATE deliveries SET state = 'sent', sent_at = 1800000000");
+	CHECK(queue_finish_issues(db, now, NULL, NULL, &d) == 0 &&
+	    num("SELECT status FROM issues WHERE id = 1 AND status = 'sending'") != -1,
+	    "not 'sent' while the fan-out is unfinished");
+	CHECK(queue_due_issues(db, now, &ids, &nids, &d) == 0 && nids == 1 && ids[0] == 1,
+	    "an unfinished fan-out is due again");
+	free(ids);
+	CHECK(queue_fanout_step(db, 1, now, 4, &n, &done, &d) == 0 && n == 3 && !done,
+	    "second chunk: subscriber 5 (unsubscribed) skipped (%lld)", (long long)n);
+	/* A crash: the connection goes, the cursor stays. */
+	db_close(db);
+	CHECK(db_open(path, DB_OPEN_EXISTING, &db, &d) == 0, "chunks: database reopened");
+	/* A chunk replayed from an old cursor (as if its commit was lost after
+	 * the copies) makes no second copy. */
+	exec("UPDATE issues SET fanout_cursor = 2 WHERE id = 1");
+	total = num("SELECT count(*) FROM deliveries");
+	while (!done && steps++ < 20) {
+		if (queue_fanout_step(db, 1, now, 4, &n, &done, &d) < 0)
+			break;
+		total += n;
+	}
+	CHECK(done && total == 20 && num("SELECT count(*) FROM deliveries") == 20 &&
+	    num("SELECT count(DISTINCT subscriber_id) FROM deliveries") == 20,
+	    "resumed: 20 copies in all, one per active subscriber (%lld)", (long long)total);
+	CHECK(num("SELECT fanout_done FROM issues WHERE id = 1") == 1, "fan-out done");
+	CHECK(queue_fanout_step(db, 1, now, 4, &n, &done, &d) == 0 && n == 0 && done,
+	    "a done fan-out adds nothing");
+	exec("UPDATE deliveries SET state = 'sent', sent_at = 1800000000");
+	CHECK(queue_finish_issues(db, now, NULL, NULL, &d) == 0 &&
+	    num("SELECT count(*) FROM issues WHERE id = 1 AND status = 'sent'") == 1,
+	    "sent once the fan-out is done and every copy final");
+	db_close(db);
+}
+
+/* Retention: final copies older than the cut-off are folded into their
+ * issue's counts and deleted, in small transactions; totals stay; copies
+ * not final, or recent, stay; bounces stay; and issue after issue the
+ * database does not grow (freed pages are reused). */
+static void
+retention(const char *dir)
+{
+	char path[256], sql[512];
+	diag d = DIAG_INIT;
+	int64_t now = 1800000000, day = 86400, pages1 = 0, cursor, n, folded;
+	struct queue_counts before, after;
+	int done, steps, all_ok = 1;
+
+	snprintf(path, sizeof path, "%s/retention.db", dir);
+	CHECK(db_open(path, DB_OPEN_CREATE, &db, &d) == 0, "retention: database created (%s)", d.msg);
+	exec("WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 3000) "
+	    "INSERT INTO subscribers (email, email_key, tier, status, created_at, updated_at) "
+	    "SELECT 'r' || i || '@x.org', 'r' || i || '@x.org', 'free', 'active', 0, 0 FROM k");
+	for (int issue = 1; issue <= 6; issue++) {
+		snprintf(sql, sizeof sql, "INSERT INTO issues (id, subject, source, audience, status, "
+		    "send_at, created_at, updated_at) VALUES (%d, 'I', 'x', 'all', 'scheduled', 10, 0, 0)",
+		    issue);
+		exec(sql);
+		if (queue_fanout(db, issue, now, &n, &d) < 0 || n != 3000)
+			all_ok = 0;
+		/* Sent, with a few failed, bounced (with a bounce report),
+		 * dropped, and 5 still deferred. */
+		snprintf(sql, sizeof sql, "UPDATE deliveries SET state = CASE WHEN subscriber_id %% 100 = 1 "
+		    "THEN 'failed' WHEN subscriber_id %% 100 = 2 THEN 'bounced' WHEN subscriber_id %% 100 = 3 "
+		    "THEN 'dropped' WHEN subscriber_id <= 500 AND subscriber_id %% 100 = 4 THEN 'deferred' "
+		    "ELSE 'sent' END, sent_at = %lld + subscriber_id, updated_at = %lld + subscriber_id "
+		    "WHERE issue_id = %d", (long long)now, (long long)now, issue);
+		exec(sql);
+		snprintf(sql, sizeof sql, "INSERT INTO bounces (delivery_id, subscriber_id, kind, created_at) "
+		    "SELECT id, subscriber_id, 'hard', %lld FROM deliveries WHERE issue_id = %d "
+		    "AND state = 'bounced'", (long long)now, issue);
+		exec(sql);
+		if (issue == 1)
+			CHECK(queue_issue_counts(db, 1, now, &before, &d) == 0 && before.sent == 2905 &&
+			    before.failed == 30 && before.bounced == 30 && before.dropped == 30 &&
+			    before.deferred == 5 && before.total == 3000, "issue 1 before: %lld sent",
+			    (long long)before.sent);
+		/* 100 days pass. */
+		snprintf(sql, sizeof sql, "UPDATE deliveries SET created_at = created_at - %lld, "
+		    "updated_at = updated_at - %lld, sent_at = sent_at - %lld", (long long)(100 * day), (long long)(100 * day),
+		    (long long)(100 * day));
+		exec(sql);
+		now += 7 * day;
+		/* The copies of the week just sent stay: only what is older
+		 * than 90 days goes. */
+		if (issue == 6) {
+			snprintf(sql, sizeof sql, "UPDATE deliveries SET created_at = %lld, "
+			    "updated_at = %lld WHERE issue_id = 6", (long long)now, (long long)now);
+			exec(sql);
+		}
+		cursor = 0;
+		done = 0;
+		folded = 0;
+		for (steps = 0; !done && steps < 100; steps++) {
+			if (queue_retire(db, now - 90 * day, &cursor, 500, &n, &done, &d) < 0) {
+				printf("# %s\n", d.msg);
+				break;
+			}
+			folded += n;
+		}
+		if (issue == 1) {
+			CHECK(done && folded == 2995 && steps >= 6, "issue 1: 2995 final copies folded "
+			    "in %d transactions of at most 500 (%lld)", steps, (long long)folded);
+			CHECK(num("SELECT count(*) FROM deliveries WHERE issue_id = 1") == 5 &&
+			    num("SELECT count(*) FROM deliveries WHERE state = 'deferred'") == 5,
+			    "the 5 copies still deferred stay");
+			CHECK(queue_issue_counts(db, 1, now, &after, &d) == 0 &&
+			    after.sent == before.sent && after.failed == before.failed &&
+			    after.bounced == before.bounced && after.dropped == before.dropped &&
+			    after.deferred == 5 && after.total == before.total &&
+			    after.first_sent_at == before.first_sent_at - 100 * day &&
+			    after.last_sent_at == before.last_sent_at - 100 * day,
+			    "issue 1's counts and sending span are the same after folding");
+			CHECK(num("SELECT count(*) FROM bounces WHERE delivery_id IS NULL") == 30 &&
+			    num("SELECT count(*) FROM bounces") == 30,
+			    "bounce reports stay (their delivery gone)");
+			pages1 = num("PRAGMA page_count");
+		}
+		if (issue == 6)
+			CHECK(num("SELECT count(*) FROM deliveries WHERE issue_id = 6") == 3000,
+			    "a recent issue's copies stay");
+	}
+	CHECK(all_ok, "six issues fanned out to 3000 each");
+	CHECK(num("SELECT count(*) FROM deliveries") == 5 * 5 + 3000 &&
+	    num("SELECT sum(n) FROM delivery_counts") == 5 * 2995,
+	    "after six issues: only what is recent or not final has a row");
+	n = num("PRAGMA page_count");
+	CHECK(n <= pages1 + pages1 / 10 + 40, "the database is bounded: %lld pages after six "
+	    "issues, %lld after the first", (long long)n, (long long)pages1);
+	CHECK(queue_issue_counts(db, 0, now, &after, &d) == 0 && after.total == 6 * 3000,
+	    "overall total: every copy of the six issues (%lld)", (long long)after.total);
+	db_close(db);
+}
+
 int
 main(void)
 {
@@ -243,6 +403,8 @@ main(void)
 
 	queue_batch_free(&b);
 	db_close(db);
+	fanout_chunks(dir);
+	retention(dir);
 	snprintf(path, sizeof path, "rm -rf %s", dir);
 	if (system(path) != 0)
 		return 1;

@@ -69,6 +69,9 @@ main(void)
 	CHECK(dec.verdict == VERDICT_DEFER, "4xx just before max_age: still deferred");
 	dec = decide(STAGE_DATA, 0, "", 0, 0, now);
 	CHECK(dec.verdict == VERDICT_DEFER, "connection lost during DATA: deferred");
+	dec = decide(STAGE_RCPT, 0, "", 0, 0, now);
+	CHECK(dec.verdict == VERDICT_RELAY && !dec.blame,
+	    "connection lost before RCPT was answered: the relay's trouble, no attempt");
 	dec = decide(STAGE_RCPT, 550, "5.1.1", 0, 0, now);
 	CHECK(dec.verdict == VERDICT_FAIL && dec.suppress, "550 5.1.1 on RCPT: failed and suppressed");
 	{
