@@ -311,6 +311,10 @@ ok("the confirmation issue is not in 'issue list' and never finishes",
    env.one("SELECT status FROM issues WHERE kind = 'confirmation'") == "sending")
 
 cid = env.one("SELECT id FROM issues WHERE kind = 'confirmation'")
+never = env.sql("SELECT s.email FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id "
+                "WHERE d.issue_id = ? AND s.email_key IN ('active@example.com', "
+                "'angry@example.com', 'imported@example.com', 'old@example.com')", cid)
+ok("the confirmation issue is never fanned out to readers who did not sign up", never == [], never)
 r_cancel = env.bs("issue", "cancel", cid, check=False)
 r_pause = env.bs("issue", "pause", cid, check=False)
 r_resume = env.bs("issue", "resume", cid, check=False)
