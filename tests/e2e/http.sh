@@ -89,9 +89,9 @@ $BS issue create "$TOP/examples/alibaba-deepseek.md" >/dev/null
 # alone while this test counts them.
 sql "UPDATE issues SET status = 'paused' WHERE id = 1; UPDATE issues SET status = 'sent' WHERE id = 2;
      INSERT INTO deliveries (issue_id, subscriber_id, state, created_at, updated_at)
-     SELECT 1, id, 'queued', 0, 0 FROM subscribers;
+     SELECT 1, id, 'queued', $(date +%s), $(date +%s) FROM subscribers;
      INSERT INTO deliveries (issue_id, subscriber_id, state, created_at, updated_at)
-     SELECT 2, id, 'sent', 0, 0 FROM subscribers;"
+     SELECT 2, id, 'sent', $(date +%s), $(date +%s) FROM subscribers;"
 resp=$(curl -s -i -X POST -H 'Content-Type: application/x-www-form-urlencoded' \
 	--data 'List-Unsubscribe=One-Click' "$URL/u/$JANE")
 if grep -q '^HTTP/1.1 200' <<<"$resp" && grep -q 'You are unsubscribed' <<<"$resp" &&

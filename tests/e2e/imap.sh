@@ -72,10 +72,11 @@ $BS subscriber add full@example.org >/dev/null
 # The returned copies' Message-IDs carry the MAC of (delivery, subscriber):
 # the proof that the bounces answer copies we sent.
 mid1=$(proof msgid 1 1); mid2=$(proof msgid 2 2)
+now=$(date +%s)	# recent copies: retention (90 days) leaves them alone
 sql "INSERT INTO issues (subject, source, created_at, updated_at) VALUES ('one', 'x', 1, 1), ('two', 'y', 1, 1);
      INSERT INTO deliveries (issue_id, subscriber_id, state, message_id, created_at, updated_at)
-       VALUES (1, 1, 'sent', '$mid1', 1, 1), (1, 2, 'sent', '$mid2', 1, 1),
-              (2, 1, 'queued', NULL, 1, 1), (2, 2, 'queued', NULL, 1, 1);"
+       VALUES (1, 1, 'sent', '$mid1', $now, $now), (1, 2, 'sent', '$mid2', $now, $now),
+              (2, 1, 'queued', NULL, $now, $now), (2, 2, 'queued', NULL, $now, $now);"
 
 n=0
 deliver() {	# rcpt status diagnostic message-id
