@@ -473,6 +473,28 @@ send_message(struct http *h, struct MHD_Connection *c, struct req *r, unsigned c
 	return send_framed(h, c, r, code, PG_MESSAGE, heading, v);
 }
 
+/* An IPv6 client is counted by its /64 (one subscriber line holds a whole
+ * /64 and may hop around in it); an IPv4-mapped one as IPv4. */
+static void
+ip_key(int family, const void *addr, char *out, size_t n)
+{
+	struct in6_addr a6;
+
+	if (family == AF_INET) {
+		inet_ntop(AF_INET, addr, out, (socklen_t)n);
+		return;
+	}
+	memcpy(&a6, addr, sizeof a6);
+	if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+		inet_ntop(AF_INET, &a6.s6_addr[12], out, (socklen_t)n);
+		return;
+	}
+	memset(&a6.s6_addr[8], 0, 8);
+	inet_ntop(AF_INET6, &a6, out, (socklen_t)n);
+	if (strlen(out) + 4 < n)
+		strcat(out, "/64");
+}
+
 /* The client's address for the signup limits: the peer's, or with
  * signup.trust_forwarded_for the last X-Forwarded-For entry (the one our
  * own proxy added) when it is an address. */
@@ -497,8 +519,12 @@ client_ip(struct http *h, struct MHD_Connection *c, char *out, size_t n)
 		if (len < sizeof tmp) {
 			memcpy(tmp, last, len);
 			tmp[len] = '\0';
-			if (inet_pton(AF_INET, tmp, bin) == 1 || inet_pton(AF_INET6, tmp, bin) == 1) {
-				snprintf(out, n, "%s", tmp);
+			if (inet_pton(AF_INET, tmp, bin) == 1) {
+				ip_key(AF_INET, bin, out, n);
+				return;
+			}
+			if (inet_pton(AF_INET6, tmp, bin) == 1) {
+				ip_key(AF_INET6, bin, out, n);
 				return;
 			}
 		}
@@ -507,11 +533,11 @@ client_ip(struct http *h, struct MHD_Connection *c, char *out, size_t n)
 	if (ci && ci->client_addr) {
 		const struct sockaddr *sa = ci->client_addr;
 		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-			    out, (socklen_t)n);
+			ip_key(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+			    out, n);
 		else if (sa->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-			    out, (socklen_t)n);
+			ip_key(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			    out, n);
 	}
 }
 
@@ -529,7 +555,7 @@ send_form(struct http *h, struct MHD_Connection *c, struct req *r, unsigned code
 	/* Sent back as typed, less control characters (CR, LF, NUL...). */
 	signup_clean(email, 320, &e);
 	signup_clean_name(name, &n);
-	token_form_make(&h->sec, h->site.cfg.list.id, clock_now(), tok);
+	token_form_make(&h->sec, h->site.cfg.list.id, clock_now_ms(), tok);
 	v[S_MESSAGE] = message;
 	v[S_EMAIL] = buf_cstr(&e);
 	v[S_NAME] = buf_cstr(&n);
@@ -593,7 +619,7 @@ subscribe_page(struct http *h, struct MHD_Connection *c, struct req *r, struct d
 	f.form = form.len ? buf_cstr(&form) : NULL;
 	f.ip = ip;
 	pthread_mutex_lock(&h->write_lock);
-	s = signup_submit(db, cfg, &h->sec, &f, clock_now(), &res, &what, &d);
+	s = signup_submit(db, cfg, &h->sec, &f, clock_now_ms(), &res, &what, &d);
 	pthread_mutex_unlock(&h->write_lock);
 	if (s < 0) {
 		rc = send_failure(h, c, r, &d);

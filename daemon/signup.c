@@ -143,9 +143,10 @@ join(struct db *db, const struct config *cfg, const char *email, const char *key
 
 int
 signup_submit(struct db *db, const struct config *cfg, const struct secret *sec,
-    const struct signup_form *f, int64_t now, enum signup_result *res, const char **what,
+    const struct signup_form *f, int64_t now_ms, enum signup_result *res, const char **what,
     diag *d)
 {
+	int64_t now = now_ms / 1000;
 	char key[ADDRESS_MAX + 1] = "";
 	const char *why = NULL, *ip = f->ip ? f->ip : "";
 	int64_t n, loaded = 0;
@@ -163,11 +164,11 @@ signup_submit(struct db *db, const struct config *cfg, const struct secret *sec,
 	} else if (f->honeypot && *f->honeypot) {
 		*what = "honeypot";
 	} else if (f->form == NULL || token_form_verify(sec, cfg->keys.grace, now,
-	    cfg->list.id, f->form, &loaded) < 0 || loaded > now + 60 ||
-	    now - loaded > cfg->signup.form_max_age) {
+	    cfg->list.id, f->form, &loaded) < 0 || loaded > now_ms + 60000 ||
+	    now_ms - loaded > cfg->signup.form_max_age * 1000) {
 		*res = SIGNUP_STALE;
 		*what = "stale form";
-	} else if (now - loaded < cfg->signup.min_fill) {
+	} else if (now_ms - loaded < cfg->signup.min_fill * 1000) {
 		*res = SIGNUP_TOO_FAST;
 		*what = "too fast";
 	} else if (f->email == NULL || address_normalize(f->email, key, &why) < 0) {

@@ -49,9 +49,11 @@ struct signup_form {
 	const char	*ip;		/* the client's address */
 };
 
-/* What happened, for the log and the tests ("mailed", "known", ...). */
+/* now_ms: the time in milliseconds (the form's load time is signed to the
+ * millisecond). *what: what happened, for the log and the tests ("mailed",
+ * "known", ...). */
 int	signup_submit(struct db *db, const struct config *cfg, const struct secret *sec,
-	    const struct signup_form *f, int64_t now, enum signup_result *res,
+	    const struct signup_form *f, int64_t now_ms, enum signup_result *res,
 	    const char **what, diag *d);
 
 enum confirm_state {

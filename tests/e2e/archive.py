@@ -135,6 +135,15 @@ for bad in ["/p/secret-draft-subject", "/p/future-scheduled-subject", "/p/no-suc
 ok("POST /archive, /p/SLUG, /feed.xml: 405",
    all(curl(p, method="POST")[0] == 405 for p in ["/archive", "/p/" + slugs[first], "/feed.xml"]))
 
+fp = lambda: (env.sql("SELECT id, status, updated_at FROM issues ORDER BY id"),  # noqa: E731
+               env.one("SELECT count(*) FROM events"),
+               env.sql("SELECT id, status FROM subscribers ORDER BY id"))
+before = fp()
+for p in ["/archive", "/feed.xml", "/p/" + slugs[first], "/p/" + slugs[second], "/p/nope"]:
+    curl(p)
+    curl(p, "-I")
+ok("GETs and HEADs of every public page change nothing", fp() == before)
+
 # --- the feed, read by a real feed parser ---
 code, out = curl("/feed.xml")
 xml = out.split("\r\n\r\n", 1)[1]

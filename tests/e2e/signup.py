@@ -267,6 +267,16 @@ c, o = submit("other@example.com", ip="198.51.100.30")
 ok("the flood added nobody past the limit, and another client still signs up",
    n <= 12 and c == 200 and sub("other@example.com")[1] == "pending", n)
 
+codes6 = []
+for i in range(13):
+    tok = form_token()
+    codes6.append(curl("/subscribe", "-H", "Content-Type: application/x-www-form-urlencoded",
+                       data="email=six%d@example.com&form=%s" % (i, tok),
+                       ip="2001:db8:7:7::%x" % (i + 1))[0])
+ok("IPv6 clients hopping inside one /64 count as one client (429 past the limit)",
+   codes6[-1] == 429 and codes6.count(429) >= 1, codes6)
+ok("the limits key: the /64", env.one("SELECT count(*) FROM signups WHERE ip = '2001:db8:7:7::/64'") == 13)
+
 # --- per-address limit and the daily cap on confirmations ---
 for i in range(5):
     submit("twice@example.com", ip="198.51.100.%d" % (40 + i))
