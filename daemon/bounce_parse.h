@@ -91,6 +91,11 @@ const char *bounce_format_name(enum bounce_format f);
 const char *bounce_reason(const char *text, const char *status, const char *reply,
 	    enum bounce_kind *kind);
 
+/* 1 when an enhanced status says by itself that the address is dead
+ * (5.1.1, 5.1.2, 5.1.3, 5.1.6, 5.1.10): the one list, which smtp_policy
+ * uses for the sender's replies too. */
+int	bounce_status_dead(const char *status);
+
 /* The report as one JSON object (for `broadside bounce check`); `file`,
  * when not NULL, is its first member. */
 void	bounce_report_json(const struct bounce_report *r, const char *file, buf *out);

@@ -231,13 +231,30 @@ hard_reason(const char *reason)
 	    strcmp(reason, "hasmoved") == 0 || strcmp(reason, "notaccept") == 0;
 }
 
-/* Is the status one that says "this address is dead" by itself? */
+/* The enhanced status codes that say "this address is dead" by
+ * themselves (RFC 3463, RFC 7505). Not X.1.7/X.1.8, which are about the
+ * sender's address, nor 5.7.x, which are policy. */
+static const char *const dead_codes[] = {
+	"5.1.1",	/* bad destination mailbox address */
+	"5.1.2",	/* bad destination system address */
+	"5.1.3",	/* bad destination mailbox address syntax */
+	"5.1.6",	/* destination mailbox has moved */
+	"5.1.10",	/* recipient address has null MX */
+};
+
+int
+bounce_status_dead(const char *st)
+{
+	for (size_t i = 0; st && i < sizeof dead_codes / sizeof dead_codes[0]; i++)
+		if (strcmp(st, dead_codes[i]) == 0)
+			return 1;
+	return 0;
+}
+
 static int
 dead_status(const char *st)
 {
-	return strcmp(st, "5.1.1") == 0 || strcmp(st, "5.1.2") == 0 ||
-	    strcmp(st, "5.1.3") == 0 || strcmp(st, "5.1.6") == 0 ||
-	    strcmp(st, "5.1.10") == 0;
+	return bounce_status_dead(st);
 }
 
 enum smtp_phase { PHASE_UNKNOWN, PHASE_MAIL, PHASE_RCPT, PHASE_DATA };

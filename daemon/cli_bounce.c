@@ -24,6 +24,8 @@
 #include "clock.h"
 #include "log.h"
 #include "secret.h"
+#include "subscribers.h"
+#include "unsubscribe.h"
 
 #define MAX_MESSAGE	(64 * 1024 * 1024)	/* larger input is refused */
 
@@ -119,10 +121,25 @@ check_proof_json(struct check_proof *cp, const struct bounce_report *r, buf *out
 		buf_puts(out, ",\"proof\":null,\"verified\":null}");
 		return;
 	}
-	if (!cp->ok || r->unsub_token[0]) {
-		/* unsubscribe+TOKEN@ mail: the token is its own proof,
-		 * checked when applied. */
+	if (!cp->ok) {
 		buf_puts(out, ",\"proof\":null,\"verified\":null}");
+		return;
+	}
+	if (r->unsub_token[0]) {
+		/* unsubscribe+TOKEN@ mail: the token is its own proof. */
+		struct subscriber sub;
+		int good;
+
+		memset(&sub, 0, sizeof sub);
+		good = unsubscribe_lookup(cp->db, &cp->cfg, &cp->sec, r->unsub_token, &sub, &e) == 0;
+		counts[good ? 0 : 1]++;
+		if (good)
+			buf_printf(out, ",\"proof\":\"unsubscribe-token\",\"verified\":true,"
+			    "\"subscriber\":%lld}", (long long)sub.id);
+		subscriber_free(&sub);
+		if (!good)
+			buf_puts(out, ",\"proof\":\"none\",\"verified\":false,\"unverified\":"
+			    "\"forged or stale unsubscribe token, or its subscriber was removed\"}");
 		return;
 	}
 	if (bounce_prove(cp->db, &cp->cfg, &cp->sec, r, clock_now(), &p, &e) < 0) {

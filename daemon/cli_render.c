@@ -35,6 +35,47 @@
 
 #define PREVIEW_ADDRESS "subscriber@example.com"
 
+/* Who a copy is for: a subscriber gets their own (name, their tier unless
+ * one was given, their unsubscribe link); any other address a copy with
+ * no name, to the spelling given. */
+static int
+reader_of(struct cli_ctx *ctx, const char *email, const char *spelling, int tier_given,
+    enum sub_tier *tier, struct subscriber *sub, int *have_sub, struct render_to *to, diag *d)
+{
+	diag nf = DIAG_INIT;
+
+	if (subscriber_find(ctx->db, email, sub, &nf) == 0) {
+		*have_sub = 1;
+		to->subscriber_id = sub->id;
+		to->name = sub->name;
+		if (!tier_given)
+			*tier = sub->tier;
+	} else if (nf.code != EX_NOUSER) {
+		*d = nf;
+		return -1;
+	}
+	to->email = *have_sub ? sub->email : spelling;
+	return 0;
+}
+
+/* The issue, when a copy of it for `tier` exists. */
+static int
+issue_for(struct cli_ctx *ctx, int64_t id, enum sub_tier tier, struct issue *is, diag *d)
+{
+	if (issue_get(ctx->db, id, is, d) < 0)
+		return -1;
+	if ((is->audience == AUD_PAID && tier == TIER_FREE) ||
+	    (is->audience == AUD_FREE && tier == TIER_PAID)) {
+		diag_set(d, EX_DATAERR, "issue %lld goes to %s subscribers only (audience %s); "
+		    "a %s copy does not exist: give --tier %s", (long long)id,
+		    issue_audience_name(is->audience), issue_audience_name(is->audience),
+		    sub_tier_name(tier), issue_audience_name(is->audience));
+		issue_free(is);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 cmd_preview(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 {
@@ -89,32 +130,15 @@ cmd_preview(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		if (address_normalize(to_s, email, &why) < 0)
 			return diag_set(d, EX_DATAERR, "--to '%s': %s", to_s,
 			    why ? why : "not an address");
-		diag nf = DIAG_INIT;
-		if (subscriber_find(ctx->db, email, &sub, &nf) == 0) {
-			have_sub = 1;
-			to.subscriber_id = sub.id;
-			to.name = sub.name;
-			if (tier_s == NULL)
-				tier = sub.tier;
-		} else if (nf.code != EX_NOUSER) {
-			*d = nf;
+		if (reader_of(ctx, email, email, tier_s != NULL, &tier, &sub, &have_sub, &to,
+		    d) < 0)
 			return -1;
-		}
-		to.email = have_sub ? sub.email : email;
 	}
 	to.tier = tier;
 
-	if (issue_get(ctx->db, id, &is, d) < 0)
+	if (issue_for(ctx, id, tier, &is, d) < 0)
 		goto done;
 	have_issue = 1;
-	if ((is.audience == AUD_PAID && tier == TIER_FREE) ||
-	    (is.audience == AUD_FREE && tier == TIER_PAID)) {
-		diag_set(d, EX_DATAERR, "issue %lld goes to %s subscribers only "
-		    "(audience %s); a %s subscriber receives nothing", (long long)id,
-		    issue_audience_name(is.audience), issue_audience_name(is.audience),
-		    sub_tier_name(tier));
-		goto done;
-	}
 	if (secret_load(ctx->cfg.key_file, &sec, d) < 0)
 		goto done;
 	if (render_compile(&ctx->cfg, &sec, &is, &r, d) < 0)
@@ -227,33 +251,13 @@ cmd_send_test(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	/* A subscriber gets their own copy (name, tier, unsubscribe link);
 	 * any other address a copy with no name, free unless --tier. */
 	memset(&to, 0, sizeof to);
-	{
-		diag nf = DIAG_INIT;
-		if (subscriber_find(ctx->db, email, &sub, &nf) == 0) {
-			have_sub = 1;
-			to.subscriber_id = sub.id;
-			to.name = sub.name;
-			if (tier_s == NULL)
-				tier = sub.tier;
-		} else if (nf.code != EX_NOUSER) {
-			*d = nf;
-			return -1;
-		}
-	}
-	to.email = have_sub ? sub.email : email;
+	if (reader_of(ctx, email, to_s, tier_s != NULL, &tier, &sub, &have_sub, &to, d) < 0)
+		return -1;
 	to.tier = tier;
 
-	if (issue_get(ctx->db, id, &is, d) < 0)
+	if (issue_for(ctx, id, tier, &is, d) < 0)
 		goto done;
 	have_issue = 1;
-	if ((is.audience == AUD_PAID && tier == TIER_FREE) ||
-	    (is.audience == AUD_FREE && tier == TIER_PAID)) {
-		diag_set(d, EX_DATAERR, "issue %lld goes to %s subscribers only (audience %s); "
-		    "a %s copy does not exist: give --tier %s", (long long)id,
-		    issue_audience_name(is.audience), issue_audience_name(is.audience),
-		    sub_tier_name(tier), issue_audience_name(is.audience));
-		goto done;
-	}
 	/* Marked in the subject, where every reader of the inbox sees it. */
 	subject = xmalloc(strlen(TEST_SUBJECT_PREFIX) + strlen(is.subject) + 1);
 	strcpy(subject, TEST_SUBJECT_PREFIX);

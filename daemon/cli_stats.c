@@ -113,7 +113,8 @@ cmd_stats(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	    &out, json, "bounces", d) < 0)
 		goto fail;
 	buf_puts(&out, json ? ", \"issues\": [" : "issues:\n");
-	st = db_stmt(db, "SELECT id, status, subject FROM issues ORDER BY id");
+	st = db_stmt(db, "SELECT id, status, subject, coalesce(pause_reason, '') FROM issues "
+	    "ORDER BY id");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		long long id = sqlite3_column_int64(st, 0);
 		long long total, sent, pending, failed, dropped, first, last;
@@ -142,6 +143,11 @@ cmd_stats(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 			    "\"failed\": %lld, \"dropped\": %lld, \"rate_per_s\": %.1f, "
 			    "\"rate_last_minute_per_s\": %.1f, ",
 			    total, sent, pending, failed, dropped, rate, qc.rate_minute);
+			if (*sqlite3_column_text(st, 3)) {
+				buf_puts(&out, "\"pause_reason\": ");
+				buf_json_string(&out, (const char *)sqlite3_column_text(st, 3));
+				buf_puts(&out, ", ");
+			}
 			rates_part(&ctx->cfg, &dr, 1, "", &out);
 			buf_putc(&out, '}');
 		} else {
@@ -153,6 +159,9 @@ cmd_stats(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 			if (qc.rate_minute > 0)
 				buf_printf(&out, " (last minute %.1f msg/s)", qc.rate_minute);
 			buf_printf(&out, "\n       %s\n", sqlite3_column_text(st, 2));
+			if (*sqlite3_column_text(st, 3))
+				buf_printf(&out, "       paused by the daemon: %s\n",
+				    sqlite3_column_text(st, 3));
 			if (dr.deliveries > 0)
 				rates_part(&ctx->cfg, &dr, 0, "       ", &out);
 		}

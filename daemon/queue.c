@@ -426,18 +426,14 @@ queue_renew(struct db *db, const char *prefix, int64_t secs, int64_t now, int64_
 	return 0;
 }
 
-int
-queue_drop_subscriber(struct db *db, int64_t subscriber_id, int64_t now, int64_t *n, diag *d)
+/* Drops the copies still waiting (queued, deferred) that `st` picks by ?2;
+ * those on the wire are left to their outcome. */
+static int
+drop_waiting(struct db *db, sqlite3_stmt *st, int64_t id, int64_t now, int64_t *n, diag *d)
 {
-	/* Copies on the wire are left to their outcome. */
-	sqlite3_stmt *st = db_stmt(db,
-	    "UPDATE deliveries SET state = 'dropped', updated_at = ?1, "
-	    "lease_owner = NULL, lease_expires = NULL "
-	    "WHERE subscriber_id = ?2 AND state IN ('queued', 'deferred')");
-
 	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int64(st, 2, subscriber_id);
-	if (db_step_done(db, st, d, "dropping pending deliveries") < 0)
+	sqlite3_bind_int64(st, 2, id);
+	if (db_step_done(db, st, d, "dropping waiting deliveries") < 0)
 		return -1;
 	if (n)
 		*n = sqlite3_changes(db_handle(db));
@@ -445,19 +441,20 @@ queue_drop_subscriber(struct db *db, int64_t subscriber_id, int64_t now, int64_t
 }
 
 int
+queue_drop_subscriber(struct db *db, int64_t subscriber_id, int64_t now, int64_t *n, diag *d)
+{
+	return drop_waiting(db, db_stmt(db, "UPDATE deliveries SET state = 'dropped', "
+	    "updated_at = ?1, lease_owner = NULL, lease_expires = NULL "
+	    "WHERE subscriber_id = ?2 AND state IN ('queued', 'deferred')"),
+	    subscriber_id, now, n, d);
+}
+
+int
 queue_cancel(struct db *db, int64_t issue_id, int64_t now, int64_t *n, diag *d)
 {
-	sqlite3_stmt *st = db_stmt(db,
-	    "UPDATE deliveries SET state = 'dropped', updated_at = ?1, lease_owner = NULL, "
-	    "lease_expires = NULL WHERE issue_id = ?2 AND state IN ('queued', 'deferred')");
-
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int64(st, 2, issue_id);
-	if (db_step_done(db, st, d, "dropping queued deliveries") < 0)
-		return -1;
-	if (n)
-		*n = sqlite3_changes(db_handle(db));
-	return 0;
+	return drop_waiting(db, db_stmt(db, "UPDATE deliveries SET state = 'dropped', "
+	    "updated_at = ?1, lease_owner = NULL, lease_expires = NULL "
+	    "WHERE issue_id = ?2 AND state IN ('queued', 'deferred')"), issue_id, now, n, d);
 }
 
 int

@@ -4,22 +4,14 @@
 #include <string.h>
 
 #include "backoff.h"
+#include "bounce_parse.h"
 
-static const char *const dead_codes[] = {
-	"5.1.1",	/* bad destination mailbox address */
-	"5.1.2",	/* bad destination system address */
-	"5.1.3",	/* bad destination mailbox address syntax */
-	"5.1.6",	/* destination mailbox has moved */
-	"5.1.10",	/* recipient address has null MX (RFC 7505) */
-};
-
+/* A dead address is what the bounce reader calls one: one list for the
+ * relay's replies and the bounces that come back (bounce_reason.c). */
 int
 smtp_policy_dead_address(const char *status)
 {
-	for (size_t i = 0; i < sizeof dead_codes / sizeof dead_codes[0]; i++)
-		if (status && strcmp(status, dead_codes[i]) == 0)
-			return 1;
-	return 0;
+	return bounce_status_dead(status);
 }
 
 const char *

@@ -7,25 +7,40 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sysexits.h>
 
 #include "log.h"
+#include "xalloc.h"
 
 #define UNSUB_MAC_BYTES	16
 #define VERP_MAC_HEX	10
 
 /* HMAC() looks the algorithm up by name on every call, which costs more
- * than the MAC (two per copy sent). Each thread keeps an HMAC-SHA256
- * context with the algorithm set and copies it per MAC. */
+ * than the MAC (two per copy sent: the unsubscribe token and the
+ * Message-ID). Each thread keeps an HMAC-SHA256 context with the algorithm
+ * set, and one already keyed with the last key used (the current key, in
+ * practice), and copies that one per MAC: no lookup, no key schedule. */
+struct hmac_cache {
+	EVP_MAC_CTX	*tmpl;			/* HMAC-SHA256, no key */
+	EVP_MAC_CTX	*keyed;			/* tmpl keyed with key */
+	unsigned char	 key[SECRET_KEY_LEN];
+};
+
 static pthread_key_t tmpl_key;
 static pthread_once_t tmpl_once = PTHREAD_ONCE_INIT;
 
 static void
 tmpl_free(void *p)
 {
-	EVP_MAC_CTX_free(p);
+	struct hmac_cache *c = p;
+
+	EVP_MAC_CTX_free(c->keyed);
+	EVP_MAC_CTX_free(c->tmpl);
+	OPENSSL_cleanse(c->key, sizeof c->key);
+	free(c);
 }
 
 static void
@@ -34,35 +49,45 @@ tmpl_init(void)
 	pthread_key_create(&tmpl_key, tmpl_free);
 }
 
+/* A fresh HMAC-SHA256 context keyed with key, ready for updates. */
 static EVP_MAC_CTX *
-hmac_sha256(void)
+hmac_sha256(const unsigned char *key)
 {
-	EVP_MAC_CTX *t;
+	struct hmac_cache *c;
 
 	pthread_once(&tmpl_once, tmpl_init);
-	if ((t = pthread_getspecific(tmpl_key)) == NULL) {
+	if ((c = pthread_getspecific(tmpl_key)) == NULL) {
 		EVP_MAC *alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
 		OSSL_PARAM params[] = {
 			OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
 			OSSL_PARAM_construct_end()
 		};
-		if (alg == NULL || (t = EVP_MAC_CTX_new(alg)) == NULL ||
-		    !EVP_MAC_CTX_set_params(t, params))
+		c = xcalloc(1, sizeof *c);
+		if (alg == NULL || (c->tmpl = EVP_MAC_CTX_new(alg)) == NULL ||
+		    !EVP_MAC_CTX_set_params(c->tmpl, params))
 			log_fatal(EX_SOFTWARE, "OpenSSL has no HMAC-SHA256");
 		EVP_MAC_free(alg);
-		pthread_setspecific(tmpl_key, t);
+		pthread_setspecific(tmpl_key, c);
 	}
-	return EVP_MAC_CTX_dup(t);
+	if (c->keyed == NULL || CRYPTO_memcmp(c->key, key, SECRET_KEY_LEN) != 0) {
+		EVP_MAC_CTX_free(c->keyed);
+		if ((c->keyed = EVP_MAC_CTX_dup(c->tmpl)) == NULL ||
+		    !EVP_MAC_init(c->keyed, key, SECRET_KEY_LEN, NULL))
+			log_fatal(EX_SOFTWARE, "HMAC-SHA256 failed");
+		memcpy(c->key, key, SECRET_KEY_LEN);
+	}
+	return EVP_MAC_CTX_dup(c->keyed);
 }
 
+/* HMAC-SHA256(key, label NUL a [NUL b]). */
 static void
 mac(const unsigned char *key, const char *label, const char *a, const char *b,
     unsigned char out[32])
 {
-	EVP_MAC_CTX *c = hmac_sha256();
+	EVP_MAC_CTX *c = hmac_sha256(key);
 	size_t len = 0;
 
-	if (c == NULL || !EVP_MAC_init(c, key, SECRET_KEY_LEN, NULL) ||
+	if (c == NULL ||
 	    !EVP_MAC_update(c, (const unsigned char *)label, strlen(label) + 1) ||
 	    !EVP_MAC_update(c, (const unsigned char *)a, strlen(a) + (b ? 1 : 0)) ||
 	    (b && !EVP_MAC_update(c, (const unsigned char *)b, strlen(b))) ||
@@ -320,10 +345,9 @@ msgid_mac(const unsigned char *key, const char *idtext, int64_t subscriber_id,
 	size_t n = strlen(b);
 	snprintf(b + n + 1, sizeof b - n - 1, "%s", rnd);
 	{
-		EVP_MAC_CTX *c = hmac_sha256();
+		EVP_MAC_CTX *c = hmac_sha256(key);
 		size_t len = 0;
-		if (c == NULL || !EVP_MAC_init(c, key, SECRET_KEY_LEN, NULL) ||
-		    !EVP_MAC_update(c, (const unsigned char *)"mid", 4) ||
+		if (c == NULL || !EVP_MAC_update(c, (const unsigned char *)"mid", 4) ||
 		    !EVP_MAC_update(c, (const unsigned char *)idtext, strlen(idtext) + 1) ||
 		    !EVP_MAC_update(c, (const unsigned char *)b, n + 1 + strlen(rnd)) ||
 		    !EVP_MAC_final(c, m, &len, 32) || len != 32)

@@ -135,6 +135,8 @@ is "every recipient of a multi-recipient report, clean" \
 printf 'From: Reader <reader@example.org>\nTo: news@example.com\nSubject: Re: Issue one\nIn-Reply-To: %s\n\nThanks, loved it!\n\n> Hello readers\n' "$MID" >"$T/reply.eml"
 expect_out "a human reply: no verdict" 0 '"verdicts":\[\]' $BS bounce check "$T/reply.eml"
 printf 'From: reader@example.org\nTo: news@example.com\nSubject: Automatic reply: Issue one\nAuto-Submitted: auto-replied\n\nI am away until Monday.\n' >"$T/away.eml"
+printf 'From: Reader <reader@example.org>\nTo: bounces@example.com\nSubject: Fwd: Issue one\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="F"\n\n--F\nContent-Type: text/plain\n\nLook at this one.\n\n--F\nContent-Type: message/rfc822\n\nFrom: news@example.com\nTo: slow@example.org\nSubject: Issue one\nMessage-ID: %s\n\nHello readers\n--F--\n' "$MID" >"$T/fwd.eml"
+expect_out "a forwarded copy of our own issue: no verdict" 0 '"verdicts":\[\]' $BS bounce check "$T/fwd.eml"
 expect_out "an auto-reply: ignore only" 0 '"format":"autoreply".*"kind":"ignore"' $BS bounce check "$T/away.eml"
 expect_out "an auto-reply applied: nothing" 0 'ignored' $BS bounce "$T/away.eml"
 is "nothing scored by replies" "$(score)" "active 1"

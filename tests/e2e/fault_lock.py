@@ -4,7 +4,7 @@ and sends nothing twice (issue 14).
 
 In the middle of a send the Debian `sqlite3` shell takes the write lock
 (BEGIN IMMEDIATE) and keeps it ~20 s, as a long CLI transaction or a
-backup tool would: the daemon's writes get SQLITE_BUSY past its
+backup tool would (FAULT_HOLD=600 holds it the 10 minutes of issue 14): the daemon's writes get SQLITE_BUSY past its
 busy_timeout. Outcomes received meanwhile are kept until they can be
 committed: 0 copies twice, 0 missed, every delivery sent; the time to pick
 up again once the lock is released is reported."""
@@ -20,7 +20,7 @@ from harness import ok, exit_code  # noqa: E402
 from faults import FaultRelay, copies, make_env, started, tally  # noqa: E402
 
 N = 600
-HOLD = 20.0
+HOLD = float(os.environ.get("FAULT_HOLD", "20"))	# FAULT_HOLD=600: the 10 minutes of issue 14
 
 
 class Pre:

@@ -11,7 +11,9 @@ real install). Then:
     Action: delayed) is recorded as a delay and never scored;
   - the deferred reader's final expiry (Action: failed, after
     maximal_queue_lifetime) is a soft bounce: score 1, still active;
-  - the reader whose copy was delivered is untouched;
+  - a policy refusal (550 5.7.1) is soft: score 1, still active;
+  - a success notice (NOTIFY=SUCCESS, Postfix's discard transport) is not
+    a bounce: the reader whose copy was delivered is untouched;
   - forged reports sent through the same Postfix to the bounce address
     (no VERP, a forged VERP MAC) change nobody and are counted unverified.
 It prints the live figure: DSNs Postfix produced, and how many were read as
@@ -68,7 +70,7 @@ mydestination =
 relayhost =
 mynetworks = 127.0.0.0/8
 smtpd_relay_restrictions = permit_mynetworks, reject
-transport_maps = inline:{{ example.com=broadside: , example.org=smtp:[127.0.0.1]:{mx.port} }}
+transport_maps = inline:{{ example.com=broadside: , example.org=smtp:[127.0.0.1]:{mx.port} , example.net=discard: }}
 default_transport = error:no other destinations here
 maillog_file = /dev/stdout
 delay_warning_time = 1s
@@ -137,14 +139,15 @@ ok("a private Postfix listens on loopback", env.wait(postfix_up, timeout=20),
 # ---- send an issue through it
 subs = [("ok-reader@example.org", "Kept", "free"),
         ("reject-dead@example.org", "Dead", "free"),
-        ("tempfail-slow@example.org", "Slow", "free")]
+        ("tempfail-slow@example.org", "Slow", "free"),
+        ("policy-blocked@example.org", "Blocked", "free")]
 env.subscribers(subs)
 sid = {e: env.one("SELECT id FROM subscribers WHERE email = ?", e) for e, _, _ in subs}
 issue = env.issue()
 env.bs("issue", "schedule", issue, "--now")
 env.start()
 ok("the issue leaves through Postfix", env.wait(
-    lambda: env.one("SELECT count(*) FROM deliveries WHERE state = 'sent'") == 3, timeout=60),
+    lambda: env.one("SELECT count(*) FROM deliveries WHERE state = 'sent'") == 4, timeout=60),
     env.sql("SELECT subscriber_id, state, last_text FROM deliveries"))
 
 
@@ -156,6 +159,10 @@ ok("Postfix's DSN for the refused reader: bounced (hard, proof: VERP)",
    env.wait(lambda: status("reject-dead@example.org") == "bounced 0", timeout=30),
    status("reject-dead@example.org"))
 
+ok("Postfix's DSN for a policy refusal (550 5.7.1): soft, score 1, still active",
+   env.wait(lambda: status("policy-blocked@example.org") == "active 1", timeout=30),
+   status("policy-blocked@example.org"))
+
 # A delay notice: the same copy as the daemon made it (its VERP sender), sent
 # again with NOTIFY=DELAY, which the daemon does not ask for.
 did = env.one("SELECT id FROM deliveries WHERE subscriber_id = ?", sid["tempfail-slow@example.org"])
@@ -166,6 +173,17 @@ s = smtplib.SMTP("127.0.0.1", pf_port)
 s.sendmail(verp, ["tempfail-slow@example.org"],
            "From: news@example.com\r\nTo: tempfail-slow@example.org\r\nSubject: again\r\n\r\nhi\r\n",
            mail_options=["RET=HDRS"], rcpt_options=["NOTIFY=DELAY,FAILURE"])
+s.quit()
+# A success notice (NOTIFY=SUCCESS, delivered by Postfix's discard
+# transport): a DSN that is not a bounce, for the delivered reader's copy.
+did_ok = env.one("SELECT id FROM deliveries WHERE subscriber_id = ?", sid["ok-reader@example.org"])
+verp_ok = subprocess.run([sys.executable, os.path.join(TOP, "tests", "tools", "proof.py"),
+                          os.path.join(env.dir, "broadside.key"), "verp", str(did_ok)],
+                         capture_output=True, text=True).stdout.strip()
+s = smtplib.SMTP("127.0.0.1", pf_port)
+s.sendmail(verp_ok, ["reader@example.net"],
+           "From: news@example.com\r\nTo: reader@example.net\r\nSubject: again\r\n\r\nhi\r\n",
+           mail_options=["RET=HDRS"], rcpt_options=["NOTIFY=SUCCESS"])
 s.quit()
 ok("Postfix's delay notice: recorded as a delay", env.wait(
     lambda: env.one("SELECT count(*) FROM events WHERE event = 'delay' AND ref_id = ?",
@@ -190,20 +208,40 @@ for to in ("bounces@example.com", "bounces+%d.0123456789@example.com" % sid["ok-
 ok("forged reports through Postfix are counted unverified", env.wait(
     lambda: env.one("SELECT count(*) FROM events WHERE event = 'bounce-unverified'") >= 2,
     timeout=30), env.sql("SELECT event, detail FROM events ORDER BY id DESC LIMIT 3"))
+ok("Postfix's success notice for the delivered reader's copy: ignored",
+   env.wait(lambda: "sender delivery status notification" in
+            open(os.path.join(env.dir, "postfix.log")).read(), timeout=20))
+time.sleep(1)
 ok("the delivered reader is untouched", status("ok-reader@example.org") == "active 0",
    status("ok-reader@example.org"))
 
-# ---- the live figure
+# ---- the live figure, once Postfix has nothing left to try or to return
+def queue_empty():
+    q = subprocess.run(["/usr/sbin/postqueue", "-c", os.path.join(pf, "etc"), "-p"],
+                       capture_output=True, text=True).stdout
+    return "Mail queue is empty" in q
+
+
+ok("Postfix's queue empties (every copy delivered, refused or expired)",
+   env.wait(queue_empty, timeout=60))
+time.sleep(1)
 log = open(os.path.join(env.dir, "postfix.log")).read()
-made = log.count("sender non-delivery notification") + log.count("sender delay notification")
+made = (log.count("sender non-delivery notification") + log.count("sender delay notification") +
+        log.count("sender delivery status notification"))
+success = log.count("sender delivery status notification")
 applied = (env.one("SELECT count(*) FROM bounces") +
            env.one("SELECT count(*) FROM events WHERE event = 'delay'"))
 right = env.one("SELECT count(*) FROM bounces WHERE (kind = 'hard' AND subscriber_id = ?) OR "
-                "(kind = 'soft' AND subscriber_id = ?)", sid["reject-dead@example.org"],
-                sid["tempfail-slow@example.org"]) + \
+                "(kind = 'soft' AND subscriber_id IN (?, ?))", sid["reject-dead@example.org"],
+                sid["tempfail-slow@example.org"], sid["policy-blocked@example.org"]) + \
     env.one("SELECT count(*) FROM events WHERE event = 'delay'")
-print("# live MTA: Postfix made %d DSNs; %d applied, %d as Postfix meant them" % (made, applied, right))
-ok("every DSN Postfix made was read as it meant (%d of %d)" % (right, made), made >= 3 and right == made,
+# The success notice is right when it changed nothing: no bounce, no event.
+if success and status("ok-reader@example.org") == "active 0" and not env.one(
+        "SELECT count(*) FROM bounces WHERE subscriber_id = ?", sid["ok-reader@example.org"]):
+    right += success
+print("# live MTA: Postfix made %d DSNs (%d success notices); %d applied, %d read as Postfix "
+      "meant them" % (made, success, applied, right))
+ok("every DSN Postfix made was read as it meant (%d of %d)" % (right, made), made >= 6 and right == made,
    log[-1500:])
 env.stop()
 sys.exit(exit_code())

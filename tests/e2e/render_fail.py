@@ -4,6 +4,7 @@ paused with the reason (issue show, the log), its claims released once and
 no copy sent or counted as an attempt; 'issue resume' compiles first and
 says why it still fails; once fixed it resumes and everyone gets it once."""
 import collections
+import json
 import os
 import shutil
 import sys
@@ -44,6 +45,11 @@ time.sleep(1.5)  # a few passes of the queue thread: nothing more happens
 show = env.bs("issue", "show", issue).stdout
 ok("issue show says why", "paused by the daemon: cannot be rendered" in show and "layout.txt" in show,
    show)
+stats = env.bs("stats").stdout
+ok("stats says why too", "paused by the daemon: cannot be rendered" in stats, stats)
+js = json.loads(env.bs("stats", "--json").stdout)
+ok("stats --json carries the reason", any("layout.txt" in (i.get("pause_reason") or "")
+                                           for i in js["issues"]), js["issues"])
 log = env.log()
 ok("the log says why, once", log.count("cannot be rendered") == 1, log)
 ok("nothing sent", smtpd.count() == 0, smtpd.count())

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "db.h"
 #include "secret.h"
+#include "smtp_policy.h"
 #include "token.h"
 #include "xalloc.h"
 
@@ -606,9 +607,25 @@ test_apply(void)
 		printf("# could not remove %s\n", dir);
 }
 
+/* One list of dead-address codes for the sender's replies and for bounces. */
+static void
+test_dead_codes(void)
+{
+	const char *dead[] = { "5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10" };
+	const char *alive[] = { "5.1.7", "5.1.8", "5.1.0", "5.7.1", "4.1.1", "5.1.11", "" };
+
+	for (size_t i = 0; i < sizeof dead / sizeof dead[0]; i++)
+		CHECK(bounce_status_dead(dead[i]) && smtp_policy_dead_address(dead[i]),
+		    "%s is a dead address for bounces and the sender alike", dead[i]);
+	for (size_t i = 0; i < sizeof alive / sizeof alive[0]; i++)
+		CHECK(!bounce_status_dead(alive[i]) && !smtp_policy_dead_address(alive[i]),
+		    "'%s' is not (5.1.7/5.1.8 are the sender's own address)", alive[i]);
+}
+
 int
 main(void)
 {
+	test_dead_codes();
 	test_parse();
 	test_scoring();
 	test_hostile();
