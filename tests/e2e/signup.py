@@ -25,7 +25,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import Env, Smtpd, ok, exit_code, free_port  # noqa: E402
+from harness import Env, Smtpd, ok, exit_code, free_port, BS  # noqa: E402
 
 PORT = free_port()
 URL = "http://127.0.0.1:%d" % PORT
@@ -304,6 +304,50 @@ ok("subscriber import of a consented list: active at once, no confirmation",
    sub("imported@example.com")[1] == "active")
 time.sleep(1)
 ok("nothing mailed to the imported reader", not mails_to("imported@example.com"))
+
+# --- a confirmation that bounces: the address is bounced, never mailed again ---
+submit("bouncy@example.com", ip="198.51.100.60")
+bm = wait_mails("bouncy@example.com", 1)
+if bm:
+    dsn = """From: MAILER-DAEMON@mx.example.net
+To: %s
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="BB"
+
+--BB
+Content-Type: text/plain
+
+Sorry.
+
+--BB
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.net
+
+Final-Recipient: rfc822; bouncy@example.com
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 user unknown
+
+--BB
+Content-Type: text/rfc822-headers
+
+From: news@example.com
+To: bouncy@example.com
+Message-ID: <%s>
+
+--BB--
+""" % (bm[0]["from"], bm[0]["message_id"])
+    r = subprocess.run([BS, "bounce"], input=dsn.encode(), capture_output=True)
+    ok("a hard bounce of the confirmation email marks the pending signup bounced",
+       sub("bouncy@example.com")[1] == "bounced", (r.returncode, r.stdout, r.stderr))
+    submit("bouncy@example.com", ip="198.51.100.61")
+    time.sleep(1.5)
+    ok("signing up again with a bounced address mails nothing",
+       len(mails_to("bouncy@example.com")) == 1)
+else:
+    ok("bouncy confirmation captured", False)
 
 # --- an issue goes to readers, never to a pending signup ---
 iid = env.issue()
