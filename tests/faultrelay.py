@@ -51,7 +51,6 @@ POISON = b"421 4.3.0 content scanner failed"
 class Relay:
     def __init__(self, args):
         self.path, self.mtime, self.r = args.rules, None, {}
-        self.dir = args.dir
         self.log = open(os.path.join(args.dir, "log.jsonl"), "a", buffering=1)
         self.faults = open(os.path.join(args.dir, "faults.jsonl"), "a", buffering=1)
         self.n = 0
@@ -162,7 +161,7 @@ class Relay:
                 self.fault("drop-data", rcpt)
                 return False
         msg = b"".join(lines)
-        text = msg.decode("utf-8", errors="replace")
+        text = msg.decode("utf-8", errors="replace").replace("\r\n", "\n")   # for ^ and $
         r = self.rules()
         if r.get("poison_at", "dot") == "dot" and self.matches("poison", rcpt, text):
             self.fault("poison-dot", rcpt)
