@@ -33,8 +33,8 @@ PKGS	= libesmtp-1.0 libcurl sqlite3 libconfig libcmark-gfm libmicrohttpd \
 DEB_BUILD = build-essential pkg-config libesmtp-dev libcurl4-openssl-dev \
 	  libsqlite3-dev libconfig-dev libcmark-gfm-dev libcmark-gfm-extensions-dev \
 	  libmicrohttpd-dev libssl-dev libsystemd-dev libgmime-3.0-dev
-DEB_TEST = python3 python3-aiosmtpd python3-dkim python3-nacl spamassassin postfix dovecot-imapd sqlite3 \
-	  curl clang libclang-rt-14-dev apache2-utils wrk faketime
+DEB_TEST = python3 python3-aiosmtpd python3-dkim python3-nacl python3-feedparser spamassassin postfix dovecot-imapd sqlite3 \
+	  curl clang libclang-rt-14-dev apache2-utils wrk faketime chromium chromium-driver python3-selenium
 DEB_ALL	= $(DEB_BUILD) $(DEB_TEST)
 
 CFLAGS_BASE = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread

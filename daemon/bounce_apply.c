@@ -120,7 +120,7 @@ apply_one(struct db *db, const struct config *cfg, const struct target *t,
 	case BOUNCE_HARD:
 		if (db_event(db, "subscriber", sub.id, "bounce", detail, d) < 0)
 			rc = -1;
-		else if (sub.status == SUB_ACTIVE) {
+		else if (sub.status == SUB_ACTIVE || sub.status == SUB_PENDING) {
 			char why[128];
 			snprintf(why, sizeof why, "hard bounce %s %s", v->status, v->reason);
 			rc = subscriber_set_status(db, sub.id, SUB_BOUNCED, why, d);
@@ -140,7 +140,7 @@ apply_one(struct db *db, const struct config *cfg, const struct target *t,
 		if (subscriber_set_bounce_score(db, sub.id, score, at, d) < 0 ||
 		    db_event(db, "subscriber", sub.id, "bounce", detail, d) < 0)
 			rc = -1;
-		else if (reached && sub.status == SUB_ACTIVE) {
+		else if (reached && (sub.status == SUB_ACTIVE || sub.status == SUB_PENDING)) {
 			char why[128];
 			snprintf(why, sizeof why, "bounce score %lld reached %lld (last: %s %s)",
 			    (long long)score, (long long)rules.threshold, v->status, v->reason);
@@ -155,7 +155,7 @@ apply_one(struct db *db, const struct config *cfg, const struct target *t,
 		else if (strcmp(v->feedback, "opt-out") == 0 ||
 		    strcmp(v->feedback, "unsubscribe") == 0) {
 			/* Not spam: the reader asked to leave. */
-			if (sub.status == SUB_ACTIVE) {
+			if (sub.status == SUB_ACTIVE || sub.status == SUB_PENDING) {
 				rc = subscriber_set_status(db, sub.id, SUB_UNSUBSCRIBED,
 				    "opt-out feedback", d);
 				oc->suppressed += rc == 0;
@@ -424,7 +424,7 @@ apply_unsubscribe(struct db *db, const struct config *cfg, const struct bounce_r
 		oc->unverified++;
 		return db_event(db, "system", 0, "bounce-unverified", detail, d);
 	}
-	if (was == SUB_ACTIVE) {
+	if (was == SUB_ACTIVE || was == SUB_PENDING) {
 		oc->suppressed++;
 		summary(oc, "subscriber %lld unsubscribed by mail", (long long)sid);
 	} else {

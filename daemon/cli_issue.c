@@ -126,7 +126,7 @@ cmd_list(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		return -1;
 	if (optind != argc)
 		return cli_usage(d, "unexpected argument '%s'", argv[optind]);
-	st = db_stmt(ctx->db, "SELECT id FROM issues ORDER BY id");
+	st = db_stmt(ctx->db, "SELECT id FROM issues WHERE kind = 'issue' ORDER BY id");
 	if (json)
 		buf_putc(&out, '[');
 	else
@@ -575,7 +575,7 @@ cmd_retry(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	if (res.skipped) {
 		int first = 1;
 		printf("; %lld skipped, never mailed again (", (long long)res.skipped);
-		for (int i = SUB_UNSUBSCRIBED; i <= SUB_COMPLAINED; i++)
+		for (int i = SUB_UNSUBSCRIBED; i < SUB_NSTATUS; i++)
 			if (res.skipped_status[i]) {
 				printf("%s%s %lld", first ? "" : ", ",
 				    sub_status_name((enum sub_status)i),

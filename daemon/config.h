@@ -69,6 +69,11 @@ struct config {
 	struct {
 		int64_t	 grace;		/* previous keys accepted this long */
 	} keys;
+	struct {			/* the web signup (signup.c) */
+		int64_t	 enabled, pending_expiry, min_fill, form_max_age;
+		int64_t	 ip_limit, ip_window, address_limit, address_window;
+		int64_t	 confirm_per_day, trust_forwarded_for;
+	} signup;
 	struct {
 		int64_t	 deliveries;	/* final delivery rows kept this long */
 	} retention;

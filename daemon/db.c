@@ -2,6 +2,7 @@
 #include "db.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,11 +119,21 @@ db_commit(struct db *db, diag *d)
 	return 0;
 }
 
+static atomic_ulong rollbacks;
+
 void
 db_rollback(struct db *db)
 {
-	if (!sqlite3_get_autocommit(db->h))
+	if (!sqlite3_get_autocommit(db->h)) {
+		atomic_fetch_add(&rollbacks, 1);
 		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+	}
+}
+
+unsigned long
+db_rollback_count(void)
+{
+	return atomic_load(&rollbacks);
 }
 
 sqlite3_stmt *

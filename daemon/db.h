@@ -45,6 +45,10 @@ sqlite3_stmt *db_stmt(struct db *db, const char *sql);
 int	 db_begin(struct db *db, diag *d);
 int	 db_commit(struct db *db, diag *d);
 void	 db_rollback(struct db *db);
+/* Rollbacks by db_rollback() in this process so far, every connection: a
+ * result read inside a transaction that may yet be rolled back is good
+ * only while this has not moved (deliverability's per-issue counts). */
+unsigned long db_rollback_count(void);
 int	 db_exec(struct db *db, const char *sql, diag *d);
 
 /* Turns the connection's last error into a diag: busy/locked ->

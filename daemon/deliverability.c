@@ -227,10 +227,22 @@ has_event(struct db *db, int64_t issue_id, const char *event, int *yes, diag *d)
 	return 0;
 }
 
+/* When fewer than min_deliveries are finished, the share judged is of that
+ * many: say so after the figures. */
+static void
+judged_note(const struct config *cfg, const struct deliv_rates *r, buf *out)
+{
+	if (r->deliveries < cfg->deliverability.min_deliveries)
+		buf_printf(out, "; judged over at least %lld deliveries "
+		    "(deliverability.min_deliveries)",
+		    (long long)cfg->deliverability.min_deliveries);
+}
+
 /* The first time: a log line and an event. */
 static int
-warn_once(struct db *db, int64_t id, const char *event, const char *what, int64_t have,
-    int64_t lim, const char *setting, const struct deliv_rates *r, diag *d)
+warn_once(struct db *db, const struct config *cfg, int64_t id, const char *event,
+    const char *what, int64_t have, int64_t lim, const char *setting,
+    const struct deliv_rates *r, diag *d)
 {
 	char h[32], l[32];
 	buf msg = BUF_INIT;
@@ -244,6 +256,7 @@ warn_once(struct db *db, int64_t id, const char *event, const char *what, int64_
 	deliverability_format_ppm(lim, l, sizeof l);
 	buf_printf(&msg, "%s rate %s passed %s (%s): ", what, h, l, setting);
 	deliverability_describe(r, &msg);
+	judged_note(cfg, r, &msg);
 	log_warn("issue %lld: %s", (long long)id, msg.data);
 	rc = db_event(db, "issue", id, event, msg.data, d);
 	buf_free(&msg);
@@ -260,11 +273,11 @@ act(struct db *db, const struct config *cfg, struct deliv_rates *r, diag *d)
 	int paused_before;
 	struct issue is;
 
-	if (r->complaint_warn && warn_once(db, r->issue_id, EV_COMPLAINT_WARN, "complaint",
+	if (r->complaint_warn && warn_once(db, cfg, r->issue_id, EV_COMPLAINT_WARN, "complaint",
 	    r->complaint_judged_ppm, cfg->deliverability.warn_complaint,
 	    "deliverability.warn_complaint_rate", r, d) < 0)
 		return -1;
-	if (r->bounce_warn && warn_once(db, r->issue_id, EV_BOUNCE_WARN, "hard bounce",
+	if (r->bounce_warn && warn_once(db, cfg, r->issue_id, EV_BOUNCE_WARN, "hard bounce",
 	    r->bounce_judged_ppm, cfg->deliverability.warn_bounce,
 	    "deliverability.warn_bounce_rate", r, d) < 0)
 		return -1;
@@ -288,10 +301,7 @@ act(struct db *db, const struct config *cfg, struct deliv_rates *r, diag *d)
 	buf_printf(&why, "%s rate %s passed %s (deliverability.pause_%s_rate): ",
 	    over_c ? "complaint" : "hard bounce", h, l, over_c ? "complaint" : "bounce");
 	deliverability_describe(r, &why);
-	if (r->deliveries < cfg->deliverability.min_deliveries)
-		buf_printf(&why, "; judged over at least %lld deliveries "
-		    "(deliverability.min_deliveries)",
-		    (long long)cfg->deliverability.min_deliveries);
+	judged_note(cfg, r, &why);
 	if (issue_transition(db, r->issue_id, ISSUE_PAUSED, d) < 0 ||
 	    db_event(db, "issue", r->issue_id, EV_AUTO_PAUSED, why.data, d) < 0) {
 		buf_free(&why);
@@ -352,7 +362,9 @@ deliverability_check_issue(struct db *db, const struct config *cfg, int64_t issu
  * crossing is therefore seen by the hook that causes it, whatever the
  * machine's load. What the bounds cannot see (deliveries queued again by
  * hand) is left to the scheduler's pass. The slots are per issue; an issue
- * without one is counted. */
+ * without one is counted. A count made inside the caller's transaction
+ * (bounce_apply) sees what that transaction wrote: it is kept as tentative,
+ * and dropped as soon as any transaction of the process is rolled back. */
 #define HOOK_SLOTS	32
 static pthread_mutex_t hook_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t hook_epochs;
@@ -364,6 +376,8 @@ static struct hook_slot {
 	int64_t	 bounce_id_at;		/* max(bounces.id) then */
 	int64_t	 deliveries, complaints, hard_bounces, total;
 	int	 counted;
+	int	 tentative;		/* counted inside a transaction ... */
+	unsigned long rollbacks_at;	/* ... good while db_rollback_count() is this */
 	int	 warned_c, warned_b, paused;	/* done; not watched any more */
 } hook_slot[HOOK_SLOTS];
 
@@ -384,35 +398,6 @@ slot_of(int64_t issue_id)
 	free_one->issue_id = issue_id;
 	free_one->epoch = ++hook_epochs;
 	return free_one;
-}
-
-static int
-max_bounce_id(struct db *db, int64_t *id, diag *d)
-{
-	sqlite3_stmt *st = db_stmt(db, "SELECT coalesce(max(id), 0) FROM bounces");
-
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return db_fail(db, d, "reading the bounces");
-	}
-	*id = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return 0;
-}
-
-static int
-bounces_after(struct db *db, int64_t after, int64_t *n, diag *d)
-{
-	sqlite3_stmt *st = db_stmt(db, "SELECT count(*) FROM bounces WHERE id > ?1");
-
-	sqlite3_bind_int64(st, 1, after);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return db_fail(db, d, "reading the bounces");
-	}
-	*n = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return 0;
 }
 
 /* Could `part` (at most) of `whole` (at least) be past `limit` ppm as
@@ -465,7 +450,7 @@ deliverability_check_delivery(struct db *db, const struct config *cfg, int64_t d
 	struct hook_slot h, *hs;
 	struct deliv_rates r;
 	int64_t issue_id = 0, added = 0, hooks_at, bounce_id_at = 0;
-	int warned_c, warned_b, paused;
+	int warned_c, warned_b, paused, in_tx;
 
 	if (queue_delivery_issue(db, delivery_id, &issue_id, d) < 0)
 		return -1;
@@ -475,11 +460,13 @@ deliverability_check_delivery(struct db *db, const struct config *cfg, int64_t d
 	pthread_mutex_lock(&hook_mu);
 	hs = slot_of(issue_id);
 	hs->hooks++;
+	if (hs->tentative && hs->rollbacks_at != db_rollback_count())
+		hs->counted = 0;	/* what it saw may have been rolled back */
 	h = *hs;
 	pthread_mutex_unlock(&hook_mu);
 
 	if (h.counted) {
-		if (bounces_after(db, h.bounce_id_at, &added, d) < 0)
+		if (stats_bounces_after(db, h.bounce_id_at, &added, d) < 0)
 			return -1;
 		added += h.hooks - h.hooks_at;
 		if (!worth_counting(&h, cfg, added))
@@ -488,7 +475,8 @@ deliverability_check_delivery(struct db *db, const struct config *cfg, int64_t d
 	/* Count. What happens from here on is in `added` next time: the hooks
 	 * after this one, the bounces rows after the largest id now. */
 	hooks_at = h.hooks;
-	if (max_bounce_id(db, &bounce_id_at, d) < 0 ||
+	in_tx = sqlite3_get_autocommit(db_handle(db)) == 0;
+	if (stats_bounces_last_id(db, &bounce_id_at, d) < 0 ||
 	    deliverability_check_issue(db, cfg, issue_id, &r, d) < 0 ||
 	    acted_on(db, issue_id, &warned_c, &warned_b, &paused, d) < 0)
 		return -1;
@@ -507,6 +495,8 @@ deliverability_check_delivery(struct db *db, const struct config *cfg, int64_t d
 		hs->warned_b = warned_b;
 		hs->paused = paused;
 		hs->counted = 1;
+		hs->tentative = in_tx;
+		hs->rollbacks_at = db_rollback_count();
 	}
 	pthread_mutex_unlock(&hook_mu);
 	return 0;

@@ -16,11 +16,18 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include <openssl/sha.h>
+#include <time.h>
+
+#include "archive.h"
 #include "buf.h"
+#include "clock.h"
 #include "db.h"
+#include "form.h"
 #include "log.h"
 #include "metrics.h"
 #include "page.h"
+#include "signup.h"
 #include "token.h"
 #include "unsubscribe.h"
 #include "xalloc.h"
@@ -29,16 +36,26 @@
 #define LISTEN_BACKLOG	511
 #define DRAIN_MAX	(1024 * 1024)	/* bytes over max_body read before closing */
 
-enum page_id { PG_CONFIRM, PG_DONE, PG_RESUB, PG_NOTFOUND, PG_STATUS, PG_COUNT };
+enum page_id { PG_CONFIRM, PG_DONE, PG_RESUB, PG_NOTFOUND, PG_STATUS,
+	PG_FRAME, PG_SUBSCRIBE, PG_MESSAGE, PG_SIGNUP_CONFIRM, PG_ARCHIVE, PG_ISSUE, PG_CTA,
+	PG_COUNT };
 static const char *const page_files[PG_COUNT] = {
 	"unsubscribe.html", "unsubscribed.html", "resubscribed.html", "notfound.html",
 	"status.html",
+	/* The readers' pages: fragments inside one frame. */
+	"page-frame.html", "page-subscribe.html", "page-message.html", "page-confirm.html",
+	"page-archive.html", "page-issue.html", "page-cta.html",
 };
 enum slot { S_LIST, S_EMAIL, S_RESUB_ACTION, S_UNSUB_ACTION, S_HEADING, S_MESSAGE,
+	S_TITLE, S_BODY_HTML, S_HOME_URL, S_ARCHIVE_URL, S_SUBSCRIBE_URL, S_FEED_URL,
+	S_LIST_ADDRESS, S_ACTION, S_FORM_TOKEN, S_NAME, S_LINK_URL, S_LINK_TEXT,
+	S_ITEMS_HTML, S_SUBJECT, S_DATE, S_DATE_ISO, S_CONTENT_HTML, S_UPGRADE_URL,
 	S_COUNT };
 static const char *const slot_names[S_COUNT + 1] = {
 	"list_name", "email", "resubscribe_action", "unsubscribe_action", "heading",
-	"message", NULL,
+	"message", "title", "body_html", "home_url", "archive_url", "subscribe_url",
+	"feed_url", "list_address", "action", "form_token", "name", "link_url", "link_text",
+	"items_html", "subject", "date", "date_iso", "content_html", "upgrade_url", NULL,
 };
 
 /* What a reload replaces. */
@@ -61,17 +78,26 @@ struct http {
 	pthread_mutex_t	  write_lock;	/* our threads write one at a time */
 };
 
-enum route { R_NONE, R_UNSUB, R_RESUB, R_HEALTHZ, R_METRICS };
+enum route { R_NONE, R_UNSUB, R_RESUB, R_HEALTHZ, R_METRICS, R_SUBSCRIBE, R_CONFIRM,
+	R_ARCHIVE, R_ISSUE, R_FEED };
+
+#define SLUG_MAX	80
+#define FORM_BODY_MAX	BODY_KEEP	/* a signup form is a few hundred bytes */
 enum method { M_OTHER, M_GET, M_HEAD, M_POST };
 
 struct req {
 	enum route	 route;
 	enum method	 method;
 	char		 token[TOKEN_MAX];
+	char		 slug[SLUG_MAX + 1];
 	uint64_t	 body_len;
 	buf		 body;		/* its first BODY_KEEP bytes */
 	int		 answered;
 	int		 too_big;	/* over max_body: 413 once it has all come */
+	/* Set by a handler before respond(): */
+	int		 cacheable;	/* public page: no-cache (revalidate), indexable */
+	char		 etag[48];	/* "" or a quoted strong ETag */
+	int64_t		 last_modified;	/* 0: none */
 };
 
 /* --- database connections: one per request in flight, kept for reuse --- */
@@ -160,6 +186,17 @@ refresh_keys(struct http *h)
 
 /* --- responses --- */
 
+/* RFC 9110 IMF-fixdate: "Fri, 04 Dec 2026 21:40:11 GMT". */
+static void
+http_date(int64_t t, char *out, size_t n)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, n, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
 static void
 count(unsigned code)
 {
@@ -182,16 +219,26 @@ respond(struct MHD_Connection *c, struct req *r, unsigned code, const char *type
 	resp = MHD_create_response_from_buffer(len, buf_detach(body), MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL)
 		return MHD_NO;
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (type)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+	    r->cacheable ? "no-cache" : "no-store");
+	if (r->etag[0])
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
+	if (r->last_modified > 0) {
+		char date[64];
+		http_date(r->last_modified, date, sizeof date);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, date);
+	}
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	if (strncmp(type, "text/html", 9) == 0) {
+	if (type && strncmp(type, "text/html", 9) == 0) {
 		/* The token is in the URL: never hand it on as a Referer. */
 		MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
 		MHD_add_response_header(resp, "Content-Security-Policy",
-		    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-		    "frame-ancestors 'none'; base-uri 'none'");
-		MHD_add_response_header(resp, "X-Robots-Tag", "noindex, nofollow");
+		    "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
+		    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+		if (!r->cacheable)
+			MHD_add_response_header(resp, "X-Robots-Tag", "noindex, nofollow");
 	}
 	if (allow)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
@@ -217,16 +264,28 @@ send_text(struct MHD_Connection *c, struct req *r, unsigned code, const char *te
 	return respond(c, r, code, "text/plain; charset=utf-8", &b, allow);
 }
 
-/* Fills page `id` (values indexed by enum slot; the list name is added). */
+static enum MHD_Result send_framed(struct http *h, struct MHD_Connection *c,
+    struct req *r, unsigned code, enum page_id id, const char *title, const char **v);
+
+/* Fills page `id` (values indexed by enum slot; the list name is added)
+ * inside the shared frame. */
 static enum MHD_Result
 send_page(struct http *h, struct MHD_Connection *c, struct req *r, unsigned code,
     enum page_id id, const char **values)
 {
-	buf b = BUF_INIT;
+	const char *list = h->site.cfg.list.name;
+	buf t = BUF_INIT;
+	enum MHD_Result rc;
 
-	values[S_LIST] = h->site.cfg.list.name;
-	page_fill(h->site.pages[id], values, &b);
-	return respond(c, r, code, "text/html; charset=utf-8", &b, NULL);
+	switch (id) {
+	case PG_CONFIRM: buf_printf(&t, "Unsubscribe from %s", list); break;
+	case PG_DONE: buf_printf(&t, "Unsubscribed from %s", list); break;
+	case PG_NOTFOUND: buf_puts(&t, "Link not found"); break;
+	default: buf_printf(&t, "%s - %s", values[S_HEADING] ? values[S_HEADING] : "", list);
+	}
+	rc = send_framed(h, c, r, code, id, buf_cstr(&t), values);
+	buf_free(&t);
+	return rc;
 }
 
 static enum MHD_Result
@@ -287,6 +346,7 @@ unsub_page(struct http *h, struct MHD_Connection *c, struct req *r, struct db *d
 	 * the resubscribe button (a POST) instead of asking again. */
 	switch (s.status) {
 	case SUB_ACTIVE:
+	case SUB_PENDING:
 		rc = send_page(h, c, r, MHD_HTTP_OK, PG_CONFIRM, v);
 		break;
 	case SUB_UNSUBSCRIBED:
@@ -354,6 +414,490 @@ resub_page(struct http *h, struct MHD_Connection *c, struct req *r, struct db *d
 	buf_free(&action);
 	buf_free(&msg);
 	return rc;
+}
+
+/* --- the readers' pages: one frame around each --- */
+
+/* Fills fragment `id` with v (list name and the frame's links added), puts
+ * it in the frame titled "`title` - list name" (`title` alone when it
+ * already names the list, or the list name when NULL), and answers. */
+static enum MHD_Result
+send_framed(struct http *h, struct MHD_Connection *c, struct req *r, unsigned code,
+    enum page_id id, const char *title, const char **v)
+{
+	const struct config *cfg = &h->site.cfg;
+	buf base = BUF_INIT, body = BUF_INIT, out = BUF_INIT, t = BUF_INIT;
+	buf archive = BUF_INIT, subscribe = BUF_INIT, feed = BUF_INIT;
+	enum MHD_Result rc;
+
+	archive_base(cfg, &base);
+	buf_printf(&archive, "%s/archive", base.data);
+	buf_printf(&subscribe, "%s/subscribe", base.data);
+	buf_printf(&feed, "%s/feed.xml", base.data);
+	v[S_LIST] = cfg->list.name;
+	v[S_HOME_URL] = v[S_ARCHIVE_URL] = archive.data;
+	v[S_SUBSCRIBE_URL] = subscribe.data;
+	v[S_FEED_URL] = feed.data;
+	v[S_LIST_ADDRESS] = cfg->list.address;
+	v[S_UPGRADE_URL] = cfg->list.upgrade_url;
+	page_fill(h->site.pages[id], v, &body);
+	if (title && *title && strstr(title, cfg->list.name) == NULL &&
+	    (id == PG_SUBSCRIBE || id == PG_MESSAGE || id == PG_SIGNUP_CONFIRM))
+		buf_printf(&t, "%s - %s", title, cfg->list.name);
+	else
+		buf_puts(&t, title && *title ? title : cfg->list.name);
+	v[S_TITLE] = t.data;
+	v[S_BODY_HTML] = body.data;
+	page_fill(h->site.pages[PG_FRAME], v, &out);
+	rc = respond(c, r, code, "text/html; charset=utf-8", &out, NULL);
+	buf_free(&base);
+	buf_free(&body);
+	buf_free(&out);
+	buf_free(&t);
+	buf_free(&archive);
+	buf_free(&subscribe);
+	buf_free(&feed);
+	return rc;
+}
+
+static enum MHD_Result
+send_message(struct http *h, struct MHD_Connection *c, struct req *r, unsigned code,
+    const char *heading, const char *message, const char *link_url, const char *link_text)
+{
+	const char *v[S_COUNT] = { 0 };
+
+	v[S_HEADING] = heading;
+	v[S_MESSAGE] = message;
+	v[S_LINK_URL] = link_url;
+	v[S_LINK_TEXT] = link_text;
+	return send_framed(h, c, r, code, PG_MESSAGE, heading, v);
+}
+
+/* An IPv6 client is counted by its /64 (one subscriber line holds a whole
+ * /64 and may hop around in it); an IPv4-mapped one as IPv4. */
+static void
+ip_key(int family, const void *addr, char *out, size_t n)
+{
+	struct in6_addr a6;
+
+	if (family == AF_INET) {
+		inet_ntop(AF_INET, addr, out, (socklen_t)n);
+		return;
+	}
+	memcpy(&a6, addr, sizeof a6);
+	if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+		inet_ntop(AF_INET, &a6.s6_addr[12], out, (socklen_t)n);
+		return;
+	}
+	memset(&a6.s6_addr[8], 0, 8);
+	inet_ntop(AF_INET6, &a6, out, (socklen_t)n);
+	if (strlen(out) + 4 < n)
+		strcat(out, "/64");
+}
+
+/* The client's address for the signup limits: the peer's, or with
+ * signup.trust_forwarded_for the last X-Forwarded-For entry (the one our
+ * own proxy added) when it is an address. */
+static void
+client_ip(struct http *h, struct MHD_Connection *c, char *out, size_t n)
+{
+	const union MHD_ConnectionInfo *ci;
+	const char *xff;
+
+	snprintf(out, n, "unknown");
+	if (h->site.cfg.signup.trust_forwarded_for &&
+	    (xff = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For")) != NULL) {
+		const char *last = strrchr(xff, ',');
+		char tmp[INET6_ADDRSTRLEN + 8];
+		unsigned char bin[sizeof(struct in6_addr)];
+		size_t len;
+
+		last = last ? last + 1 : xff;
+		while (*last == ' ' || *last == '\t')
+			last++;
+		len = strcspn(last, " \t");
+		if (len < sizeof tmp) {
+			memcpy(tmp, last, len);
+			tmp[len] = '\0';
+			if (inet_pton(AF_INET, tmp, bin) == 1) {
+				ip_key(AF_INET, bin, out, n);
+				return;
+			}
+			if (inet_pton(AF_INET6, tmp, bin) == 1) {
+				ip_key(AF_INET6, bin, out, n);
+				return;
+			}
+		}
+	}
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr) {
+		const struct sockaddr *sa = ci->client_addr;
+		if (sa->sa_family == AF_INET)
+			ip_key(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+			    out, n);
+		else if (sa->sa_family == AF_INET6)
+			ip_key(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			    out, n);
+	}
+}
+
+/* The signup form, with a message and the values sent back (escaped by
+ * the page), and a fresh signed load time. */
+static enum MHD_Result
+send_form(struct http *h, struct MHD_Connection *c, struct req *r, unsigned code,
+    const char *message, const char *email, const char *name)
+{
+	const char *v[S_COUNT] = { 0 };
+	char tok[TOKEN_MAX];
+	buf e = BUF_INIT, n = BUF_INIT;
+	enum MHD_Result rc;
+
+	/* Sent back as typed, less control characters (CR, LF, NUL...). */
+	signup_clean(email, 320, &e);
+	signup_clean_name(name, &n);
+	token_form_make(&h->sec, h->site.cfg.list.id, clock_now_ms(), tok);
+	v[S_MESSAGE] = message;
+	v[S_EMAIL] = buf_cstr(&e);
+	v[S_NAME] = buf_cstr(&n);
+	v[S_FORM_TOKEN] = tok;
+	v[S_ACTION] = "subscribe";
+	rc = send_framed(h, c, r, code, PG_SUBSCRIBE, "Subscribe", v);
+	buf_free(&e);
+	buf_free(&n);
+	return rc;
+}
+
+static enum MHD_Result
+subscribe_page(struct http *h, struct MHD_Connection *c, struct req *r, struct db *db)
+{
+	const struct config *cfg = &h->site.cfg;
+	const char *ct, *what = "";
+	buf email = BUF_INIT, name = BUF_INIT, hp = BUF_INIT, form = BUF_INIT, msg = BUF_INIT;
+	struct signup_form f;
+	enum signup_result res;
+	diag d = DIAG_INIT;
+	char ip[INET6_ADDRSTRLEN + 8], life[32];
+	enum MHD_Result rc;
+	int e, s;
+
+	if (r->method != M_POST) {
+		/* ?email=... (a form embedded elsewhere, method="get") fills the
+		 * field in; the reader still presses Subscribe here. */
+		const char *q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "email");
+		buf raw = BUF_INIT;
+		if (q && strlen(q) < 1024) {
+			buf_puts(&raw, "email=");
+			buf_puts(&raw, q);
+			if (form_field(raw.data, raw.len, "email", &email) < 0)
+				buf_reset(&email);
+		}
+		buf_free(&raw);
+		rc = send_form(h, c, r, MHD_HTTP_OK, "", buf_cstr(&email), "");
+		buf_free(&email);
+		return rc;
+	}
+	ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (ct == NULL || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0 ||
+	    (ct[33] != '\0' && ct[33] != ';' && ct[33] != ' '))
+		return send_text(c, r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+		    "Send the form as application/x-www-form-urlencoded.", NULL);
+	e = form_field(r->body.data ? r->body.data : "", r->body.len, "email", &email);
+	s = e < 0 ? -1 : form_field(r->body.data, r->body.len, "name", &name);
+	if (s >= 0)
+		s = form_field(r->body.data, r->body.len, "website", &hp);
+	if (s >= 0)
+		s = form_field(r->body.data, r->body.len, "form", &form);
+	if (e < 0 || s < 0) {
+		rc = send_form(h, c, r, MHD_HTTP_BAD_REQUEST,
+		    "The form could not be read; please fill it in again.", "", "");
+		goto out;
+	}
+	client_ip(h, c, ip, sizeof ip);
+	f.email = e > 0 ? buf_cstr(&email) : NULL;
+	f.name = buf_cstr(&name);
+	f.honeypot = buf_cstr(&hp);
+	f.form = form.len ? buf_cstr(&form) : NULL;
+	f.ip = ip;
+	pthread_mutex_lock(&h->write_lock);
+	s = signup_submit(db, cfg, &h->sec, &f, clock_now_ms(), &res, &what, &d);
+	pthread_mutex_unlock(&h->write_lock);
+	if (s < 0) {
+		rc = send_failure(h, c, r, &d);
+		goto out;
+	}
+	log_info("http: signup from %s: %s", ip, what);
+	/* The address is written back only into the form's value (escaped),
+	 * never said to be known or not. */
+	switch (res) {
+	case SIGNUP_DONE:
+		clock_format_duration(cfg->signup.pending_expiry, life, sizeof life);
+		buf_printf(&msg, "If that address can get %s, an email is on its way to it "
+		    "with a link to confirm. Nothing is sent until you press Confirm on the "
+		    "page it opens; the link works for %s.", cfg->list.name, life);
+		rc = send_message(h, c, r, MHD_HTTP_OK, "Check your inbox", buf_cstr(&msg),
+		    "archive", "Read the archive meanwhile");
+		break;
+	case SIGNUP_INVALID:
+		rc = send_form(h, c, r, MHD_HTTP_BAD_REQUEST,
+		    "That does not look like an email address (name@example.com).",
+		    buf_cstr(&email), buf_cstr(&name));
+		break;
+	case SIGNUP_STALE:
+		rc = send_form(h, c, r, MHD_HTTP_BAD_REQUEST,
+		    "This form is too old or was not ours; please send it again.",
+		    buf_cstr(&email), buf_cstr(&name));
+		break;
+	case SIGNUP_TOO_FAST:
+		rc = send_form(h, c, r, MHD_HTTP_BAD_REQUEST,
+		    "That was very quick. Please check the form and send it again.",
+		    buf_cstr(&email), buf_cstr(&name));
+		break;
+	default:
+		rc = send_message(h, c, r, MHD_HTTP_TOO_MANY_REQUESTS, "Too many signups",
+		    "Too many signups came from your network just now. Please try again "
+		    "in an hour.", "archive", "Read the archive");
+		break;
+	}
+out:
+	buf_free(&email);
+	buf_free(&name);
+	buf_free(&hp);
+	buf_free(&form);
+	buf_free(&msg);
+	return rc;
+}
+
+static enum MHD_Result
+confirm_page(struct http *h, struct MHD_Connection *c, struct req *r, struct db *db)
+{
+	const struct config *cfg = &h->site.cfg;
+	const char *v[S_COUNT] = { 0 };
+	enum confirm_state st;
+	diag d = DIAG_INIT;
+	char *email = NULL;
+	buf masked = BUF_INIT, msg = BUF_INIT;
+	enum MHD_Result rc;
+	int u;
+
+	if (r->method == M_POST) {
+		pthread_mutex_lock(&h->write_lock);
+		u = signup_confirm(db, cfg, &h->sec, r->token, clock_now(), &st, &email, &d);
+		pthread_mutex_unlock(&h->write_lock);
+	} else {
+		u = signup_confirm_state(db, cfg, &h->sec, r->token, clock_now(), &st, &email, &d);
+	}
+	if (u < 0)
+		return send_failure(h, c, r, &d);
+	if (email)
+		unsubscribe_mask_email(email, &masked);
+	switch (st) {
+	case CONFIRM_PENDING:
+		v[S_EMAIL] = buf_cstr(&masked);
+		rc = send_framed(h, c, r, MHD_HTTP_OK, PG_SIGNUP_CONFIRM,
+		    "Confirm your subscription", v);
+		break;
+	case CONFIRM_DONE:
+		buf_printf(&msg, "%s will get %s. Every email has a link to leave.",
+		    buf_cstr(&masked), cfg->list.name);
+		rc = send_message(h, c, r, MHD_HTTP_OK, "You are subscribed", buf_cstr(&msg),
+		    "../archive", "Read the archive");
+		break;
+	default:
+		rc = send_message(h, c, r, MHD_HTTP_NOT_FOUND, "This link does not work",
+		    "It is not a confirmation link of ours, or it has expired, or the address "
+		    "left the list. Nothing was changed. You can sign up again.",
+		    "../subscribe", "Sign up");
+		break;
+	}
+	free(email);
+	buf_free(&masked);
+	buf_free(&msg);
+	return rc;
+}
+
+/* A strong ETag of the body. */
+static void
+etag_of(const buf *body, char out[48])
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+
+	SHA256((const unsigned char *)(body->data ? body->data : ""), body->len, md);
+	out[0] = '"';
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 1 + 2 * i, 3, "%02x", md[i]);
+	out[33] = '"';
+	out[34] = '\0';
+}
+
+/* 1 when the client's copy is current (RFC 9110 13.1.2, 13.1.3):
+ * If-None-Match decides when present, else If-Modified-Since. */
+static int
+not_modified(struct MHD_Connection *c, const struct req *r)
+{
+	const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_IF_NONE_MATCH);
+	const char *ims = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_IF_MODIFIED_SINCE);
+
+	if (inm) {
+		size_t el = strlen(r->etag);
+		for (const char *p = inm; *p; ) {
+			while (*p == ' ' || *p == ',' || *p == '\t')
+				p++;
+			if (*p == '*')
+				return 1;
+			if (strncmp(p, "W/", 2) == 0)
+				p += 2;
+			if (el && strncmp(p, r->etag, el) == 0)
+				return 1;
+			while (*p && *p != ',')
+				p++;
+		}
+		return 0;
+	}
+	if (ims && r->last_modified > 0) {
+		struct tm tm;
+		const char *end;
+		memset(&tm, 0, sizeof tm);
+		end = strptime(ims, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		if (end && *end == '\0' && (int64_t)timegm(&tm) >= r->last_modified)
+			return 1;
+	}
+	return 0;
+}
+
+/* Answers a public document: 304 when the client has it, else 200. */
+static enum MHD_Result
+send_public(struct MHD_Connection *c, struct req *r, const char *type, buf *body)
+{
+	r->cacheable = 1;
+	etag_of(body, r->etag);
+	if (not_modified(c, r)) {
+		buf empty = BUF_INIT;
+		buf_free(body);
+		return respond(c, r, MHD_HTTP_NOT_MODIFIED, NULL, &empty, NULL);
+	}
+	return respond(c, r, MHD_HTTP_OK, type, body, NULL);
+}
+
+static enum MHD_Result
+archive_page(struct http *h, struct MHD_Connection *c, struct req *r, struct db *db)
+{
+	const char *v[S_COUNT] = { 0 };
+	buf items = BUF_INIT, body = BUF_INIT, frame = BUF_INIT, t = BUF_INIT, base = BUF_INIT;
+	buf feed = BUF_INIT, archive = BUF_INIT, subscribe = BUF_INIT;
+	int64_t n, latest;
+	diag d = DIAG_INIT;
+	enum MHD_Result rc;
+
+	if (issue_public_stamp(db, &n, &latest, &d) < 0 ||
+	    archive_list_html(db, &h->site.cfg, &items, &d) < 0) {
+		buf_free(&items);
+		return send_failure(h, c, r, &d);
+	}
+	r->last_modified = latest;
+	archive_base(&h->site.cfg, &base);
+	buf_printf(&feed, "%s/feed.xml", base.data);
+	buf_printf(&archive, "%s/archive", base.data);
+	buf_printf(&subscribe, "%s/subscribe", base.data);
+	v[S_LIST] = h->site.cfg.list.name;
+	v[S_ITEMS_HTML] = items.data;
+	v[S_FEED_URL] = feed.data;
+	v[S_HOME_URL] = v[S_ARCHIVE_URL] = archive.data;
+	v[S_SUBSCRIBE_URL] = subscribe.data;
+	v[S_LIST_ADDRESS] = h->site.cfg.list.address;
+	page_fill(h->site.pages[PG_ARCHIVE], v, &body);
+	buf_printf(&t, "Archive - %s", h->site.cfg.list.name);
+	v[S_TITLE] = t.data;
+	v[S_BODY_HTML] = body.data;
+	page_fill(h->site.pages[PG_FRAME], v, &frame);
+	rc = send_public(c, r, "text/html; charset=utf-8", &frame);
+	buf_free(&items);
+	buf_free(&body);
+	buf_free(&frame);
+	buf_free(&t);
+	buf_free(&base);
+	buf_free(&feed);
+	buf_free(&archive);
+	buf_free(&subscribe);
+	return rc;
+}
+
+static enum MHD_Result
+issue_page(struct http *h, struct MHD_Connection *c, struct req *r, struct db *db)
+{
+	const struct config *cfg = &h->site.cfg;
+	const char *v[S_COUNT] = { 0 };
+	struct issue is;
+	buf html = BUF_INIT, body = BUF_INIT, frame = BUF_INIT, t = BUF_INIT, base = BUF_INIT;
+	buf feed = BUF_INIT, archive = BUF_INIT, subscribe = BUF_INIT;
+	char date[64], iso[40];
+	diag d = DIAG_INIT;
+	enum MHD_Result rc;
+	int cut = 0, found;
+
+	found = archive_issue(db, cfg, r->slug, &is, &html, &cut, &d);
+	if (found < 0) {
+		buf_free(&html);
+		return send_failure(h, c, r, &d);
+	}
+	if (found == 0) {
+		buf_free(&html);
+		return send_message(h, c, r, MHD_HTTP_NOT_FOUND, "No such issue",
+		    "There is no published issue at this address.", "../archive",
+		    "See the archive");
+	}
+	archive_base(cfg, &base);
+	buf_printf(&feed, "%s/feed.xml", base.data);
+	buf_printf(&archive, "%s/archive", base.data);
+	buf_printf(&subscribe, "%s/subscribe", base.data);
+	v[S_LIST] = cfg->list.name;
+	v[S_FEED_URL] = feed.data;
+	v[S_HOME_URL] = v[S_ARCHIVE_URL] = archive.data;
+	v[S_SUBSCRIBE_URL] = subscribe.data;
+	v[S_LIST_ADDRESS] = cfg->list.address;
+	v[S_UPGRADE_URL] = cfg->list.upgrade_url;
+	if (cut)
+		page_fill(h->site.pages[PG_CTA], v, &html);
+	archive_date(is.started_at, date, sizeof date);
+	clock_format_rfc3339(is.started_at, iso, sizeof iso);
+	v[S_SUBJECT] = is.subject;
+	v[S_DATE] = date;
+	v[S_DATE_ISO] = iso;
+	v[S_CONTENT_HTML] = html.data;
+	page_fill(h->site.pages[PG_ISSUE], v, &body);
+	buf_printf(&t, "%s - %s", is.subject, cfg->list.name);
+	v[S_TITLE] = t.data;
+	v[S_BODY_HTML] = body.data;
+	page_fill(h->site.pages[PG_FRAME], v, &frame);
+	r->last_modified = is.updated_at > is.started_at ? is.updated_at : is.started_at;
+	rc = send_public(c, r, "text/html; charset=utf-8", &frame);
+	issue_free(&is);
+	buf_free(&html);
+	buf_free(&body);
+	buf_free(&frame);
+	buf_free(&t);
+	buf_free(&base);
+	buf_free(&feed);
+	buf_free(&archive);
+	buf_free(&subscribe);
+	return rc;
+}
+
+static enum MHD_Result
+feed_page(struct http *h, struct MHD_Connection *c, struct req *r, struct db *db)
+{
+	buf out = BUF_INIT;
+	int64_t n, latest;
+	diag d = DIAG_INIT;
+
+	if (issue_public_stamp(db, &n, &latest, &d) < 0 ||
+	    archive_feed(db, &h->site.cfg, &out, &d) < 0) {
+		buf_free(&out);
+		return send_failure(h, c, r, &d);
+	}
+	r->last_modified = latest;
+	return send_public(c, r, "application/atom+xml; charset=utf-8", &out);
 }
 
 static enum MHD_Result
@@ -427,7 +971,8 @@ dispatch(struct http *h, struct MHD_Connection *c, struct req *r)
 	struct db *db;
 	enum MHD_Result rc;
 
-	if (r->route == R_UNSUB || r->route == R_RESUB)
+	if (r->route == R_UNSUB || r->route == R_RESUB || r->route == R_SUBSCRIBE ||
+	    r->route == R_CONFIRM)
 		refresh_keys(h);
 	db = pool_get(h, &d);
 	pthread_rwlock_rdlock(&h->rw);
@@ -439,6 +984,19 @@ dispatch(struct http *h, struct MHD_Connection *c, struct req *r)
 		rc = metrics_page(h, c, r, db);
 	else if (r->route == R_RESUB)
 		rc = resub_page(h, c, r, db);
+	else if ((r->route == R_SUBSCRIBE || r->route == R_CONFIRM) &&
+	    !h->site.cfg.signup.enabled)
+		rc = send_notfound(h, c, r);
+	else if (r->route == R_SUBSCRIBE)
+		rc = subscribe_page(h, c, r, db);
+	else if (r->route == R_CONFIRM)
+		rc = confirm_page(h, c, r, db);
+	else if (r->route == R_ARCHIVE)
+		rc = archive_page(h, c, r, db);
+	else if (r->route == R_ISSUE)
+		rc = issue_page(h, c, r, db);
+	else if (r->route == R_FEED)
+		rc = feed_page(h, c, r, db);
 	else
 		rc = unsub_page(h, c, r, db);
 	pthread_rwlock_unlock(&h->rw);
@@ -450,7 +1008,7 @@ dispatch(struct http *h, struct MHD_Connection *c, struct req *r)
 /* --- request intake --- */
 
 static enum route
-route(const char *url, char token[TOKEN_MAX])
+route(const char *url, char token[TOKEN_MAX], char slug[SLUG_MAX + 1])
 {
 	static const char tokchars[] = "abcdefghijklmnopqrstuvwxyz"
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_";
@@ -461,6 +1019,28 @@ route(const char *url, char token[TOKEN_MAX])
 		return R_HEALTHZ;
 	if (strcmp(url, "/metrics") == 0)
 		return R_METRICS;
+	if (strcmp(url, "/subscribe") == 0)
+		return R_SUBSCRIBE;
+	if (strcmp(url, "/archive") == 0)
+		return R_ARCHIVE;
+	if (strcmp(url, "/feed.xml") == 0)
+		return R_FEED;
+	if (strncmp(url, "/p/", 3) == 0) {
+		p = url + 3;
+		n = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789-");
+		if (n == 0 || n > SLUG_MAX || p[n] != '\0')
+			return R_NONE;
+		memcpy(slug, p, n + 1);
+		return R_ISSUE;
+	}
+	if (strncmp(url, "/confirm/", 9) == 0) {
+		p = url + 9;
+		n = strspn(p, tokchars);
+		if (n == 0 || n >= TOKEN_MAX || p[n] != '\0' || strstr(p, ".."))
+			return R_NONE;
+		memcpy(token, p, n + 1);
+		return R_CONFIRM;
+	}
 	if (strncmp(url, "/u/", 3) != 0)
 		return R_NONE;
 	p = url + 3;
@@ -474,6 +1054,15 @@ route(const char *url, char token[TOKEN_MAX])
 	if (strcmp(p + n, "/resubscribe") == 0)
 		return R_RESUB;
 	return R_NONE;
+}
+
+/* The largest body a request may send: a form far less than http.max_body. */
+static int64_t
+body_limit(const struct http *h, const struct req *r)
+{
+	if ((r->route == R_SUBSCRIBE || r->route == R_CONFIRM) && h->max_body > FORM_BODY_MAX)
+		return FORM_BODY_MAX;
+	return h->max_body;
 }
 
 static enum method
@@ -502,14 +1091,15 @@ intake(struct http *h, struct MHD_Connection *c, struct req *r, const char *url,
 		    "GET, HEAD, POST");
 		return 1;
 	}
-	r->route = route(url, r->token);
+	r->route = route(url, r->token, r->slug);
 	if (r->route == R_NONE) {
 		pthread_rwlock_rdlock(&h->rw);
 		*rc = send_notfound(h, c, r);
 		pthread_rwlock_unlock(&h->rw);
 		return 1;
 	}
-	if ((r->route == R_HEALTHZ || r->route == R_METRICS) && r->method == M_POST) {
+	if ((r->route == R_HEALTHZ || r->route == R_METRICS || r->route == R_ARCHIVE ||
+	    r->route == R_ISSUE || r->route == R_FEED) && r->method == M_POST) {
 		*rc = send_text(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "Method not allowed.",
 		    "GET, HEAD");
 		return 1;
@@ -520,7 +1110,7 @@ intake(struct http *h, struct MHD_Connection *c, struct req *r, const char *url,
 		return 1;
 	}
 	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (cl && strtoull(cl, NULL, 10) > (unsigned long long)h->max_body) {
+	if (cl && strtoull(cl, NULL, 10) > (unsigned long long)body_limit(h, r)) {
 		*rc = send_text(c, r, MHD_HTTP_CONTENT_TOO_LARGE, "Request body too large.", NULL);
 		return 1;
 	}
@@ -554,9 +1144,10 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 		/* libmicrohttpd answers only before or after the body: a body
 		 * without Content-Length that grows too large is read and dropped
 		 * to its end for the 413, or cut off when it goes on and on. */
-		if (r->body_len > (uint64_t)h->max_body) {
+		if (r->body_len > (uint64_t)body_limit(h, r)) {
 			r->too_big = 1;
-			return r->body_len > (uint64_t)h->max_body + DRAIN_MAX ? MHD_NO : MHD_YES;
+			return r->body_len > (uint64_t)body_limit(h, r) + DRAIN_MAX ?
+			    MHD_NO : MHD_YES;
 		}
 		if (r->body.len < BODY_KEEP)
 			buf_append(&r->body, upload, n < BODY_KEEP - r->body.len ?

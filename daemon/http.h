@@ -1,11 +1,22 @@
-/* http - the daemon's HTTP endpoint (libmicrohttpd): unsubscribe, health, metrics.
+/* http - the daemon's HTTP endpoint (libmicrohttpd): unsubscribe, signup,
+ * archive, feed, health, metrics.
  *
  *   GET|HEAD /u/TOKEN          confirmation page (changes nothing)
  *   POST     /u/TOKEN          unsubscribes at once (RFC 8058 one-click, any
  *                              body), 200 with a page offering to resubscribe
  *   POST     /u/TOKEN/resubscribe  sets an unsubscribed subscriber active again
+ *   GET|HEAD /subscribe        the signup form (?email= fills it in)
+ *   POST     /subscribe        a signup (signup.c): the same answer for every
+ *                              address; 400 bad form, 413, 415, 429 flood
+ *   GET|HEAD /confirm/TOKEN    a Confirm button (changes nothing)
+ *   POST     /confirm/TOKEN    confirms the signup
+ *   GET|HEAD /archive, /p/SLUG, /feed.xml  the public archive (archive.c),
+ *                              with ETag/Last-Modified and 304
  *   GET|HEAD /healthz          JSON: database reachable, relays' circuits
  *   GET|HEAD /metrics          Prometheus text format (see metrics.h)
+ *
+ * Every HTML page is a fragment of the templates folder inside one frame
+ * (page-frame.html).
  *
  * A forged, truncated or stale token gets the 404 page; other paths 404,
  * other methods 405, a body over http.max_body 413. It answers on

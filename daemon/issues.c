@@ -132,7 +132,8 @@ issue_get(struct db *db, int64_t id, struct issue *out, diag *d)
 	sqlite3_stmt *st = db_stmt(db,
 	    "SELECT id, subject, preheader, source, audience, status, coalesce(send_at, 0), "
 	    "coalesce(started_at, 0), coalesce(finished_at, 0), created_at, updated_at, "
-	    "coalesce(pause_reason, ''), fanout_cursor, fanout_done FROM issues WHERE id = ?");
+	    "coalesce(pause_reason, ''), fanout_cursor, fanout_done, kind, coalesce(slug, '') "
+	    "FROM issues WHERE id = ?");
 	int rc;
 
 	memset(out, 0, sizeof *out);
@@ -158,6 +159,9 @@ issue_get(struct db *db, int64_t id, struct issue *out, diag *d)
 	out->pause_reason = xstrdup((const char *)sqlite3_column_text(st, 11));
 	out->fanout_cursor = sqlite3_column_int64(st, 12);
 	out->fanout_done = sqlite3_column_int(st, 13);
+	out->kind = strcmp((const char *)sqlite3_column_text(st, 14), "confirmation") == 0 ?
+	    ISSUE_KIND_CONFIRMATION : ISSUE_KIND_ISSUE;
+	out->slug = xstrdup((const char *)sqlite3_column_text(st, 15));
 	sqlite3_reset(st);
 	if (rc != 0) {
 		issue_free(out);
@@ -174,26 +178,189 @@ issue_free(struct issue *is)
 	free(is->preheader);
 	free(is->source);
 	free(is->pause_reason);
-	is->subject = is->preheader = is->source = is->pause_reason = NULL;
+	free(is->slug);
+	is->subject = is->preheader = is->source = is->pause_reason = is->slug = NULL;
+}
+
+void
+issue_slugify(const char *subject, buf *out)
+{
+	size_t start = out->len, cut = 0;
+	int dash = 0;
+
+	for (const unsigned char *p = (const unsigned char *)subject; p && *p; p++) {
+		unsigned char c = *p;
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z')) {
+			if (dash && out->len > start) {
+				if (out->len - start + 1 > ISSUE_SLUG_MAX)
+					break;
+				cut = out->len;
+				buf_putc(out, '-');
+			}
+			if (out->len - start + 1 > ISSUE_SLUG_MAX) {
+				if (cut > start)
+					buf_truncate(out, cut);
+				break;
+			}
+			buf_putc(out, (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c));
+			dash = 0;
+		} else if (c == '\'' || (c == 0xE2 && p[1] == 0x80 && p[2] == 0x99)) {
+			/* An apostrophe (' or U+2019) joins: "what's" -> "whats". */
+			if (c == 0xE2)
+				p += 2;
+		} else {
+			dash = 1;
+		}
+	}
+	if (out->len == start)
+		buf_puts(out, "issue");
+}
+
+/* A slug no other issue has: the subject's, then -2, -3, ... */
+static int
+unique_slug(struct db *db, const char *subject, buf *out, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT 1 FROM issues WHERE slug = ?");
+	size_t base;
+
+	issue_slugify(subject, out);
+	base = out->len;
+	for (int n = 2; ; n++) {
+		int rc;
+		sqlite3_bind_text(st, 1, buf_cstr(out), -1, SQLITE_TRANSIENT);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc == SQLITE_DONE)
+			return 0;
+		if (rc != SQLITE_ROW)
+			return db_fail(db, d, "choosing the issue's slug");
+		buf_truncate(out, base);
+		buf_printf(out, "-%d", n);
+	}
 }
 
 int
 issue_insert(struct db *db, struct issue *is, diag *d)
 {
-	sqlite3_stmt *st = db_stmt(db,
-	    "INSERT INTO issues (subject, preheader, audience, source, status, "
-	    "created_at, updated_at) VALUES (?, ?, ?, ?, 'draft', ?6, ?6)");
+	sqlite3_stmt *st;
+	buf slug = BUF_INIT;
 
+	if (unique_slug(db, is->subject ? is->subject : "", &slug, d) < 0) {
+		buf_free(&slug);
+		return -1;
+	}
+	st = db_stmt(db,
+	    "INSERT INTO issues (subject, preheader, audience, source, status, "
+	    "created_at, updated_at, slug) VALUES (?, ?, ?, ?, 'draft', ?6, ?6, ?7)");
 	sqlite3_bind_text(st, 1, is->subject, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, is->preheader ? is->preheader : "", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, issue_audience_name(is->audience), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, is->source, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, clock_now());
+	sqlite3_bind_text(st, 7, buf_cstr(&slug), -1, SQLITE_TRANSIENT);
+	buf_free(&slug);
 	if (db_step_done(db, st, d, "storing issue") < 0)
 		return -1;
 	is->id = sqlite3_last_insert_rowid(db_handle(db));
 	is->status = ISSUE_DRAFT;
 	return db_event(db, "issue", is->id, "created", is->subject, d);
+}
+
+int
+issue_confirmation(struct db *db, int64_t *id, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "SELECT id FROM issues WHERE kind = 'confirmation' ORDER BY id LIMIT 1");
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc != SQLITE_DONE)
+		return db_fail(db, d, "looking for the confirmation issue");
+	st = db_stmt(db,
+	    "INSERT INTO issues (subject, preheader, audience, source, status, kind, "
+	    "fanout_done, started_at, created_at, updated_at) VALUES ('Signup confirmations', "
+	    "'', 'all', '', 'sending', 'confirmation', 1, ?1, ?1, ?1)");
+	sqlite3_bind_int64(st, 1, clock_now());
+	if (db_step_done(db, st, d, "making the confirmation issue") < 0)
+		return -1;
+	*id = sqlite3_last_insert_rowid(db_handle(db));
+	return db_event(db, "issue", *id, "created", "signup confirmations", d);
+}
+
+#define PUBLIC_WHERE "kind = 'issue' AND status IN ('sending', 'sent') " \
+	"AND started_at IS NOT NULL AND slug IS NOT NULL"
+
+int
+issue_public_list(struct db *db, size_t limit,
+    int (*each)(const struct issue_public *p, void *arg), void *arg, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "SELECT id, slug, subject, preheader, started_at, updated_at FROM issues "
+	    "WHERE " PUBLIC_WHERE " ORDER BY started_at DESC, id DESC LIMIT ?1");
+	int rc;
+
+	sqlite3_bind_int64(st, 1, limit ? (int64_t)limit : -1);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct issue_public p = {
+			sqlite3_column_int64(st, 0),
+			(const char *)sqlite3_column_text(st, 1),
+			(const char *)sqlite3_column_text(st, 2),
+			(const char *)sqlite3_column_text(st, 3),
+			sqlite3_column_int64(st, 4),
+			sqlite3_column_int64(st, 5),
+		};
+		if (each(&p, arg) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(db, d, "listing the archive");
+	return 0;
+}
+
+int
+issue_public_get(struct db *db, const char *slug, struct issue *out, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT id FROM issues WHERE slug = ?1 AND "
+	    PUBLIC_WHERE);
+	int64_t id;
+	int rc;
+
+	sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		return db_fail(db, d, "looking up an issue by slug");
+	if (issue_get(db, id, out, d) < 0)
+		return -1;
+	return 1;
+}
+
+int
+issue_public_stamp(struct db *db, int64_t *count, int64_t *latest, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "SELECT count(*), coalesce(max(max(updated_at, started_at)), 0) FROM issues WHERE "
+	    PUBLIC_WHERE);
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW) {
+		*count = sqlite3_column_int64(st, 0);
+		*latest = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return db_fail(db, d, "reading the archive's date");
+	return 0;
 }
 
 /* Which status may follow which: the issue life cycle in one table. */
@@ -222,6 +389,10 @@ issue_transition(struct db *db, int64_t id, enum issue_status to, diag *d)
 	if (issue_get(db, id, &is, d) < 0)
 		return -1;
 	issue_free(&is);
+	if (is.kind == ISSUE_KIND_CONFIRMATION && to != ISSUE_PAUSED && to != ISSUE_SENDING)
+		return diag_set(d, EX_DATAERR, "issue %lld holds the signup confirmation "
+		    "emails: it can be paused and resumed, not %s", (long long)id,
+		    to == ISSUE_CANCELLED ? "cancelled" : "rescheduled or finished");
 	if (!allowed(is.status, to))
 		return diag_set(d, EX_DATAERR, "issue %lld is %s; it cannot become %s",
 		    (long long)id, issue_status_name(is.status), issue_status_name(to));

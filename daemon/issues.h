@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "buf.h"
 #include "db.h"
 #include "diag.h"
 
@@ -21,8 +22,14 @@ enum issue_status {
 /* The Markdown body marks the free readers' end with a line of its own: */
 #define ISSUE_PAYWALL_MARK "<!-- paywall -->"
 
+/* ISSUE_CONFIRMATION: the one issue whose copies are the signup
+ * confirmation emails (signup.c); always sending, never public. */
+enum issue_kind { ISSUE_KIND_ISSUE, ISSUE_KIND_CONFIRMATION };
+
 struct issue {
 	int64_t		 id;
+	enum issue_kind	 kind;
+	char		*slug;		/* its name in the archive, or "" */
 	char		*subject;
 	char		*preheader;
 	char		*source;	/* Markdown, paywall mark included */
@@ -71,5 +78,35 @@ int	 issue_set_send_at(struct db *db, int64_t id, int64_t when, diag *d);
  * finished time is cleared and an event records `why`. Any other status:
  * nothing changes (a paused issue sends them once resumed). */
 int	 issue_reopen(struct db *db, int64_t id, const char *why, diag *d);
+
+/* The slug of a subject: lower-case ASCII letters and digits, every other
+ * run of characters one '-', at most ISSUE_SLUG_MAX bytes, cut at a '-';
+ * "issue" when nothing is left. */
+#define ISSUE_SLUG_MAX	60
+void	 issue_slugify(const char *subject, buf *out);
+
+/* The confirmation issue's id, made (status sending) when there is none
+ * yet. Caller owns the transaction. */
+int	 issue_confirmation(struct db *db, int64_t *id, diag *d);
+
+/* --- the public archive: issues that went out (sending or sent), never
+ * drafts, scheduled, paused, cancelled or the confirmation issue --- */
+
+struct issue_public {
+	int64_t		 id;
+	const char	*slug, *subject, *preheader;
+	int64_t		 published;	/* when it started going out */
+	int64_t		 updated;
+};
+/* Newest first, at most `limit` (0: all). A non-zero return of `each`
+ * stops the walk. */
+int	 issue_public_list(struct db *db, size_t limit,
+	    int (*each)(const struct issue_public *p, void *arg), void *arg, diag *d);
+/* The public issue of that slug: 1 and *out; 0 when there is none (or it is
+ * not public); -1 on error. */
+int	 issue_public_get(struct db *db, const char *slug, struct issue *out, diag *d);
+/* How many issues are public and the latest time any of them changed (for
+ * ETag and Last-Modified). */
+int	 issue_public_stamp(struct db *db, int64_t *count, int64_t *latest, diag *d);
 
 #endif

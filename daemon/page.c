@@ -17,6 +17,7 @@ struct segment {
 };
 
 struct page {
+	unsigned	 raw;		/* bit i: slot i takes HTML as is */
 	char		*text;
 	struct segment	*segs;
 	size_t		 nsegs;
@@ -113,6 +114,11 @@ page_load(const char *dir, const char *file, const char *const *slots,
 	fclose(fp);
 	pg = xcalloc(1, sizeof *pg);
 	pg->text = buf_detach(&text);
+	for (int i = 0; slots[i] && i < 32; i++) {
+		size_t n = strlen(slots[i]);
+		if (n > 5 && strcmp(slots[i] + n - 5, "_html") == 0)
+			pg->raw |= 1u << i;
+	}
 	if (parse(pg, buf_cstr(&path), slots, d) < 0)
 		goto out;
 	*out = pg;
@@ -130,7 +136,11 @@ page_fill(const struct page *p, const char *const *values, buf *out)
 {
 	for (size_t i = 0; i < p->nsegs; i++) {
 		buf_append(out, p->text + p->segs[i].off, p->segs[i].len);
-		if (p->segs[i].slot >= 0)
+		if (p->segs[i].slot < 0)
+			continue;
+		if (p->raw & (1u << p->segs[i].slot))
+			buf_puts(out, values[p->segs[i].slot] ? values[p->segs[i].slot] : "");
+		else
 			page_escape(out, values[p->segs[i].slot]);
 	}
 }

@@ -17,7 +17,10 @@ struct page;
 /* Reads dir/file. `slots` is a NULL-terminated list of allowed names. */
 int	page_load(const char *dir, const char *file, const char *const *slots,
 	    struct page **out, diag *d);
-/* values[i] is the value of slots[i] given to page_load (NULL: empty). */
+/* values[i] is the value of slots[i] given to page_load (NULL: empty).
+ * A slot whose name ends in "_html" (at most the first 32 slots) takes
+ * HTML the caller built and escaped itself, as is: the page frame's
+ * {{body_html}}, the archive's list. */
 void	page_fill(const struct page *p, const char *const *values, buf *out);
 void	page_free(struct page *p);
 

@@ -37,6 +37,13 @@ preflight_check(const struct config *cfg, diag *d)
 	if (render_compile(cfg, &sec, &is, &r, d) < 0)
 		return -1;
 	render_free(r);
+	/* The signup confirmation email (confirm.txt, confirm.html). */
+	if (cfg->signup.enabled) {
+		is.kind = ISSUE_KIND_CONFIRMATION;
+		if (render_compile(cfg, &sec, &is, &r, d) < 0)
+			return diag_prefix(d, "signup confirmation email: ");
+		render_free(r);
+	}
 	return smtp_check_config(cfg, d);
 }
 

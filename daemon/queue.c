@@ -158,15 +158,18 @@ claim_rows(struct db *db, sqlite3_stmt *sel, const struct queue_lease *l, size_t
 	while (out->n < limit && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(sel, 0);
 		const char *email = (const char *)sqlite3_column_text(sel, 5);
-		const char *status = (const char *)sqlite3_column_text(sel, 8);
+		/* 1 when the subscriber is one this issue goes to: active, or
+		 * pending for the confirmation issue. */
+		int eligible = sqlite3_column_int(sel, 8);
 		const char *tier = (const char *)sqlite3_column_text(sel, 7);
 		const char *name = (const char *)sqlite3_column_text(sel, 6);
 		sqlite3_stmt *up;
 		struct queue_item *it;
 
-		if (email == NULL || status == NULL || strcmp(status, "active") != 0) {
+		if (email == NULL || !eligible) {
 			/* Unsubscribed, bounced, complained or forgotten since
-			 * the fan-out: this copy is not sent. */
+			 * the fan-out (or confirmed since the confirmation was
+			 * queued): this copy is not sent. */
 			up = db_stmt(db, "UPDATE deliveries SET state = 'dropped', "
 			    "lease_owner = NULL, lease_expires = NULL, updated_at = ?2 "
 			    "WHERE id = ?1");
@@ -207,6 +210,10 @@ claim_rows(struct db *db, sqlite3_stmt *sel, const struct queue_lease *l, size_t
 	return 0;
 }
 
+/* Column 8 of a claim: whether the copy may go to this subscriber. */
+#define ELIGIBLE "coalesce(s.status = CASE (SELECT kind FROM issues WHERE id = d.issue_id) " \
+	"WHEN 'confirmation' THEN 'pending' ELSE 'active' END, 0)"
+
 int
 queue_sending_issues(struct db *db, int64_t *ids, size_t *n, diag *d)
 {
@@ -240,7 +247,7 @@ queue_claim_in(struct db *db, const struct queue_lease *l, size_t limit,
 		/* Due deliveries first, then those a gone daemon held. */
 		sel = db_stmt(db,
 		    "SELECT d.id, d.issue_id, d.subscriber_id, d.attempts, "
-		    "coalesce(d.first_attempt_at, 0), s.email, s.name, s.tier, s.status, d.faults "
+		    "coalesce(d.first_attempt_at, 0), s.email, s.name, s.tier, " ELIGIBLE ", d.faults "
 		    "FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id "
 		    "WHERE d.issue_id = ?1 AND d.state IN ('queued', 'deferred') "
 		    "AND d.next_attempt_at <= ?2 LIMIT ?3");
@@ -256,7 +263,7 @@ queue_claim_in(struct db *db, const struct queue_lease *l, size_t limit,
 		 * and a clock step forward must not hand their copies out again. */
 		sel = db_stmt(db,
 		    "SELECT d.id, d.issue_id, d.subscriber_id, d.attempts, "
-		    "coalesce(d.first_attempt_at, 0), s.email, s.name, s.tier, s.status, d.faults "
+		    "coalesce(d.first_attempt_at, 0), s.email, s.name, s.tier, " ELIGIBLE ", d.faults "
 		    "FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id "
 		    "WHERE d.issue_id = ?1 AND d.state = 'sending' AND d.lease_expires < ?2 "
 		    "AND substr(coalesce(d.lease_owner, ''), 1, length(?4)) <> ?4 LIMIT ?3");
@@ -544,7 +551,7 @@ queue_finish_issues(struct db *db, int64_t now,
 	/* This runs every tick: look first, and take the write lock only when
 	 * there is something to change (a sender's claim would wait on it). */
 	st = db_stmt(db, "SELECT EXISTS (SELECT 1 FROM issues i WHERE i.status = 'sending' "
-	    "AND i.fanout_done = 1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.issue_id = i.id "
+	    "AND i.fanout_done = 1 AND i.kind = 'issue' AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.issue_id = i.id "
 	    "AND d.state IN ('queued', 'sending', 'deferred'))) OR EXISTS (SELECT 1 "
 	    "FROM issues i JOIN deliveries d ON d.issue_id = i.id WHERE i.status = 'cancelled' "
 	    "AND d.state IN ('queued', 'deferred', 'sending'))");
@@ -572,7 +579,7 @@ queue_finish_issues(struct db *db, int64_t now,
 	if (db_step_done(db, st, d, "dropping deliveries of cancelled issues") < 0)
 		goto fail;
 	st = db_stmt(db, "SELECT i.id FROM issues i WHERE i.status = 'sending' "
-	    "AND i.fanout_done = 1 AND NOT EXISTS "
+	    "AND i.fanout_done = 1 AND i.kind = 'issue' AND NOT EXISTS "
 	    "(SELECT 1 FROM deliveries d WHERE d.issue_id = i.id AND d.state IN "
 	    "('queued', 'sending', 'deferred')) ORDER BY i.id LIMIT 64");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -702,7 +709,7 @@ queue_retire(struct db *db, int64_t before, int64_t *cursor, size_t limit,
 	sqlite3_stmt *sel, *del, *up;
 	struct fold *f = NULL;
 	size_t nf = 0, capf = 0, seen = 0;
-	int64_t last = *cursor;
+	int64_t last = *cursor, newest;
 	int rc;
 
 	*done = 0;
@@ -713,6 +720,15 @@ queue_retire(struct db *db, int64_t before, int64_t *cursor, size_t limit,
 	/* In id order, which is the order of creation: the walk ends at the
 	 * first copy made after the cut-off. A copy not yet final (queued,
 	 * deferred, sending) or changed since is passed over and stays. */
+	sel = db_stmt(db, "SELECT coalesce(max(id), 0) FROM deliveries");
+	if (sqlite3_step(sel) != SQLITE_ROW) {
+		sqlite3_reset(sel);
+		db_fail(db, d, "finding the newest delivery");
+		db_rollback(db);
+		return -1;
+	}
+	newest = sqlite3_column_int64(sel, 0);
+	sqlite3_reset(sel);
 	sel = db_stmt(db, "SELECT id, issue_id, state, sent_at, created_at, updated_at "
 	    "FROM deliveries WHERE id > ?1 ORDER BY id LIMIT ?2");
 	sqlite3_bind_int64(sel, 1, *cursor);
@@ -725,7 +741,11 @@ queue_retire(struct db *db, int64_t before, int64_t *cursor, size_t limit,
 		int left;
 
 		seen++;
-		if (sqlite3_column_int64(sel, 4) >= before) {
+		/* The newest row always stays: SQLite gives the next row
+		 * max(id) + 1, so deleting it would hand its id to the next
+		 * copy, and an old VERP address (its MAC never expires) would
+		 * name a stranger's delivery. */
+		if (sqlite3_column_int64(sel, 4) >= before || id == newest) {
 			*done = 1;
 			break;
 		}
@@ -965,5 +985,29 @@ queue_retry(struct db *db, int64_t issue_id, const char *state, int64_t since,
 	if (db_step_done(db, st, d, "queueing deliveries again") < 0)
 		return -1;
 	out->queued = sqlite3_changes(db_handle(db));
+	return 0;
+}
+
+int
+queue_confirmation(struct db *db, int64_t issue_id, int64_t subscriber_id, int64_t now,
+    int *queued, diag *d)
+{
+	/* One row per (issue, subscriber): a copy already final (sent,
+	 * failed, dropped) is queued again as a new first try; one still
+	 * waiting or on the wire is left as it is; a bounced one never. */
+	sqlite3_stmt *st = db_stmt(db,
+	    "INSERT INTO deliveries (issue_id, subscriber_id, state, next_attempt_at, "
+	    "created_at, updated_at) VALUES (?1, ?2, 'queued', ?3, ?3, ?3) "
+	    "ON CONFLICT (issue_id, subscriber_id) DO UPDATE SET state = 'queued', "
+	    "next_attempt_at = ?3, first_attempt_at = NULL, faults = 0, lease_owner = NULL, "
+	    "lease_expires = NULL, lease_token = NULL, updated_at = ?3 "
+	    "WHERE state IN ('sent', 'failed', 'dropped')");
+
+	sqlite3_bind_int64(st, 1, issue_id);
+	sqlite3_bind_int64(st, 2, subscriber_id);
+	sqlite3_bind_int64(st, 3, now);
+	if (db_step_done(db, st, d, "queueing a confirmation") < 0)
+		return -1;
+	*queued = sqlite3_changes(db_handle(db)) > 0;
 	return 0;
 }

@@ -175,6 +175,16 @@ int	queue_retire(struct db *db, int64_t before, int64_t *cursor, size_t limit,
 /* Deliveries not yet final (queued, sending, deferred), every issue. */
 int	queue_pending(struct db *db, int64_t *n, diag *d);
 
+/* --- for signup --- */
+
+/* Inside the caller's transaction: the subscriber's copy of the
+ * confirmation issue is queued, due now. A copy already queued, deferred
+ * or on the wire stays as it is; one already sent, failed or dropped is
+ * queued again (the reader asked again); a bounced one is not. *queued:
+ * whether a copy is now due that was not before. */
+int	queue_confirmation(struct db *db, int64_t issue_id, int64_t subscriber_id,
+	    int64_t now, int *queued, diag *d);
+
 /* --- for bounce_apply --- */
 
 /* 1 and the delivery's subscriber (0 when the subscriber was removed),
@@ -219,7 +229,7 @@ int	queue_deliveries(struct db *db, int64_t issue_id, const char *state,
 struct queue_retry_result {
 	int64_t		 queued;		/* put back in the queue */
 	int64_t		 skipped;		/* subscriber not active or removed */
-	int64_t		 skipped_status[4];	/* by enum sub_status */
+	int64_t		 skipped_status[SUB_NSTATUS];	/* by enum sub_status */
 	int64_t		 skipped_removed;	/* subscriber forgotten */
 };
 

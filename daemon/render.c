@@ -48,6 +48,8 @@ struct render {
 	char		*sep;			/* between the parts: html part headers */
 	char		*end;			/* closing delimiter */
 	char		*unsub_base;		/* "BASE_URL/u/" */
+	char		*confirm_base;		/* "BASE_URL/confirm/": the
+						 * confirmation issue only */
 	char		*mailto_domain;
 	char		*msgid_domain;
 	struct dkim	*dkim;			/* NULL: no keys, copies go unsigned */
@@ -163,7 +165,8 @@ esc_for(enum tmpl_slot s, int html)
 static int
 per_subscriber(enum tmpl_slot s)
 {
-	return s == SLOT_NAME || s == SLOT_EMAIL || s == SLOT_UNSUBSCRIBE_URL;
+	return s == SLOT_NAME || s == SLOT_EMAIL || s == SLOT_UNSUBSCRIBE_URL ||
+	    s == SLOT_CONFIRM_URL;
 }
 
 struct values {
@@ -233,6 +236,7 @@ render_free(struct render *r)
 	free(r->sep);
 	free(r->end);
 	free(r->unsub_base);
+	free(r->confirm_base);
 	free(r->mailto_domain);
 	free(r->msgid_domain);
 	dkim_free(r->dkim);
@@ -286,6 +290,12 @@ render_compile(const struct config *cfg, const struct secret *sec,
 	static const char *const files[4] = {
 		"layout.txt", "layout.html", "paywall.txt", "paywall.html",
 	};
+	/* The confirmation email: the layout around confirm.txt/.html. */
+	static const char *const confirm_files[4] = {
+		"layout.txt", "layout.html", "confirm.txt", "confirm.html",
+	};
+	int confirm = is->kind == ISSUE_KIND_CONFIRMATION;
+	buf subject = BUF_INIT;
 	struct template *tp[4] = { NULL, NULL, NULL, NULL };
 	struct render *r = xcalloc(1, sizeof *r);
 	buf from_name = BUF_INIT, from_addr = BUF_INIT, b = BUF_INIT;
@@ -330,11 +340,24 @@ render_compile(const struct config *cfg, const struct secret *sec,
 	while (b.len > 0 && b.data[b.len - 1] == '/')
 		buf_truncate(&b, b.len - 1);
 	buf_printf(&view, "%s/i/%lld", b.data, (long long)is->id);
+	if (confirm)
+		buf_printf(&subject, "Confirm your subscription to %s", cfg->list.name);
+	else
+		buf_puts(&subject, is->subject ? is->subject : "");
+	if (confirm) {
+		buf c = BUF_INIT;
+		buf_printf(&c, "%s/confirm/", b.data);
+		r->confirm_base = buf_detach(&c);
+	}
 	buf_puts(&b, "/u/");
 	r->unsub_base = buf_detach(&b);
 
 	for (int i = 0; i < 4; i++)
-		if (template_load(cfg->templates, files[i], &tp[i], d) < 0)
+		if (template_load(cfg->templates, confirm ? confirm_files[i] : files[i],
+		    &tp[i], d) < 0)
+			goto done;
+	for (int i = 2; confirm && i < 4; i++)
+		if (template_require(tp[i], SLOT_CONFIRM_URL, d) < 0)
 			goto done;
 	if (dkim_load(cfg, &r->dkim, d) < 0)	/* once per issue, not per copy */
 		goto done;
@@ -358,14 +381,15 @@ render_compile(const struct config *cfg, const struct secret *sec,
 			struct values vals;
 			struct builder bl = { &r->body[t][p], BUF_INIT, p == PART_HTML };
 			memset(&vals, 0, sizeof vals);
-			vals.v[SLOT_SUBJECT] = is->subject;
-			vals.v[SLOT_PREHEADER] = is->preheader;
+			vals.v[SLOT_SUBJECT] = subject.data;
+			vals.v[SLOT_PREHEADER] = confirm ? "One click and you are in." :
+			    is->preheader;
 			vals.v[SLOT_LIST_NAME] = cfg->list.name;
 			vals.v[SLOT_LIST_ADDRESS] = cfg->list.address;
 			vals.v[SLOT_UPGRADE_URL] = cfg->list.upgrade_url;
 			vals.v[SLOT_VIEW_URL] = view.data;
 			vals.content[p] = buf_cstr(&content[t][p]);
-			vals.paywall[p] = (t == TIER_FREE && found) ? tp[2 + p] : NULL;
+			vals.paywall[p] = confirm || (t == TIER_FREE && found) ? tp[2 + p] : NULL;
 			walk(&bl, tp[p], &vals, p, 0);
 			b_flush(&bl);
 			buf_free(&bl.raw);
@@ -380,7 +404,7 @@ render_compile(const struct config *cfg, const struct secret *sec,
 	mime_mailbox(&mb, from_name.data, from_addr.data);
 	mime_header_raw(&b, "From", mb.data);
 	r->h_from = buf_detach(&b);
-	mime_header_text(&b, "Subject", is->subject ? is->subject : "");
+	mime_header_text(&b, "Subject", subject.data);
 	r->h_subject = buf_detach(&b);
 	buf_puts(&b, "MIME-Version: 1.0\r\n");
 	buf_reset(&mb);
@@ -426,6 +450,7 @@ done:
 	buf_free(&from_addr);
 	buf_free(&b);
 	buf_free(&view);
+	buf_free(&subject);
 	render_free(r);
 	return rc;
 }
@@ -471,6 +496,7 @@ render_unsubscribe_url(const struct render *r, int64_t subscriber_id, buf *out)
  * thread ends. */
 struct scratch {
 	buf	name, email, unsub;	/* slot values, cleaned */
+	buf	confirm;		/* the confirmation issue's link */
 	buf	line;			/* a header line before folding */
 };
 
@@ -485,6 +511,7 @@ scratch_free(void *p)
 	buf_free(&s->name);
 	buf_free(&s->email);
 	buf_free(&s->unsub);
+	buf_free(&s->confirm);
 	buf_free(&s->line);
 	free(s);
 }
@@ -531,6 +558,13 @@ sub_vals(const struct render *r, const struct render_to *to,
 	mime_clean(&sv->name, to->name ? to->name : "");
 	buf_puts(&sv->email, to->email);
 	render_unsubscribe_url(r, to->subscriber_id, &sv->unsub);
+	buf_reset(&sv->confirm);
+	if (r->confirm_base) {
+		char tok[TOKEN_MAX];
+		token_confirm_make(&r->sec, r->list_id, to->subscriber_id, tok);
+		buf_puts(&sv->confirm, r->confirm_base);
+		buf_puts(&sv->confirm, tok);
+	}
 	return 0;
 }
 
@@ -552,7 +586,8 @@ fill(const struct prog *p, const struct scratch *sv, int encoded, buf *out)
 			continue;
 		}
 		v = op->slot == SLOT_NAME ? &sv->name :
-		    op->slot == SLOT_EMAIL ? &sv->email : &sv->unsub;
+		    op->slot == SLOT_EMAIL ? &sv->email :
+		    op->slot == SLOT_CONFIRM_URL ? &sv->confirm : &sv->unsub;
 		const char *s = v->len ? v->data : op->fallback;
 		size_t n = v->len ? v->len : strlen(op->fallback);
 		if (encoded) {

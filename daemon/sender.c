@@ -71,6 +71,8 @@ struct worker {
 	size_t		 ndone;		/* messages of cur done */
 	int64_t		 next_try_ms;	/* nothing was due: not before this */
 	int		 relay_fault;
+	size_t		 nsent;		/* copies this session got accepted */
+	int		 said_421;	/* the relay closed with a 421 */
 	char		 fault_why[320];
 	unsigned int	 seed;
 };
@@ -346,6 +348,7 @@ on_message_done(struct smtp_msg *m, void *arg)
 	case VERDICT_SENT:
 		metrics_relay_inc(relay_index(w->relay), RELAY_SENT);
 		o.result = QR_SENT;
+		w->nsent++;
 		o.message_id = w->cur.mids[k];
 		w->cur.mids[k] = NULL;
 		break;
@@ -367,6 +370,7 @@ on_message_done(struct smtp_msg *m, void *arg)
 			    m->outcome.code ? "reply" : "no reply",
 			    smtp_stage_name(m->outcome.stage), *m->text ? ": " : "", m->text);
 		w->relay_fault = 1;
+		w->said_421 |= m->outcome.code == 421;
 		break;
 	}
 	log_debug("delivery %lld to %s via %s: %s %d %s %s", (long long)it->delivery_id,
@@ -664,11 +668,17 @@ send_batch(struct worker *w)
 	job.before_data = rate_wait;
 	job.arg = w;
 	w->relay_fault = 0;
+	w->nsent = 0;
+	w->said_421 = 0;
 	metrics_relay_inc(relay_index(w->relay), RELAY_SESSIONS);
 	rc = smtp_send(&job, err, sizeof err);
-	if (w->relay_fault)
+	/* A relay that took copies and then closed the connection without a
+	 * word (one that allows so many messages per connection) is not down:
+	 * what is left goes back and the next session starts at once. A 421
+	 * says it is going away: it is left alone a while. */
+	if (w->relay_fault && (w->nsent == 0 || w->said_421))
 		relay_failed(w->relay, clock_mono_ms(), rc < 0 && *err ? err : w->fault_why);
-	else if (rc == 0)
+	else if (rc == 0 || w->nsent > 0)
 		relay_succeeded(w->relay);
 }
 

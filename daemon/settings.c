@@ -113,6 +113,32 @@ const struct setting settings_table[] = {
 	  "After 'broadside key rotate', tokens made with the previous key (unsubscribe links, "
 	  "VERP addresses) stay valid this long." },
 
+	{ SCOPE_MAIN, "signup.enabled", ST_BOOL, "true", NOLIMIT, NULL, M(signup.enabled),
+	  "Serve the signup form (/subscribe) and its confirmation links (/confirm/TOKEN)." },
+	{ SCOPE_MAIN, "signup.pending_expiry", ST_DURATION, "7d", 3600, 90 * DAY, NULL,
+	  M(signup.pending_expiry), "A signup not confirmed within this long expires: its "
+	  "link stops working and a new address is forgotten." },
+	{ SCOPE_MAIN, "signup.min_fill_time", ST_DURATION, "3s", 0, 3600, NULL,
+	  M(signup.min_fill), "A form sent back sooner than this after it was served is "
+	  "refused (robots fill forms at once)." },
+	{ SCOPE_MAIN, "signup.form_max_age", ST_DURATION, "1d", 60, 30 * DAY, NULL,
+	  M(signup.form_max_age), "A form sent back later than this after it was served "
+	  "is refused; the reader reloads it." },
+	{ SCOPE_MAIN, "signup.ip_limit", ST_INT, "10", 1, 1000000, NULL, M(signup.ip_limit),
+	  "Signup attempts from one client address per signup.ip_window; more get 429." },
+	{ SCOPE_MAIN, "signup.ip_window", ST_DURATION, "1h", 1, DAY, NULL, M(signup.ip_window),
+	  "The window of signup.ip_limit." },
+	{ SCOPE_MAIN, "signup.address_limit", ST_INT, "3", 1, 1000000, NULL,
+	  M(signup.address_limit), "Signup attempts for one email address per "
+	  "signup.address_window; more are answered alike but do nothing." },
+	{ SCOPE_MAIN, "signup.address_window", ST_DURATION, "1h", 1, DAY, NULL,
+	  M(signup.address_window), "The window of signup.address_limit." },
+	{ SCOPE_MAIN, "signup.confirmations_per_day", ST_INT, "3", 1, 100, NULL,
+	  M(signup.confirm_per_day), "Confirmation emails to one address in 24 hours at most." },
+	{ SCOPE_MAIN, "signup.trust_forwarded_for", ST_BOOL, "false", NOLIMIT, NULL,
+	  M(signup.trust_forwarded_for), "Take the client address for the limits from the "
+	  "last X-Forwarded-For entry (set it when a proxy of yours is in front)." },
+
 	{ SCOPE_MAIN, "retention.deliveries", ST_DURATION, "90d", 3600, 3650 * DAY, NULL,
 	  M(retention.deliveries), "A copy's own row (state, reply, times) is kept this long after "
 	  "its last change once final; then it is folded into its issue's counts (issue show, "

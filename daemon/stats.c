@@ -91,3 +91,19 @@ stats_issue(struct db *db, int64_t issue_id, int64_t min, struct stats_issue *ou
 	out->hard_reports = v[1];
 	return 0;
 }
+
+int
+stats_bounces_last_id(struct db *db, int64_t *id, diag *d)
+{
+	return row(db, db_stmt(db, "SELECT coalesce(max(id), 0) FROM bounces"), id, 1,
+	    "reading the bounces", d);
+}
+
+int
+stats_bounces_after(struct db *db, int64_t after, int64_t *n, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT count(*) FROM bounces WHERE id > ?1");
+
+	sqlite3_bind_int64(st, 1, after);
+	return row(db, st, n, 1, "reading the bounces", d);
+}

@@ -34,4 +34,10 @@ struct stats_issue {
 int	stats_issue(struct db *db, int64_t issue_id, int64_t min, struct stats_issue *out,
 	    diag *d);
 
+/* The largest id of `bounces` (0 for none), and how many rows have a larger
+ * one: what was recorded since, by any process (the deliverability hook's
+ * bound; a range of the primary key). */
+int	stats_bounces_last_id(struct db *db, int64_t *id, diag *d);
+int	stats_bounces_after(struct db *db, int64_t after, int64_t *n, diag *d);
+
 #endif

@@ -15,7 +15,9 @@
 #include "xalloc.h"
 
 static const char *const tiers[] = { "free", "paid" };
-static const char *const statuses[] = { "active", "unsubscribed", "bounced", "complained" };
+static const char *const statuses[] = {
+	"active", "unsubscribed", "bounced", "complained", "pending"
+};
 
 const char *
 sub_tier_name(enum sub_tier v)
@@ -52,7 +54,8 @@ sub_status_parse(const char *s, enum sub_status *out)
 }
 
 #define SUB_COLUMNS "id, email, name, tier, status, bounce_score, " \
-	"coalesce(last_bounce_at, 0), created_at, updated_at"
+	"coalesce(last_bounce_at, 0), created_at, updated_at, " \
+	"CASE WHEN status = 'pending' THEN coalesce(pending_since, 0) ELSE 0 END"
 
 static int
 read_row(sqlite3_stmt *st, struct subscriber *out)
@@ -68,6 +71,7 @@ read_row(sqlite3_stmt *st, struct subscriber *out)
 	out->last_bounce_at = sqlite3_column_int64(st, 6);
 	out->created_at = sqlite3_column_int64(st, 7);
 	out->updated_at = sqlite3_column_int64(st, 8);
+	out->pending_since = sqlite3_column_int64(st, 9);
 	return 0;
 }
 
@@ -299,6 +303,94 @@ subscriber_remove(struct db *db, int64_t id, const char *email_key, diag *d)
 	if (db_step_done(db, st, d, "removing subscriber") < 0)
 		return -1;
 	return db_event(db, "subscriber", id, "removed", "forgotten; address hash kept", d);
+}
+
+int
+subscriber_set_pending(struct db *db, int64_t id, int64_t now, const char *why, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "UPDATE subscribers SET pending_from = CASE WHEN status = 'pending' "
+	    "THEN pending_from ELSE status END, status = 'pending', pending_since = ?2, "
+	    "updated_at = ?2 WHERE id = ?1 AND status IN ('pending', 'unsubscribed')");
+
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, now);
+	if (db_step_done(db, st, d, "marking subscriber pending") < 0)
+		return -1;
+	if (sqlite3_changes(db_handle(db)) == 0)
+		return diag_set(d, EX_DATAERR, "subscriber %lld: only a new, pending or "
+		    "unsubscribed subscriber can sign up", (long long)id);
+	return db_event(db, "subscriber", id, "pending", why ? why : "", d);
+}
+
+int
+subscriber_confirm(struct db *db, int64_t id, const char *why, int *done, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "UPDATE subscribers SET status = 'active', pending_since = NULL, "
+	    "pending_from = NULL, updated_at = ?2 WHERE id = ?1 AND status = 'pending'");
+
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, clock_now());
+	if (db_step_done(db, st, d, "confirming subscriber") < 0)
+		return -1;
+	*done = sqlite3_changes(db_handle(db)) > 0;
+	if (!*done)
+		return 0;
+	return db_event(db, "subscriber", id, "confirmed", why ? why : "", d);
+}
+
+int
+subscriber_expire_pending(struct db *db, int64_t before, int64_t *n, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "SELECT id, coalesce(pending_from, '') FROM subscribers "
+	    "WHERE status = 'pending' AND pending_since < ?1 ORDER BY id LIMIT 1");
+	int64_t count = 0;
+	int rc;
+
+	for (;;) {
+		int64_t id;
+		char from[32];
+
+		sqlite3_bind_int64(st, 1, before);
+		rc = sqlite3_step(st);
+		if (rc != SQLITE_ROW) {
+			sqlite3_reset(st);
+			if (rc != SQLITE_DONE)
+				return db_fail(db, d, "looking for expired signups");
+			break;
+		}
+		id = sqlite3_column_int64(st, 0);
+		snprintf(from, sizeof from, "%s", (const char *)sqlite3_column_text(st, 1));
+		sqlite3_reset(st);
+		if (subscriber_drop_pending(db, id, NULL, d) < 0)
+			return -1;
+		if (*from == '\0') {
+			/* Never confirmed, never a reader: nothing of it is kept. */
+			sqlite3_stmt *del = db_stmt(db, "DELETE FROM subscribers WHERE id = ?");
+			sqlite3_bind_int64(del, 1, id);
+			if (db_step_done(db, del, d, "removing an expired signup") < 0 ||
+			    db_event(db, "subscriber", id, "expired",
+			    "signup never confirmed; removed", d) < 0)
+				return -1;
+		} else {
+			sqlite3_stmt *up = db_stmt(db, "UPDATE subscribers SET status = "
+			    "pending_from, pending_since = NULL, pending_from = NULL, "
+			    "updated_at = ?2 WHERE id = ?1");
+			char detail[96];
+			sqlite3_bind_int64(up, 1, id);
+			sqlite3_bind_int64(up, 2, clock_now());
+			snprintf(detail, sizeof detail, "signup never confirmed; %s again", from);
+			if (db_step_done(db, up, d, "expiring a signup") < 0 ||
+			    db_event(db, "subscriber", id, "expired", detail, d) < 0)
+				return -1;
+		}
+		count++;
+	}
+	if (n)
+		*n = count;
+	return 0;
 }
 
 #define IMPORT_BATCH	64

@@ -15,7 +15,10 @@
 #include "diag.h"
 
 enum sub_tier { TIER_FREE, TIER_PAID };
-enum sub_status { SUB_ACTIVE, SUB_UNSUBSCRIBED, SUB_BOUNCED, SUB_COMPLAINED };
+/* SUB_PENDING: signed up on the web, not yet confirmed (gets only the
+ * confirmation email). Last, so that the older values keep their numbers. */
+enum sub_status { SUB_ACTIVE, SUB_UNSUBSCRIBED, SUB_BOUNCED, SUB_COMPLAINED, SUB_PENDING };
+#define SUB_NSTATUS	5
 
 struct subscriber {
 	int64_t		 id;
@@ -26,6 +29,7 @@ struct subscriber {
 	int64_t		 bounce_score;
 	int64_t		 last_bounce_at;	/* 0: never */
 	int64_t		 created_at, updated_at;
+	int64_t		 pending_since;		/* SUB_PENDING: when asked; else 0 */
 };
 
 const char *sub_tier_name(enum sub_tier t);
@@ -70,6 +74,22 @@ int	 subscriber_remove(struct db *db, int64_t id, const char *email_key, diag *d
  * before keys were case-insensitive (migration 0006). */
 int	 subscriber_suppressed(struct db *db, const char *email_key, const char *email,
 	    int *yes, diag *d);
+
+/* --- double opt-in (signup.c) --- */
+
+/* The subscriber (new, pending or unsubscribed) becomes pending as of
+ * `now`; the status it had before is kept to go back to if it never
+ * confirms. `why` goes to the events log. */
+int	 subscriber_set_pending(struct db *db, int64_t id, int64_t now, const char *why,
+	    diag *d);
+/* A pending subscriber becomes active. *done = 0 when it was not pending
+ * (nothing changed). */
+int	 subscriber_confirm(struct db *db, int64_t id, const char *why, int *done,
+	    diag *d);
+/* Pending since before `before`: a new address is deleted (its queued
+ * confirmation dropped); one that had a status goes back to it. *n (may be
+ * NULL): how many. */
+int	 subscriber_expire_pending(struct db *db, int64_t before, int64_t *n, diag *d);
 
 /* A bulk import inside the caller's one transaction: rows are added (and
  * their "created" events), a person already on the list keeps their state,

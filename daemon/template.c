@@ -21,6 +21,7 @@ static const char *const slot_names[SLOT_COUNT] = {
 	[SLOT_UPGRADE_URL] = "upgrade_url",
 	[SLOT_LIST_NAME] = "list_name",
 	[SLOT_LIST_ADDRESS] = "list_address",
+	[SLOT_CONFIRM_URL] = "confirm_url",
 };
 
 enum tmpl_slot
@@ -42,7 +43,7 @@ int
 template_slot_is_url(enum tmpl_slot s)
 {
 	return s == SLOT_UNSUBSCRIBE_URL || s == SLOT_VIEW_URL ||
-	    s == SLOT_UPGRADE_URL;
+	    s == SLOT_UPGRADE_URL || s == SLOT_CONFIRM_URL;
 }
 
 static void

@@ -161,16 +161,20 @@ parse_base(const char *s, size_t len, int base, int64_t *out)
 	return 0;
 }
 
+/* "<id base 36>.<MAC>", MAC = base64url of the first 16 bytes of
+ * HMAC-SHA256(key, label "\0" list_id "\0" id36): unsubscribe, confirm
+ * and form tokens differ only in the label. */
 static void
-unsub_mac(const unsigned char *key, const char *list_id, const char *id36, buf *out)
+id_mac(const unsigned char *key, const char *label, const char *list_id,
+    const char *id36, buf *out)
 {
 	unsigned char m[32];
-	mac(key, "unsub", list_id, id36, m);
+	mac(key, label, list_id, id36, m);
 	token_b64url(m, UNSUB_MAC_BYTES, out);
 }
 
-void
-token_unsub_make(const struct secret *s, const char *list_id, int64_t id,
+static void
+id_make(const struct secret *s, const char *label, const char *list_id, int64_t id,
     char out[TOKEN_MAX])
 {
 	char id36[16];
@@ -179,9 +183,30 @@ token_unsub_make(const struct secret *s, const char *list_id, int64_t id,
 	base36(id, id36, sizeof id36);
 	buf_puts(&b, id36);
 	buf_putc(&b, '.');
-	unsub_mac(s->keys[0].key, list_id, id36, &b);
+	id_mac(s->keys[0].key, label, list_id, id36, &b);
 	snprintf(out, TOKEN_MAX, "%s", buf_cstr(&b));
 	buf_free(&b);
+}
+
+void
+token_unsub_make(const struct secret *s, const char *list_id, int64_t id,
+    char out[TOKEN_MAX])
+{
+	id_make(s, "unsub", list_id, id, out);
+}
+
+void
+token_confirm_make(const struct secret *s, const char *list_id, int64_t id,
+    char out[TOKEN_MAX])
+{
+	id_make(s, "confirm", list_id, id, out);
+}
+
+void
+token_form_make(const struct secret *s, const char *list_id, int64_t when,
+    char out[TOKEN_MAX])
+{
+	id_make(s, "form", list_id, when, out);
 }
 
 /* Is key i still accepted? The current one always; a previous one until
@@ -192,8 +217,8 @@ key_live(const struct secret *s, size_t i, int64_t grace, int64_t now)
 	return i == 0 || now - s->keys[i - 1].created <= grace;
 }
 
-int
-token_unsub_verify(const struct secret *s, int64_t grace, int64_t now,
+static int
+id_verify(const struct secret *s, const char *label, int64_t grace, int64_t now,
     const char *list_id, const char *token, int64_t *id)
 {
 	const char *dot = strchr(token, '.');
@@ -211,7 +236,7 @@ token_unsub_verify(const struct secret *s, int64_t grace, int64_t now,
 	for (size_t i = 0; i < s->nkeys; i++) {
 		buf m = BUF_INIT;
 		if (key_live(s, i, grace, now)) {
-			unsub_mac(s->keys[i].key, list_id, id36, &m);
+			id_mac(s->keys[i].key, label, list_id, id36, &m);
 			/* Every live key is tried: time does not tell which matched. */
 			found |= CRYPTO_memcmp(m.data, dot + 1, 22) == 0;
 		}
@@ -220,6 +245,27 @@ token_unsub_verify(const struct secret *s, int64_t grace, int64_t now,
 	if (!found)
 		return -1;
 	return parse_base(id36, strlen(id36), 36, id);
+}
+
+int
+token_unsub_verify(const struct secret *s, int64_t grace, int64_t now,
+    const char *list_id, const char *token, int64_t *id)
+{
+	return id_verify(s, "unsub", grace, now, list_id, token, id);
+}
+
+int
+token_confirm_verify(const struct secret *s, int64_t grace, int64_t now,
+    const char *list_id, const char *token, int64_t *id)
+{
+	return id_verify(s, "confirm", grace, now, list_id, token, id);
+}
+
+int
+token_form_verify(const struct secret *s, int64_t grace, int64_t now,
+    const char *list_id, const char *token, int64_t *when)
+{
+	return id_verify(s, "form", grace, now, list_id, token, when);
 }
 
 static void

@@ -30,6 +30,19 @@ void	token_unsub_make(const struct secret *s, const char *list_id,
 int	token_unsub_verify(const struct secret *s, int64_t grace, int64_t now,
 	    const char *list_id, const char *token, int64_t *subscriber_id);
 
+/* Signup confirmation token: the same form with "confirm" for "unsub"; it
+ * goes in https://host/confirm/TOKEN. */
+void	token_confirm_make(const struct secret *s, const char *list_id,
+	    int64_t subscriber_id, char out[TOKEN_MAX]);
+int	token_confirm_verify(const struct secret *s, int64_t grace, int64_t now,
+	    const char *list_id, const char *token, int64_t *subscriber_id);
+/* The signup form's load time, signed: "<Unix time in ms, base 36>.<MAC>" with
+ * "form" for "unsub"; the POST proves when the form was served. */
+void	token_form_make(const struct secret *s, const char *list_id, int64_t when,
+	    char out[TOKEN_MAX]);
+int	token_form_verify(const struct secret *s, int64_t grace, int64_t now,
+	    const char *list_id, const char *token, int64_t *when);
+
 /* Appends "bounces+ID.MAC@domain" for bounce address "bounces@domain". */
 void	token_verp_make(const struct secret *s, const char *bounce_address,
 	    int64_t delivery_id, buf *out);

@@ -88,6 +88,11 @@ unsubscribe_token_ex(struct db *db, const struct config *cfg, const struct secre
 	int done, rc;
 
 	rc = change(db, cfg, sec, token, SUB_ACTIVE, SUB_UNSUBSCRIBED, how, &done, &id, &was, d);
+	/* A reader who signed up and has not confirmed may leave as well
+	 * (the confirmation email carries List-Unsubscribe too). */
+	if (rc == 0 && !done && was == SUB_PENDING)
+		rc = change(db, cfg, sec, token, SUB_PENDING, SUB_UNSUBSCRIBED, how, &done, &id,
+		    &was, d);
 	if (idp)
 		*idp = id;
 	if (wasp)

@@ -299,6 +299,21 @@ main(void)
 		CHECK(r.bounce_ppm == 1000000 && r.bounce_judged_ppm == 60000 && r.judged,
 		    "shown: 100%% of those finished; judged: 6%% of 100");
 	}
+	/* A hook inside the caller's transaction (bounce_apply) that is rolled
+	 * back: what it saw and did is not remembered. */
+	{
+		int64_t t = make_issue("sending", 2000, "sent", now), first;
+
+		first = count("SELECT max(id) - 1999 FROM deliveries");
+		exec("UPDATE deliveries SET state = 'failed', last_code = 550, last_status = '5.1.1' "
+		    "WHERE id BETWEEN %lld AND %lld", (long long)first, (long long)(first + 100));
+		CHECK(db_begin(db, &d) == 0 && deliverability_check_delivery(db, &cfg, first, &d) == 0 &&
+		    strcmp(status(t), "paused") == 0, "hook in a transaction: paused inside it");
+		db_rollback(db);
+		CHECK_STR(status(t), "sending", "rolled back");
+		CHECK(deliverability_check_delivery(db, &cfg, first + 1, &d) == 0 &&
+		    strcmp(status(t), "paused") == 0, "the next hook pauses it again, for good");
+	}
 	/* Too small to judge ever: 50 copies with min_deliveries 100. */
 	{
 		int64_t h = make_issue("sending", 50, "queued", now), first;

@@ -1,0 +1,42 @@
+/* archive - what the public sees of the issues that went out.
+ *
+ * The web archive's list (newest first: title, date, preheader), one
+ * issue's free cut (the Markdown before the paywall mark; nothing of a
+ * paid-only issue without a mark), and the Atom feed (RFC 4287) of the
+ * latest ARCHIVE_FEED_MAX issues, free cut only, each entry's id a tag: URI
+ * made of list.id, the issue's creation date and its id, so that it never
+ * changes. Drafts, scheduled, paused and cancelled issues and the
+ * confirmation issue are never shown (issues.c says which are public). All
+ * text is HTML/XML-escaped here.
+ */
+#ifndef BROADSIDE_ARCHIVE_H
+#define BROADSIDE_ARCHIVE_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "config.h"
+#include "db.h"
+#include "diag.h"
+#include "issues.h"
+
+#define ARCHIVE_FEED_MAX	20
+
+/* list.base_url without a trailing '/'. */
+void	archive_base(const struct config *cfg, buf *out);
+
+/* "<ul class=\"issues\">...</ul>" (or a line saying there is nothing yet). */
+int	archive_list_html(struct db *db, const struct config *cfg, buf *out, diag *d);
+
+/* 1 and the issue with its free cut as HTML in `html`, *cut set when part
+ * of it is kept for paid readers; 0 when no public issue has that slug. */
+int	archive_issue(struct db *db, const struct config *cfg, const char *slug,
+	    struct issue *is, buf *html, int *cut, diag *d);
+
+/* The Atom document. */
+int	archive_feed(struct db *db, const struct config *cfg, buf *out, diag *d);
+
+/* "4 December 2026" (UTC). */
+void	archive_date(int64_t t, char *out, size_t n);
+
+#endif
