@@ -709,7 +709,7 @@ queue_retire(struct db *db, int64_t before, int64_t *cursor, size_t limit,
 	sqlite3_stmt *sel, *del, *up;
 	struct fold *f = NULL;
 	size_t nf = 0, capf = 0, seen = 0;
-	int64_t last = *cursor;
+	int64_t last = *cursor, newest;
 	int rc;
 
 	*done = 0;
@@ -720,6 +720,15 @@ queue_retire(struct db *db, int64_t before, int64_t *cursor, size_t limit,
 	/* In id order, which is the order of creation: the walk ends at the
 	 * first copy made after the cut-off. A copy not yet final (queued,
 	 * deferred, sending) or changed since is passed over and stays. */
+	sel = db_stmt(db, "SELECT coalesce(max(id), 0) FROM deliveries");
+	if (sqlite3_step(sel) != SQLITE_ROW) {
+		sqlite3_reset(sel);
+		db_fail(db, d, "finding the newest delivery");
+		db_rollback(db);
+		return -1;
+	}
+	newest = sqlite3_column_int64(sel, 0);
+	sqlite3_reset(sel);
 	sel = db_stmt(db, "SELECT id, issue_id, state, sent_at, created_at, updated_at "
 	    "FROM deliveries WHERE id > ?1 ORDER BY id LIMIT ?2");
 	sqlite3_bind_int64(sel, 1, *cursor);
@@ -732,7 +741,11 @@ queue_retire(struct db *db, int64_t before, int64_t *cursor, size_t limit,
 		int left;
 
 		seen++;
-		if (sqlite3_column_int64(sel, 4) >= before) {
+		/* The newest row always stays: SQLite gives the next row
+		 * max(id) + 1, so deleting it would hand its id to the next
+		 * copy, and an old VERP address (its MAC never expires) would
+		 * name a stranger's delivery. */
+		if (sqlite3_column_int64(sel, 4) >= before || id == newest) {
 			*done = 1;
 			break;
 		}

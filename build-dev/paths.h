@@ -1,3 +1,0 @@
-#define BROADSIDE_DATADIR "/usr/local/share/broadside"
-#define BROADSIDE_SYSCONFDIR "/etc"
-#define BROADSIDE_VERSION "0.1.0"
