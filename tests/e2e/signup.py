@@ -163,7 +163,8 @@ if msg:
     d_id = env.one("SELECT d.id FROM deliveries d JOIN issues i ON i.id = d.issue_id "
                    "WHERE i.kind = 'confirmation'")
     ok("it is a delivery of the confirmation issue, recorded sent",
-       env.one("SELECT state FROM deliveries WHERE id = ?", d_id) == "sent")
+       env.wait(lambda: env.one("SELECT state FROM deliveries WHERE id = ?", d_id) == "sent",
+                timeout=15))
 else:
     ok("confirmation email parsed", False)
 
@@ -278,9 +279,13 @@ ok("IPv6 clients hopping inside one /64 count as one client (429 past the limit)
 ok("the limits key: the /64", env.one("SELECT count(*) FROM signups WHERE ip = '2001:db8:7:7::/64'") == 13)
 
 # --- per-address limit and the daily cap on confirmations ---
+twice_state = lambda: env.one(  # noqa: E731
+    "SELECT d.state FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id "
+    "WHERE s.email_key = 'twice@example.com'")
 for i in range(5):
     submit("twice@example.com", ip="198.51.100.%d" % (40 + i))
     wait_mails("twice@example.com", min(i + 1, 2), timeout=10)
+    env.wait(lambda: twice_state() in ("sent", "failed", "dropped"), timeout=10)
 time.sleep(2)
 ok("one address asked 5 times: at most signup.confirmations_per_day (2) emails",
    len(mails_to("twice@example.com")) == 2, len(mails_to("twice@example.com")))
