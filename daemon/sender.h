@@ -3,11 +3,11 @@
  * For each relay, `connections` worker threads, each sending batches of up
  * to `messages_per_session` deliveries over one libesmtp session (smtp.c)
  * and handing each message's outcome, as decided by smtp_policy, to the
- * queue thread. The queue thread is the one writer of the queue: in one
- * transaction per pass it records the outcomes gathered (each within ~20 ms
- * of the reply) and claims (queue_claim_in) the next batch of every worker
- * that needs one, then renders those batches (one compiled render per
- * issue). A worker of a relay without a rate gets its next batch ready
+ * outbox (outbox.c, the one writer: journal, then one transaction per pass
+ * that records the outcomes gathered, each within ~20 ms of the reply, and
+ * claims the next batch of every worker that needs one). The queue thread
+ * times those passes and renders the batches claimed (one compiled render
+ * per issue). A worker of a relay without a rate gets its next batch ready
  * while it sends the last quarter of the current one; one of a
  * rate-limited relay asks when it needs one. A relay whose breaker is open is not claimed for (what its
  * workers held goes back to the queue); the other relays carry on. Per-relay
