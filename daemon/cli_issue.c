@@ -204,8 +204,10 @@ cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		for (int i = 0; i < 7; i++)
 			buf_printf(&out, "%s\"%s\": %lld", i ? ", " : "", delivery_states[i],
 			    (long long)counts[i]);
-		buf_printf(&out, ", \"total\": %lld}, \"fanned_out\": %s, \"rate_per_s\": %.1f, "
+		buf_printf(&out, ", \"total\": %lld}, \"catch_up\": {\"total\": %lld, "
+		    "\"sent\": %lld}, \"fanned_out\": %s, \"rate_per_s\": %.1f, "
 		    "\"rate_last_minute_per_s\": %.1f}\n", (long long)total,
+		    (long long)qc.catch_up, (long long)qc.catch_up_sent,
 		    is.fanout_done ? "true" : "false", qc.rate_average, qc.rate_minute);
 	} else {
 		char sa[32], st[32], fi[32];
@@ -223,6 +225,10 @@ cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 			if (counts[i])
 				buf_printf(&out, ", %s %lld", delivery_states[i], (long long)counts[i]);
 		buf_putc(&out, '\n');
+		/* Copies for readers who joined after it went (welcome.c). */
+		if (qc.catch_up)
+			buf_printf(&out, "  catch-up:  %lld of them for new readers, %lld sent\n",
+			    (long long)qc.catch_up, (long long)qc.catch_up_sent);
 		/* A big list is fanned out in chunks while the first copies go. */
 		if (!is.fanout_done && (is.status == ISSUE_SENDING || is.status == ISSUE_PAUSED))
 			buf_printf(&out, "  fan-out:   under way (subscribers up to id %lld done)\n",

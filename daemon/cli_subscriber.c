@@ -14,6 +14,7 @@
 #include "csv.h"
 #include "issue_file.h"
 #include "subscribers.h"
+#include "welcome.h"
 
 #define MAX_NAME 200
 
@@ -68,6 +69,27 @@ add_one(struct db *db, struct subscriber *s, const char *key, int64_t *id, diag 
 	return subscriber_insert(db, s, key, id, d);
 }
 
+/* With welcome.on_import, the subscribers of ids lo..hi just added get the
+ * welcome and catch-up copies, in the adding transaction (welcome.h). */
+static int
+welcome_imported(struct cli_ctx *ctx, int64_t lo, int64_t hi, int64_t *welcomed,
+    int64_t *caught_up, diag *d)
+{
+	*welcomed = *caught_up = 0;
+	if (!ctx->cfg.welcome.on_import || hi < lo)
+		return 0;
+	return welcome_queue(ctx->db, &ctx->cfg, lo, hi, clock_now(), welcomed, caught_up, d);
+}
+
+static void
+welcome_said(struct cli_ctx *ctx, int64_t welcomed, int64_t caught_up)
+{
+	if (ctx->cfg.welcome.on_import)
+		printf("queued %lld welcome email%s and %lld catch-up cop%s (welcome.on_import)\n",
+		    (long long)welcomed, welcomed == 1 ? "" : "s", (long long)caught_up,
+		    caught_up == 1 ? "y" : "ies");
+}
+
 static int
 cmd_add(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 {
@@ -79,7 +101,7 @@ cmd_add(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	struct subscriber s = { 0 };
 	char key[ADDRESS_MAX + 1];
 	const char *why;
-	int64_t id;
+	int64_t id, welcomed, caught_up;
 	int ch;
 
 	s.name = "";
@@ -99,11 +121,14 @@ cmd_add(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		return diag_set(d, EX_DATAERR, "%s", why);
 	if (db_begin(ctx->db, d) < 0)
 		return -1;
-	if (add_one(ctx->db, &s, key, &id, d) < 0 || db_commit(ctx->db, d) < 0) {
+	if (add_one(ctx->db, &s, key, &id, d) < 0 ||
+	    welcome_imported(ctx, id, id, &welcomed, &caught_up, d) < 0 ||
+	    db_commit(ctx->db, d) < 0) {
 		db_rollback(ctx->db);
 		return -1;
 	}
 	printf("added %s (id %lld, %s)\n", s.email, (long long)id, sub_tier_name(s.tier));
+	welcome_said(ctx, welcomed, caught_up);
 	return 0;
 }
 
@@ -164,6 +189,7 @@ cmd_import(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	char source[260];
 	int rc;
 	int64_t added = 0, existing = 0, suppressed = 0, rows = 0;
+	int64_t last = 0, welcomed = 0, caught_up = 0;
 	size_t ncols;
 	FILE *fp;
 	int64_t t0 = clock_mono_ms();
@@ -208,7 +234,8 @@ cmd_import(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	ncols = r.nfields;
 	if (db_begin(ctx->db, d) < 0)
 		goto fail_nodb;
-	if ((im = subscriber_import_start(ctx->db, source, d)) == NULL)
+	if (subscriber_last_id(ctx->db, &last, d) < 0 ||
+	    (im = subscriber_import_start(ctx->db, source, d)) == NULL)
 		goto fail;
 	progress_start(&pg, "importing");
 	/* A bad line is reported after the rows buffered before it are
@@ -267,7 +294,9 @@ cmd_import(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	}
 	subscriber_import_counts(im, &added, &existing, &suppressed);
 	progress_end(&pg);
-	if (subscriber_import_finish(im, d) < 0 || db_commit(ctx->db, d) < 0)
+	if (subscriber_import_finish(im, d) < 0 ||
+	    welcome_imported(ctx, last + 1, INT64_MAX, &welcomed, &caught_up, d) < 0 ||
+	    db_commit(ctx->db, d) < 0)
 		goto fail;
 	subscriber_import_end(im);
 	csv_close(&c);
@@ -279,6 +308,7 @@ cmd_import(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	    "%lld suppressed (skipped); %.2f s\n", (long long)added, added == 1 ? "" : "s",
 	    file, (long long)existing, (long long)suppressed,
 	    (double)(clock_mono_ms() - t0) / 1000.0);
+	welcome_said(ctx, welcomed, caught_up);
 	return 0;
 duplicate:
 	diag_set(d, EX_DATAERR, "%s:%d: %s: duplicate address in the file (line %d has %s; "

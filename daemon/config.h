@@ -74,6 +74,10 @@ struct config {
 		int64_t	 ip_limit, ip_window, address_limit, address_window;
 		int64_t	 confirm_per_day, trust_forwarded_for;
 	} signup;
+	struct {			/* what a new reader gets (welcome.c) */
+		int64_t	 enabled, catch_up, catch_up_age, on_import;
+		char	*subject;	/* "": "Welcome to <list.name>" */
+	} welcome;
 	struct {
 		int64_t	 deliveries;	/* final delivery rows kept this long */
 	} retention;

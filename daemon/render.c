@@ -287,14 +287,17 @@ int
 render_compile(const struct config *cfg, const struct secret *sec,
     const struct issue *is, struct render **out, diag *d)
 {
-	static const char *const files[4] = {
-		"layout.txt", "layout.html", "paywall.txt", "paywall.html",
-	};
-	/* The confirmation email: the layout around confirm.txt/.html. */
-	static const char *const confirm_files[4] = {
-		"layout.txt", "layout.html", "confirm.txt", "confirm.html",
+	/* An issue: the layout around the Markdown, the call to action at the
+	 * cut. The confirmation and welcome emails: the layout around their
+	 * own template (in the call to action's place, for every tier). */
+	static const char *const files[3][4] = {
+		{ "layout.txt", "layout.html", "paywall.txt", "paywall.html" },
+		{ "layout.txt", "layout.html", "confirm.txt", "confirm.html" },
+		{ "layout.txt", "layout.html", "welcome.txt", "welcome.html" },
 	};
 	int confirm = is->kind == ISSUE_KIND_CONFIRMATION;
+	int own = is->kind != ISSUE_KIND_ISSUE;	/* a body of its own template */
+	int kind = confirm ? 1 : own ? 2 : 0;
 	buf subject = BUF_INIT;
 	struct template *tp[4] = { NULL, NULL, NULL, NULL };
 	struct render *r = xcalloc(1, sizeof *r);
@@ -342,6 +345,10 @@ render_compile(const struct config *cfg, const struct secret *sec,
 	buf_printf(&view, "%s/i/%lld", b.data, (long long)is->id);
 	if (confirm)
 		buf_printf(&subject, "Confirm your subscription to %s", cfg->list.name);
+	else if (own && *cfg->welcome.subject)
+		buf_puts(&subject, cfg->welcome.subject);
+	else if (own)
+		buf_printf(&subject, "Welcome to %s", cfg->list.name);
 	else
 		buf_puts(&subject, is->subject ? is->subject : "");
 	if (confirm) {
@@ -353,8 +360,7 @@ render_compile(const struct config *cfg, const struct secret *sec,
 	r->unsub_base = buf_detach(&b);
 
 	for (int i = 0; i < 4; i++)
-		if (template_load(cfg->templates, confirm ? confirm_files[i] : files[i],
-		    &tp[i], d) < 0)
+		if (template_load(cfg->templates, files[kind][i], &tp[i], d) < 0)
 			goto done;
 	for (int i = 2; confirm && i < 4; i++)
 		if (template_require(tp[i], SLOT_CONFIRM_URL, d) < 0)
@@ -383,13 +389,13 @@ render_compile(const struct config *cfg, const struct secret *sec,
 			memset(&vals, 0, sizeof vals);
 			vals.v[SLOT_SUBJECT] = subject.data;
 			vals.v[SLOT_PREHEADER] = confirm ? "One click and you are in." :
-			    is->preheader;
+			    own ? "Thanks for joining." : is->preheader;
 			vals.v[SLOT_LIST_NAME] = cfg->list.name;
 			vals.v[SLOT_LIST_ADDRESS] = cfg->list.address;
 			vals.v[SLOT_UPGRADE_URL] = cfg->list.upgrade_url;
 			vals.v[SLOT_VIEW_URL] = view.data;
 			vals.content[p] = buf_cstr(&content[t][p]);
-			vals.paywall[p] = confirm || (t == TIER_FREE && found) ? tp[2 + p] : NULL;
+			vals.paywall[p] = own || (t == TIER_FREE && found) ? tp[2 + p] : NULL;
 			walk(&bl, tp[p], &vals, p, 0);
 			b_flush(&bl);
 			buf_free(&bl.raw);

@@ -139,6 +139,21 @@ const struct setting settings_table[] = {
 	  M(signup.trust_forwarded_for), "Take the client address for the limits from the "
 	  "last X-Forwarded-For entry (set it when a proxy of yours is in front)." },
 
+	{ SCOPE_MAIN, "welcome.enabled", ST_BOOL, "true", NOLIMIT, NULL, M(welcome.enabled),
+	  "Send a reader who confirms their signup the welcome email (templates welcome.txt, "
+	  "welcome.html in the layout)." },
+	{ SCOPE_MAIN, "welcome.subject", ST_STRING, "", NOLIMIT, NULL, M(welcome.subject),
+	  "Subject of the welcome email; empty: \"Welcome to\" and list.name." },
+	{ SCOPE_MAIN, "welcome.catch_up", ST_INT, "1", 0, 10, NULL, M(welcome.catch_up),
+	  "Also send a reader who joins this many of the latest issues (cut for their tier), "
+	  "those sent within welcome.catch_up_age; 0: none." },
+	{ SCOPE_MAIN, "welcome.catch_up_age", ST_DURATION, "30d", 0, 3650 * DAY, NULL,
+	  M(welcome.catch_up_age), "Only issues that went out within this long count for "
+	  "welcome.catch_up." },
+	{ SCOPE_MAIN, "welcome.on_import", ST_BOOL, "false", NOLIMIT, NULL, M(welcome.on_import),
+	  "Welcome (and catch up) the subscribers that 'subscriber import' and 'subscriber add' "
+	  "add as active, too." },
+
 	{ SCOPE_MAIN, "retention.deliveries", ST_DURATION, "90d", 3600, 3650 * DAY, NULL,
 	  M(retention.deliveries), "A copy's own row (state, reply, times) is kept this long after "
 	  "its last change once final; then it is folded into its issue's counts (issue show, "

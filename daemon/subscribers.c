@@ -324,6 +324,20 @@ subscriber_set_pending(struct db *db, int64_t id, int64_t now, const char *why, 
 }
 
 int
+subscriber_last_id(struct db *db, int64_t *id, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT max(coalesce((SELECT seq FROM sqlite_sequence "
+	    "WHERE name = 'subscribers'), 0), coalesce((SELECT max(id) FROM subscribers), 0))");
+	int rc = sqlite3_step(st);
+
+	*id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return db_fail(db, d, "reading the last subscriber id");
+	return 0;
+}
+
+int
 subscriber_confirm(struct db *db, int64_t id, const char *why, int *done, diag *d)
 {
 	sqlite3_stmt *st = db_stmt(db,

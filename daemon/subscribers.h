@@ -82,6 +82,9 @@ int	 subscriber_suppressed(struct db *db, const char *email_key, const char *ema
  * confirms. `why` goes to the events log. */
 int	 subscriber_set_pending(struct db *db, int64_t id, int64_t now, const char *why,
 	    diag *d);
+/* The highest subscriber id ever given (0: none): every subscriber added
+ * later has a higher one (AUTOINCREMENT). */
+int	 subscriber_last_id(struct db *db, int64_t *id, diag *d);
 /* A pending subscriber becomes active. *done = 0 when it was not pending
  * (nothing changed). */
 int	 subscriber_confirm(struct db *db, int64_t id, const char *why, int *done,
