@@ -3,7 +3,8 @@
 Loads the signup page, fills it in as a person would (the honeypot stays
 hidden and empty), submits, follows the link of the confirmation email that
 tests/smtpd.py captured, presses Confirm, and reads the archive and an issue.
-The reader is pending until the button is pressed, active after. Screenshots
+The reader is pending until the button is pressed, active after, and then
+receives the welcome email and the latest issue (catch-up, the free cut). Screenshots
 of the signup, confirm, archive and issue pages at desktop and phone widths
 are kept in $BROADSIDE_BUILD/artifacts/browser/. Skipped when chromium,
 chromedriver or python3-selenium is missing (make deps installs them).
@@ -128,6 +129,20 @@ if link:
     ok("Confirm pressed: 'You are subscribed', the reader active",
        h1_says("You are subscribed") and status("browser.reader@example.com") == "active")
     shoot("confirmed")
+    # The welcome and the latest issue follow (welcome.c).
+    got = env.wait(lambda: len([m for m in relay.log()
+                                if "Browser.Reader@example.com" in m["rcpt"]]) >= 3 and
+                   [m for m in relay.log() if "Browser.Reader@example.com" in m["rcpt"]],
+                   timeout=60) or []
+    bodies = [re.sub(r"=\r?\n", "", open(os.path.join(relay.dir, m["file"]), "rb").read()
+                     .decode()) for m in got]
+    ok("then the reader receives the welcome email and the latest issue",
+       len(got) == 3 and any("Welcome to Growth Dragons: you are in" in b for b in bodies) and
+       any("Happy Lunar New Year" in b and "Start your free trial" in b for b in bodies),
+       [b[:200] for b in bodies])
+    ok("the latest issue came as a catch-up copy",
+       env.one("SELECT d.catch_up FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id "
+               "WHERE s.email_key = 'browser.reader@example.com' AND d.issue_id = ?", issue) == 1)
 
 drv.get(URL + "/archive")
 links = drv.find_elements(By.CSS_SELECTOR, ".issues a")
