@@ -22,6 +22,13 @@ archive_base(const struct config *cfg, buf *out)
 }
 
 void
+archive_issue_base(const struct config *cfg, buf *out)
+{
+	archive_base(cfg, out);
+	buf_puts(out, "/p/");
+}
+
+void
 archive_date(int64_t t, char *out, size_t n)
 {
 	time_t tt = (time_t)t;
@@ -97,11 +104,14 @@ free_cut(const struct issue *is, buf *out, int *cut)
 static int
 cut_html(const struct config *cfg, const struct issue *is, buf *html, int *cut, diag *d)
 {
-	buf md = BUF_INIT, text = BUF_INIT;
+	buf md = BUF_INIT, text = BUF_INIT, links = BUF_INIT;
 	int rc;
 
 	free_cut(is, &md, cut);
-	rc = markdown_render(buf_cstr(&md), md.len, (int)cfg->list.allow_html, html, &text, d);
+	archive_issue_base(cfg, &links);
+	rc = markdown_render_site(buf_cstr(&md), md.len, (int)cfg->list.allow_html,
+	    buf_cstr(&links), html, &text, d);
+	buf_free(&links);
 	buf_free(&md);
 	buf_free(&text);
 	return rc;

@@ -24,6 +24,9 @@
 
 /* list.base_url without a trailing '/'. */
 void	archive_base(const struct config *cfg, buf *out);
+/* BASE_URL/p/: an issue's page is this and its slug (issue: links in
+ * issues resolve to it, markdown.h). */
+void	archive_issue_base(const struct config *cfg, buf *out);
 
 /* "<ul class=\"issues\">...</ul>" (or a line saying there is nothing yet). */
 int	archive_list_html(struct db *db, const struct config *cfg, buf *out, diag *d);

@@ -267,6 +267,24 @@ issue_insert(struct db *db, struct issue *is, diag *d)
 	return db_event(db, "issue", is->id, "created", is->subject, d);
 }
 
+int
+issue_find_slug(struct db *db, const char *slug, struct issue *out, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT id FROM issues WHERE slug = ?1 AND kind = 'issue'");
+	int64_t id;
+	int rc;
+
+	sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(db, d, "looking up an issue by slug");
+	if (id == 0)
+		return 0;
+	return issue_get(db, id, out, d) < 0 ? -1 : 1;
+}
+
 /* The one issue of a kind whose copies are made one by one (confirmation,
  * welcome): found, or made 'sending' with its fan-out done. */
 static int

@@ -86,6 +86,10 @@ int	 issue_reopen(struct db *db, int64_t id, const char *why, diag *d);
 #define ISSUE_SLUG_MAX	60
 void	 issue_slugify(const char *subject, buf *out);
 
+/* The issue of a slug (kind issue): 1 and *out (caller frees); 0 when none
+ * has it; -1 on error. */
+int	 issue_find_slug(struct db *db, const char *slug, struct issue *out, diag *d);
+
 /* The confirmation issue's id, made (status sending) when there is none
  * yet. Caller owns the transaction. */
 int	 issue_confirmation(struct db *db, int64_t *id, diag *d);

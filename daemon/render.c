@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "archive.h"
 #include "clock.h"
 #include "dkim.h"
 #include "markdown.h"
@@ -372,11 +373,13 @@ render_compile(const struct config *cfg, const struct secret *sec,
 		    template_require(tp[i], SLOT_UNSUBSCRIBE_URL, d) < 0)
 			goto done;
 
-	/* The Markdown, once per tier. */
+	/* The Markdown, once per tier; issue:SLUG links become archive URLs. */
 	split_paywall(is->source ? is->source : "", &cut[TIER_FREE], &cut[TIER_PAID], &found);
+	buf_reset(&b);
+	archive_issue_base(cfg, &b);
 	for (int t = 0; t < 2; t++)
-		if (markdown_render(buf_cstr(&cut[t]), cut[t].len, (int)cfg->list.allow_html,
-		    &content[t][PART_HTML], &content[t][PART_TEXT], d) < 0) {
+		if (markdown_render_site(buf_cstr(&cut[t]), cut[t].len, (int)cfg->list.allow_html,
+		    buf_cstr(&b), &content[t][PART_HTML], &content[t][PART_TEXT], d) < 0) {
 			diag_prefix(d, "issue %lld: ", (long long)is->id);
 			goto done;
 		}
