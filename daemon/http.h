@@ -16,7 +16,8 @@
  *   GET|HEAD /metrics          Prometheus text format (see metrics.h)
  *
  * Every HTML page is a fragment of the templates folder inside one frame
- * (page-frame.html).
+ * (page-frame.html). The server is http.c; the pages live by concept in
+ * http_unsub.c, http_signup.c, http_reader.c and http_ops.c (http_int.h).
  *
  * A forged, truncated or stale token gets the 404 page; other paths 404,
  * other methods 405, a body over http.max_body 413. It answers on
