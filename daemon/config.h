@@ -65,6 +65,7 @@ struct config {
 	struct {
 		char	*listen;
 		int64_t	 threads, max_connections, timeout, max_body, max_header;
+		int64_t	 per_ip_connections, request_timeout;
 	} http;
 	struct {
 		int64_t	 grace;		/* previous keys accepted this long */

@@ -22,6 +22,7 @@
 #include "archive.h"
 #include "buf.h"
 #include "db.h"
+#include "http_guard.h"
 #include "http_int.h"
 #include "log.h"
 #include "metrics.h"
@@ -197,6 +198,7 @@ http_respond(struct MHD_Connection *c, struct req *r, unsigned code, const char 
 	MHD_destroy_response(resp);
 	count(code);
 	r->answered = 1;
+	http_guard_answered(c);	/* its writing has no deadline */
 	return rc;
 }
 
@@ -587,9 +589,11 @@ static void
 on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     enum MHD_RequestTerminationCode why)
 {
+	struct http *h = cls;
 	struct req *r = *con_cls;
 
-	(void)cls; (void)c; (void)why;
+	(void)why;
+	http_guard_next(h->guard, c);	/* the next request on the connection */
 	if (r) {
 		buf_free(&r->body);
 		free(r);
@@ -696,6 +700,11 @@ http_start(const struct config *cfg, const struct secret *sec, struct http **out
 		return -1;
 	}
 	pool_put(h, db);
+	if ((h->guard = http_guard_start(cfg->http.request_timeout * 1000)) == NULL) {
+		close(fd);
+		http_stop(h);
+		return diag_set(d, EX_OSERR, "http: cannot start the request deadline thread");
+	}
 	if (v6)
 		flags |= MHD_USE_IPv6;
 	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
@@ -703,6 +712,8 @@ http_start(const struct config *cfg, const struct secret *sec, struct http **out
 	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http.threads,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http.max_connections,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->http.per_ip_connections,
+	    MHD_OPTION_NOTIFY_CONNECTION, http_guard_notify, h->guard,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http.timeout,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http.max_header,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
@@ -714,8 +725,10 @@ http_start(const struct config *cfg, const struct secret *sec, struct http **out
 		return diag_set(d, EX_SOFTWARE, "http.listen %s: libmicrohttpd did not start",
 		    cfg->http.listen);
 	}
-	log_notice("http: listening on %s (%lld thread%s)", cfg->http.listen,
-	    (long long)cfg->http.threads, cfg->http.threads == 1 ? "" : "s");
+	log_notice("http: listening on %s (%lld thread%s, %lld connections, %lld per client, "
+	    "%llds a request)", cfg->http.listen, (long long)cfg->http.threads,
+	    cfg->http.threads == 1 ? "" : "s", (long long)cfg->http.max_connections,
+	    (long long)cfg->http.per_ip_connections, (long long)cfg->http.request_timeout);
 	*out = h;
 	return 0;
 }
@@ -744,6 +757,7 @@ http_stop(struct http *h)
 		return;
 	if (h->mhd)
 		MHD_stop_daemon(h->mhd);
+	http_guard_stop(h->guard);	/* every connection is closed now */
 	for (size_t i = 0; i < h->npool; i++)
 		db_close(h->pool[i]);
 	free(h->pool);

@@ -55,6 +55,7 @@ struct http {
 	struct db	**pool;
 	size_t		  npool, cappool;
 	pthread_mutex_t	  write_lock;	/* our threads write one at a time */
+	struct http_guard *guard;	/* each request's deadline */
 };
 
 enum route { R_NONE, R_UNSUB, R_RESUB, R_HEALTHZ, R_METRICS, R_SUBSCRIBE, R_CONFIRM,

@@ -103,6 +103,14 @@ const struct setting settings_table[] = {
 	  M(http.max_connections), "Open HTTP connections at most; more are closed at once." },
 	{ SCOPE_MAIN, "http.timeout", ST_DURATION, "10s", 1, 3600, NULL, M(http.timeout),
 	  "An HTTP connection idle this long (a slow or stalled client) is closed." },
+	{ SCOPE_MAIN, "http.request_timeout", ST_DURATION, "5s", 1, 3600, NULL,
+	  M(http.request_timeout), "A request's line, headers and body must all arrive within "
+	  "this long of the connection opening (or of the previous answer on it); else the "
+	  "connection is closed, however busily the client trickles bytes." },
+	{ SCOPE_MAIN, "http.per_ip_connections", ST_INT, "16", 0, 100000, NULL,
+	  M(http.per_ip_connections), "Open HTTP connections from one client address at most; "
+	  "more are closed at once. 0: no cap (behind a proxy of yours every client is the "
+	  "proxy: raise it or use 0)." },
 	{ SCOPE_MAIN, "http.max_body", ST_INT, "65536", 0, 16777216, NULL, M(http.max_body),
 	  "Largest request body in bytes; larger gets 413." },
 	{ SCOPE_MAIN, "http.max_header", ST_INT, "16384", 4096, 1048576, NULL,
