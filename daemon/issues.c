@@ -267,10 +267,11 @@ issue_insert(struct db *db, struct issue *is, diag *d)
 	return db_event(db, "issue", is->id, "created", is->subject, d);
 }
 
-int
-issue_find_slug(struct db *db, const char *slug, struct issue *out, diag *d)
+/* The issue of a slug that `st` (the slug at ?1) finds: 1 and *out, 0
+ * when none, -1 on error. */
+static int
+by_slug(struct db *db, sqlite3_stmt *st, const char *slug, struct issue *out, diag *d)
 {
-	sqlite3_stmt *st = db_stmt(db, "SELECT id FROM issues WHERE slug = ?1 AND kind = 'issue'");
 	int64_t id;
 	int rc;
 
@@ -283,6 +284,13 @@ issue_find_slug(struct db *db, const char *slug, struct issue *out, diag *d)
 	if (id == 0)
 		return 0;
 	return issue_get(db, id, out, d) < 0 ? -1 : 1;
+}
+
+int
+issue_find_slug(struct db *db, const char *slug, struct issue *out, diag *d)
+{
+	return by_slug(db, db_stmt(db, "SELECT id FROM issues WHERE slug = ?1 AND "
+	    "kind = 'issue'"), slug, out, d);
 }
 
 /* The one issue of a kind whose copies are made one by one (confirmation,
@@ -364,22 +372,8 @@ issue_public_list(struct db *db, size_t limit,
 int
 issue_public_get(struct db *db, const char *slug, struct issue *out, diag *d)
 {
-	sqlite3_stmt *st = db_stmt(db, "SELECT id FROM issues WHERE slug = ?1 AND "
-	    PUBLIC_WHERE);
-	int64_t id;
-	int rc;
-
-	sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_reset(st);
-	if (rc == SQLITE_DONE)
-		return 0;
-	if (rc != SQLITE_ROW)
-		return db_fail(db, d, "looking up an issue by slug");
-	if (issue_get(db, id, out, d) < 0)
-		return -1;
-	return 1;
+	return by_slug(db, db_stmt(db, "SELECT id FROM issues WHERE slug = ?1 AND "
+	    PUBLIC_WHERE), slug, out, d);
 }
 
 int

@@ -22,25 +22,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import Env, Smtpd, ok, exit_code, free_port, TOP  # noqa: E402
+from harness import ok, exit_code, web_env, TOP  # noqa: E402
 
-PORT = free_port()
-URL = "http://127.0.0.1:%d" % PORT
-
-
-class Pre:
-    dir = __import__("tempfile").mkdtemp(prefix="broadside-e2e-pre.")
-    procs = []
-
-
-relay = Smtpd(Pre, "relay")
-env = Env([{"port": relay.port}])
-env.procs += Pre.procs
-__import__("atexit").register(__import__("shutil").rmtree, Pre.dir, True)
-conf = open(env.conf).read()
-conf = re.sub(r'base_url = "[^"]*"', 'base_url = "%s"' % URL, conf)
-conf = re.sub(r'listen = "127.0.0.1:\d+"', 'listen = "127.0.0.1:%d"' % PORT, conf)
-open(env.conf, "w").write(conf)
+env, relay, URL = web_env()
 env.subscribers([("reader@example.com", "Reader", "free"), ("payer@example.com", "P", "paid")])
 
 SEED = open(os.path.join(TOP, "examples", "alibaba-deepseek.md")).read()

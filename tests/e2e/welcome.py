@@ -23,26 +23,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import Env, Smtpd, ok, exit_code, free_port, BS, TOP  # noqa: E402
+from harness import ok, exit_code, web_env, BS, TOP  # noqa: E402
 
-PORT = free_port()
-URL = "http://127.0.0.1:%d" % PORT
-
-
-class Pre:
-    dir = __import__("tempfile").mkdtemp(prefix="broadside-e2e-pre.")
-    procs = []
-
-
-relay = Smtpd(Pre, "relay")
-env = Env([{"port": relay.port}], extra='signup: { min_fill_time = "1s"; };\n'
-          'welcome: { catch_up = 2; };')
-env.procs += Pre.procs
-__import__("atexit").register(__import__("shutil").rmtree, Pre.dir, True)
-conf = open(env.conf).read()
-conf = re.sub(r'base_url = "[^"]*"', 'base_url = "%s"' % URL, conf)
-conf = re.sub(r'listen = "127.0.0.1:\d+"', 'listen = "127.0.0.1:%d"' % PORT, conf)
-open(env.conf, "w").write(conf)
+env, relay, URL = web_env('signup: { min_fill_time = "1s"; };\nwelcome: { catch_up = 2; };')
 
 
 def curl(path, *args, data=None, method=None):
@@ -221,6 +204,13 @@ r = subprocess.run([BS, "config", "check", bad], capture_output=True, text=True)
 ok("a welcome template with an unknown slot: config check fails naming file:line",
    r.returncode != 0 and "welcome.txt:7" in r.stderr and "nmae" in r.stderr,
    (r.returncode, r.stderr))
+open(bad, "w").write(open(env.conf).read().replace(
+    "welcome: {", 'welcome: { subject = "Hi\\r\\nBcc: victim@example.net";'))
+r = subprocess.run([BS, "--config", bad, "issue", "preview", str(welcome_id), "--to",
+                    "imp-free@example.com"], capture_output=True, text=True)
+head = r.stdout.split("\r\n\r\n", 1)[0]
+ok("CR/LF in welcome.subject cannot add a header to the welcome email",
+   r.returncode == 0 and "Subject: Hi" in head and "\r\nBcc:" not in head, (r.returncode, head[:300], r.stderr))
 for v in ("11", "-1"):
     open(bad, "w").write(open(env.conf).read().replace("catch_up = 2;", "catch_up = %s;" % v))
     r = subprocess.run([BS, "config", "check", bad], capture_output=True, text=True)
