@@ -324,25 +324,42 @@ issue_public_list(struct db *db, size_t limit,
 	return 0;
 }
 
-int
-issue_public_get(struct db *db, const char *slug, struct issue *out, diag *d)
+/* The public issue the statement (one parameter bound) finds. */
+static int
+public_one(struct db *db, sqlite3_stmt *st, struct issue *out, diag *d)
 {
-	sqlite3_stmt *st = db_stmt(db, "SELECT id FROM issues WHERE slug = ?1 AND "
-	    PUBLIC_WHERE);
 	int64_t id;
-	int rc;
+	int rc = sqlite3_step(st);
 
-	sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
 	id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE)
 		return 0;
 	if (rc != SQLITE_ROW)
-		return db_fail(db, d, "looking up an issue by slug");
+		return db_fail(db, d, "looking up a public issue");
 	if (issue_get(db, id, out, d) < 0)
 		return -1;
 	return 1;
+}
+
+int
+issue_public_get(struct db *db, const char *slug, struct issue *out, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT id FROM issues WHERE slug = ?1 AND "
+	    PUBLIC_WHERE);
+
+	sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
+	return public_one(db, st, out, d);
+}
+
+int
+issue_public_by_id(struct db *db, int64_t id, struct issue *out, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT id FROM issues WHERE id = ?1 AND "
+	    PUBLIC_WHERE);
+
+	sqlite3_bind_int64(st, 1, id);
+	return public_one(db, st, out, d);
 }
 
 int
