@@ -34,15 +34,41 @@ http_archive(struct http *h, struct MHD_Connection *c, struct req *r, struct db 
 	return http_send_public(c, r, "text/html; charset=utf-8", &frame);
 }
 
+/* The issue page: the edition's HTML, the call to action after a cut
+ * (`upgrade`: the reader's own trial link, or NULL for the site's), in
+ * the frame. */
+static void
+issue_page(const struct http *h, const struct issue *is, buf *html, int cut,
+    const char *upgrade, buf *out)
+{
+	const char *v[S_COUNT] = { 0 };
+	struct links l;
+	buf t = BUF_INIT;
+	char date[64], iso[40];
+
+	http_links(h, v, &l);
+	if (upgrade)
+		v[S_UPGRADE_URL] = upgrade;
+	if (cut)
+		page_fill(h->site.pages[PG_CTA], v, html);
+	archive_date(is->started_at, date, sizeof date);
+	clock_format_rfc3339(is->started_at, iso, sizeof iso);
+	v[S_SUBJECT] = is->subject;
+	v[S_DATE] = date;
+	v[S_DATE_ISO] = iso;
+	v[S_CONTENT_HTML] = html->data;
+	buf_printf(&t, "%s - %s", is->subject, h->site.cfg.list.name);
+	http_frame(h, PG_ISSUE, t.data, v, out);
+	buf_free(&t);
+	http_links_free(&l);
+}
+
 enum MHD_Result
 http_issue(struct http *h, struct MHD_Connection *c, struct req *r, struct db *db)
 {
 	const struct config *cfg = &h->site.cfg;
-	const char *v[S_COUNT] = { 0 };
 	struct issue is;
-	struct links l;
-	buf html = BUF_INIT, frame = BUF_INIT, t = BUF_INIT;
-	char date[64], iso[40];
+	buf html = BUF_INIT, frame = BUF_INIT;
 	diag d = DIAG_INIT;
 	int cut = 0, found;
 
@@ -57,22 +83,10 @@ http_issue(struct http *h, struct MHD_Connection *c, struct req *r, struct db *d
 		    "There is no published issue at this address.", "../archive",
 		    "See the archive");
 	}
-	http_links(h, v, &l);
-	if (cut)
-		page_fill(h->site.pages[PG_CTA], v, &html);
-	archive_date(is.started_at, date, sizeof date);
-	clock_format_rfc3339(is.started_at, iso, sizeof iso);
-	v[S_SUBJECT] = is.subject;
-	v[S_DATE] = date;
-	v[S_DATE_ISO] = iso;
-	v[S_CONTENT_HTML] = html.data;
-	buf_printf(&t, "%s - %s", is.subject, cfg->list.name);
-	http_frame(h, PG_ISSUE, t.data, v, &frame);
+	issue_page(h, &is, &html, cut, NULL, &frame);
 	r->last_modified = is.updated_at > is.started_at ? is.updated_at : is.started_at;
 	issue_free(&is);
 	buf_free(&html);
-	buf_free(&t);
-	http_links_free(&l);
 	return http_send_public(c, r, "text/html; charset=utf-8", &frame);
 }
 
@@ -115,12 +129,9 @@ enum MHD_Result
 http_view(struct http *h, struct MHD_Connection *c, struct req *r, struct db *db)
 {
 	const struct config *cfg = &h->site.cfg;
-	const char *v[S_COUNT] = { 0 };
 	struct subscriber s;
 	struct issue is;
-	struct links l;
-	buf html = BUF_INIT, frame = BUF_INIT, t = BUF_INIT, trial = BUF_INIT;
-	char date[64], iso[40];
+	buf html = BUF_INIT, frame = BUF_INIT, trial = BUF_INIT, base = BUF_INIT;
 	diag d = DIAG_INIT;
 	int64_t id;
 	int cut = 0, found;
@@ -139,28 +150,16 @@ http_view(struct http *h, struct MHD_Connection *c, struct req *r, struct db *db
 		return found < 0 || d.code ? http_send_failure(h, c, r, &d) :
 		    http_send_notfound(h, c, r);
 	}
-	http_links(h, v, &l);
-	if (cut) {
-		if (!cfg->list.upgrade_url || !*cfg->list.upgrade_url) {
-			readerlink(&trial, LINK_TRIAL, l.base.data, &h->sec, cfg->list.id, 0, s.id);
-			v[S_UPGRADE_URL] = trial.data;
-		}
-		page_fill(h->site.pages[PG_CTA], v, &html);
+	if (cut && (!cfg->list.upgrade_url || !*cfg->list.upgrade_url)) {
+		archive_base(cfg, &base);
+		readerlink(&trial, LINK_TRIAL, base.data, &h->sec, cfg->list.id, 0, s.id);
 	}
-	archive_date(is.started_at, date, sizeof date);
-	clock_format_rfc3339(is.started_at, iso, sizeof iso);
-	v[S_SUBJECT] = is.subject;
-	v[S_DATE] = date;
-	v[S_DATE_ISO] = iso;
-	v[S_CONTENT_HTML] = html.data;
-	buf_printf(&t, "%s - %s", is.subject, cfg->list.name);
-	http_frame(h, PG_ISSUE, t.data, v, &frame);
+	issue_page(h, &is, &html, cut, trial.len ? trial.data : NULL, &frame);
 	issue_free(&is);
 	subscriber_free(&s);
 	buf_free(&html);
-	buf_free(&t);
 	buf_free(&trial);
-	http_links_free(&l);
+	buf_free(&base);
 	/* One reader's page: never stored by a cache, never indexed. */
 	return http_respond(c, r, MHD_HTTP_OK, "text/html; charset=utf-8", &frame, NULL);
 }

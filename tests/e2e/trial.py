@@ -35,27 +35,19 @@ import time
 import feedparser
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import Env, Smtpd, ok, exit_code, free_port, BUILD  # noqa: E402
+from harness import Env, Smtpd, ok, exit_code, free_port  # noqa: E402
+from chrome import Chrome, By, available  # noqa: E402
 
 LIBS = sorted(glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1"))
 if not LIBS:
     ok("libfaketime is installed (Debian package faketime, in the Makefile's DEB_TEST)", False)
     sys.exit(1)
-try:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-except ImportError:
-    webdriver = None
-CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-if webdriver is None or not os.path.exists(CHROMIUM) or not os.path.exists(DRIVER):
+if not available():
     ok("chromium, chromedriver and python3-selenium are installed (make deps)", False)
     sys.exit(1)
 
 PORT = free_port()
 URL = "http://127.0.0.1:%d" % PORT
-ART = os.path.join(BUILD, "artifacts", "trial")
-os.makedirs(ART, exist_ok=True)
 DAY = 86400
 
 
@@ -211,38 +203,8 @@ code, out = curl("/feed/%s.xml" % tok, method="POST")
 ok("POST to a feed: 405", code == 405)
 
 # The reader, in a real browser: the trial page, then Start.
-opts = webdriver.ChromeOptions()
-opts.binary_location = CHROMIUM
-for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-          "--window-size=1280,900", "--user-data-dir=" + os.path.join(env.dir, "chrome")]:
-    opts.add_argument(a)
-drv = webdriver.Chrome(service=Service(DRIVER), options=opts)
-atexit.register(drv.quit)
-drv.set_page_load_timeout(30)
-
-
-def shoot(name):
-    for label, (w, h) in (("desktop", (1280, 900)), ("phone", (390, 844))):
-        drv.set_window_size(w, h)
-        time.sleep(0.2)
-        drv.save_screenshot(os.path.join(ART, "%s-%s.png" % (name, label)))
-    fits = drv.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
-    drv.set_window_size(1280, 900)
-    return fits
-
-
-def h1_says(text, timeout=15):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if text in drv.find_element(By.TAG_NAME, "h1").text:
-                return True
-        except Exception:
-            pass
-        time.sleep(0.1)
-    return False
-
-
+browser = Chrome(env, "trial")
+drv, shoot, h1_says = browser.drv, browser.shoot, browser.h1_says
 drv.get(trial)
 btn = drv.find_elements(By.XPATH, "//button[normalize-space()='Start my free trial']")
 ok("the trial page in Chromium: what the trial is (7 days, the end date), a Start button",
@@ -383,8 +345,8 @@ code, out = curl(trial, method="POST")
 ok("expired tokens (key rotated past keys.grace): 404 on every new URL, nothing changed",
    not exp and code == 404 and state(READER) == ended, exp)
 
-shots = sorted(f for f in os.listdir(ART) if f.endswith(".png"))
-ok("screenshots kept: %d in %s" % (len(shots), ART), len(shots) >= 4, shots)
+shots = browser.shots()
+ok("screenshots kept: %d in %s" % (len(shots), browser.art), len(shots) >= 4, shots)
 rc = env.stop()
 ok("daemon stops cleanly", rc == 0, env.log()[-800:])
 sys.exit(exit_code())
