@@ -212,6 +212,14 @@ main(void)
 	render_body(r, &to, RENDER_PART_HTML, &dec, &d);
 	CHECK(strstr(dec.data, "href=\"https://pay.example.com/join?plan=1\"") != NULL &&
 	    strstr(dec.data, "/trial/") == NULL, "list.upgrade_url set: the button goes there");
+	render_free(r);
+	cfg.list.trial_days = 14;
+	CHECK(render_compile(&cfg, &sec, &is, &r, &d) == 0, "compile with list.trial_days 14");
+	buf_reset(&dec);
+	render_body(r, &to, RENDER_PART_TEXT, &dec, &d);
+	CHECK(strstr(dec.data, "Keep reading with a 14-day free trial") != NULL &&
+	    strstr(dec.data, "get 14 days of") != NULL, "{{trial_days}} from list.trial_days");
+	cfg.list.trial_days = 7;
 	to.tier = TIER_PAID;
 
 	/* Hostile recipients. */
