@@ -106,8 +106,8 @@ http_feed(struct http *h, struct MHD_Connection *c, struct req *r, struct db *db
 	return http_send_public(c, r, "application/atom+xml; charset=utf-8", &out);
 }
 
-/* The subscriber a reader's token names: 1 and *s; 0 when the token is
- * forged, stale or names no one (the 404 page is the answer). */
+/* The subscriber a genuine token names: 1 and *s; 0 when they are gone
+ * (removed: the 404 page is the answer); -1 on a database error. */
 static int
 reader_of(struct db *db, int64_t id, struct subscriber *s, diag *d)
 {
