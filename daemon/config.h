@@ -51,6 +51,7 @@ struct config {
 		char	*name, *id, *from, *base_url, *upgrade_url, *address;
 		char	*feedback_id;
 		int64_t	 allow_html;
+		int64_t	 trial_days;	/* the call to action's free trial */
 	} list;
 	struct relay_conf *relays;
 	size_t	 nrelays;

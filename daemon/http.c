@@ -38,13 +38,14 @@ static const char *const page_files[PG_COUNT] = {
 	"status.html",
 	/* The readers' pages: fragments inside one frame. */
 	"page-frame.html", "page-subscribe.html", "page-message.html", "page-confirm.html",
-	"page-archive.html", "page-issue.html", "page-cta.html",
+	"page-archive.html", "page-issue.html", "page-cta.html", "page-trial.html",
 };
 static const char *const slot_names[S_COUNT + 1] = {
 	"list_name", "email", "resubscribe_action", "unsubscribe_action", "heading",
 	"message", "title", "body_html", "home_url", "archive_url", "subscribe_url",
 	"feed_url", "list_address", "action", "form_token", "name", "link_url", "link_text",
-	"items_html", "subject", "date", "date_iso", "content_html", "upgrade_url", NULL,
+	"items_html", "subject", "date", "date_iso", "content_html", "upgrade_url",
+	"trial_days", NULL,
 };
 
 
@@ -170,7 +171,7 @@ http_respond(struct MHD_Connection *c, struct req *r, unsigned code, const char 
 	if (type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-	    r->cacheable ? "no-cache" : "no-store");
+	    !r->cacheable ? "no-store" : r->personal ? "private, no-cache" : "no-cache");
 	if (r->etag[0])
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
 	if (r->last_modified > 0) {
@@ -185,7 +186,7 @@ http_respond(struct MHD_Connection *c, struct req *r, unsigned code, const char 
 		MHD_add_response_header(resp, "Content-Security-Policy",
 		    "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
 		    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
-		if (!r->cacheable)
+		if (!r->cacheable || r->personal)
 			MHD_add_response_header(resp, "X-Robots-Tag", "noindex, nofollow");
 	}
 	if (allow)
@@ -228,7 +229,10 @@ http_links(const struct http *h, const char **v, struct links *l)
 	v[S_SUBSCRIBE_URL] = l->subscribe.data;
 	v[S_FEED_URL] = l->feed.data;
 	v[S_LIST_ADDRESS] = cfg->list.address;
-	v[S_UPGRADE_URL] = cfg->list.upgrade_url;
+	archive_upgrade_url(cfg, &l->upgrade);
+	v[S_UPGRADE_URL] = l->upgrade.data;
+	snprintf(l->trial_days, sizeof l->trial_days, "%lld", (long long)cfg->list.trial_days);
+	v[S_TRIAL_DAYS] = l->trial_days;
 }
 
 void
@@ -238,6 +242,7 @@ http_links_free(struct links *l)
 	buf_free(&l->archive);
 	buf_free(&l->subscribe);
 	buf_free(&l->feed);
+	buf_free(&l->upgrade);
 }
 
 void
@@ -264,7 +269,8 @@ http_send_framed(struct http *h, struct MHD_Connection *c, struct req *r, unsign
 	buf out = BUF_INIT, t = BUF_INIT;
 
 	if (title && *title && strstr(title, list) == NULL &&
-	    (id == PG_SUBSCRIBE || id == PG_MESSAGE || id == PG_SIGNUP_CONFIRM))
+	    (id == PG_SUBSCRIBE || id == PG_MESSAGE || id == PG_SIGNUP_CONFIRM ||
+	    id == PG_TRIAL))
 		buf_printf(&t, "%s - %s", title, list);
 	else
 		buf_puts(&t, title && *title ? title : list);
@@ -404,7 +410,8 @@ dispatch(struct http *h, struct MHD_Connection *c, struct req *r)
 	enum MHD_Result rc;
 
 	if (r->route == R_UNSUB || r->route == R_RESUB || r->route == R_SUBSCRIBE ||
-	    r->route == R_CONFIRM)
+	    r->route == R_CONFIRM || r->route == R_TRIAL || r->route == R_VIEW ||
+	    r->route == R_READER_FEED)
 		refresh_keys(h);
 	db = pool_get(h, &d);
 	pthread_rwlock_rdlock(&h->rw);
@@ -423,6 +430,9 @@ dispatch(struct http *h, struct MHD_Connection *c, struct req *r)
 	case R_ARCHIVE:		rc = http_archive(h, c, r, db); break;
 	case R_ISSUE:		rc = http_issue(h, c, r, db); break;
 	case R_FEED:		rc = http_feed(h, c, r, db); break;
+	case R_TRIAL:		rc = http_trial(h, c, r, db); break;
+	case R_VIEW:		rc = http_view(h, c, r, db); break;
+	case R_READER_FEED:	rc = http_reader_feed(h, c, r, db); break;
 	default:		rc = http_unsub(h, c, r, db); break;
 	}
 	pthread_rwlock_unlock(&h->rw);
@@ -433,11 +443,23 @@ dispatch(struct http *h, struct MHD_Connection *c, struct req *r)
 
 /* --- request intake --- */
 
-static enum route
-route(const char *url, char token[TOKEN_MAX], char slug[SLUG_MAX + 1])
+/* The n bytes at p as a token: token characters only, no "..". */
+static int
+token_at(const char *p, size_t n, char token[TOKEN_MAX])
 {
 	static const char tokchars[] = "abcdefghijklmnopqrstuvwxyz"
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_";
+
+	if (n == 0 || n >= TOKEN_MAX || strspn(p, tokchars) < n)
+		return -1;
+	memcpy(token, p, n);
+	token[n] = '\0';
+	return strstr(token, "..") ? -1 : 0;
+}
+
+static enum route
+route(const char *url, struct req *r)
+{
 	const char *p;
 	size_t n;
 
@@ -456,25 +478,37 @@ route(const char *url, char token[TOKEN_MAX], char slug[SLUG_MAX + 1])
 		n = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789-");
 		if (n == 0 || n > SLUG_MAX || p[n] != '\0')
 			return R_NONE;
-		memcpy(slug, p, n + 1);
+		memcpy(r->slug, p, n + 1);
 		return R_ISSUE;
 	}
-	if (strncmp(url, "/confirm/", 9) == 0) {
-		p = url + 9;
-		n = strspn(p, tokchars);
-		if (n == 0 || n >= TOKEN_MAX || p[n] != '\0' || strstr(p, ".."))
+	if (strncmp(url, "/confirm/", 9) == 0)
+		return token_at(url + 9, strlen(url + 9), r->token) < 0 ? R_NONE : R_CONFIRM;
+	if (strncmp(url, "/trial/", 7) == 0)
+		return token_at(url + 7, strlen(url + 7), r->token) < 0 ? R_NONE : R_TRIAL;
+	if (strncmp(url, "/feed/", 6) == 0) {
+		/* /feed/TOKEN.xml: the token has dots of its own. */
+		p = url + 6;
+		n = strlen(p);
+		if (n < 5 || strcmp(p + n - 4, ".xml") != 0 || token_at(p, n - 4, r->token) < 0)
 			return R_NONE;
-		memcpy(token, p, n + 1);
-		return R_CONFIRM;
+		return R_READER_FEED;
+	}
+	if (strncmp(url, "/i/", 3) == 0) {
+		/* /i/ISSUE/TOKEN */
+		p = url + 3;
+		n = strspn(p, "0123456789");
+		if (n == 0 || n > 15 || p[0] == '0' || p[n] != '/' ||
+		    token_at(p + n + 1, strlen(p + n + 1), r->token) < 0)
+			return R_NONE;
+		r->issue_id = strtoll(p, NULL, 10);
+		return R_VIEW;
 	}
 	if (strncmp(url, "/u/", 3) != 0)
 		return R_NONE;
 	p = url + 3;
-	n = strspn(p, tokchars);
-	if (n == 0 || n >= TOKEN_MAX || strstr(p, ".."))
+	n = strcspn(p, "/");
+	if (token_at(p, n, r->token) < 0)
 		return R_NONE;
-	memcpy(token, p, n);
-	token[n] = '\0';
 	if (p[n] == '\0')
 		return R_UNSUB;
 	if (strcmp(p + n, "/resubscribe") == 0)
@@ -486,7 +520,8 @@ route(const char *url, char token[TOKEN_MAX], char slug[SLUG_MAX + 1])
 static int64_t
 body_limit(const struct http *h, const struct req *r)
 {
-	if ((r->route == R_SUBSCRIBE || r->route == R_CONFIRM) && h->max_body > FORM_BODY_MAX)
+	if ((r->route == R_SUBSCRIBE || r->route == R_CONFIRM || r->route == R_TRIAL) &&
+	    h->max_body > FORM_BODY_MAX)
 		return FORM_BODY_MAX;
 	return h->max_body;
 }
@@ -517,7 +552,7 @@ intake(struct http *h, struct MHD_Connection *c, struct req *r, const char *url,
 		    "GET, HEAD, POST");
 		return 1;
 	}
-	r->route = route(url, r->token, r->slug);
+	r->route = route(url, r);
 	if (r->route == R_NONE) {
 		pthread_rwlock_rdlock(&h->rw);
 		*rc = http_send_notfound(h, c, r);
@@ -525,7 +560,8 @@ intake(struct http *h, struct MHD_Connection *c, struct req *r, const char *url,
 		return 1;
 	}
 	if ((r->route == R_HEALTHZ || r->route == R_METRICS || r->route == R_ARCHIVE ||
-	    r->route == R_ISSUE || r->route == R_FEED) && r->method == M_POST) {
+	    r->route == R_ISSUE || r->route == R_FEED || r->route == R_VIEW ||
+	    r->route == R_READER_FEED) && r->method == M_POST) {
 		*rc = http_send_text(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "Method not allowed.",
 		    "GET, HEAD");
 		return 1;

@@ -4,8 +4,9 @@
  * site (config copy and pages), routing, request and body intake, and the
  * helpers every handler answers with. The handlers live by concept:
  * http_unsub.c (unsubscribe, resubscribe), http_signup.c (signup form,
- * confirm), http_reader.c (archive, issue, feed), http_ops.c (health,
- * metrics). A handler is called with h->rw held for reading and with a
+ * confirm), http_reader.c (archive, issue, feed; a reader's own view of an
+ * issue and private feed), http_trial.c (the trial page), http_ops.c
+ * (health, metrics). A handler is called with h->rw held for reading and with a
  * database connection of its own; it takes h->write_lock around a write.
  */
 #ifndef BROADSIDE_HTTP_INT_H
@@ -30,12 +31,12 @@
 
 enum page_id { PG_CONFIRM, PG_DONE, PG_RESUB, PG_NOTFOUND, PG_STATUS,
 	PG_FRAME, PG_SUBSCRIBE, PG_MESSAGE, PG_SIGNUP_CONFIRM, PG_ARCHIVE, PG_ISSUE, PG_CTA,
-	PG_COUNT };
+	PG_TRIAL, PG_COUNT };
 enum slot { S_LIST, S_EMAIL, S_RESUB_ACTION, S_UNSUB_ACTION, S_HEADING, S_MESSAGE,
 	S_TITLE, S_BODY_HTML, S_HOME_URL, S_ARCHIVE_URL, S_SUBSCRIBE_URL, S_FEED_URL,
 	S_LIST_ADDRESS, S_ACTION, S_FORM_TOKEN, S_NAME, S_LINK_URL, S_LINK_TEXT,
 	S_ITEMS_HTML, S_SUBJECT, S_DATE, S_DATE_ISO, S_CONTENT_HTML, S_UPGRADE_URL,
-	S_COUNT };
+	S_TRIAL_DAYS, S_COUNT };
 
 /* What a reload replaces. */
 struct site {
@@ -59,7 +60,7 @@ struct http {
 };
 
 enum route { R_NONE, R_UNSUB, R_RESUB, R_HEALTHZ, R_METRICS, R_SUBSCRIBE, R_CONFIRM,
-	R_ARCHIVE, R_ISSUE, R_FEED };
+	R_ARCHIVE, R_ISSUE, R_FEED, R_TRIAL, R_VIEW, R_READER_FEED };
 
 enum method { M_OTHER, M_GET, M_HEAD, M_POST };
 
@@ -68,19 +69,22 @@ struct req {
 	enum method	 method;
 	char		 token[TOKEN_MAX];
 	char		 slug[SLUG_MAX + 1];
+	int64_t		 issue_id;	/* R_VIEW */
 	uint64_t	 body_len;
 	buf		 body;		/* its first BODY_KEEP bytes */
 	int		 answered;
 	int		 too_big;	/* over max_body: 413 once it has all come */
 	/* Set by a handler before answering: */
 	int		 cacheable;	/* public page: no-cache (revalidate), indexable */
+	int		 personal;	/* with cacheable: one reader's (private, noindex) */
 	char		 etag[48];	/* "" or a quoted strong ETag */
 	int64_t		 last_modified;	/* 0: none */
 };
 
 /* The links every page's frame carries; freed by http_links_free. */
 struct links {
-	buf	 base, archive, subscribe, feed;
+	buf	 base, archive, subscribe, feed, upgrade;
+	char	 trial_days[24];
 };
 
 /* --- http.c: answers --- */
@@ -112,7 +116,8 @@ enum MHD_Result http_send_notfound(struct http *h, struct MHD_Connection *c,
 /* A failure of the state layer, as HTTP: a bad token 404, busy 503, else 500. */
 enum MHD_Result http_send_failure(struct http *h, struct MHD_Connection *c,
 	    struct req *r, const diag *d);
-/* A public document with a strong ETag: 304 when the client has it, else 200. */
+/* A document with a strong ETag: 304 when the client has it, else 200;
+ * public (cacheable) unless r->personal is set. */
 enum MHD_Result http_send_public(struct MHD_Connection *c, struct req *r,
 	    const char *type, buf *body);
 
@@ -134,6 +139,13 @@ enum MHD_Result http_archive(struct http *h, struct MHD_Connection *c, struct re
 enum MHD_Result http_issue(struct http *h, struct MHD_Connection *c, struct req *r,
 	    struct db *db);
 enum MHD_Result http_feed(struct http *h, struct MHD_Connection *c, struct req *r,
+	    struct db *db);
+enum MHD_Result http_view(struct http *h, struct MHD_Connection *c, struct req *r,
+	    struct db *db);
+enum MHD_Result http_reader_feed(struct http *h, struct MHD_Connection *c, struct req *r,
+	    struct db *db);
+/* http_trial.c */
+enum MHD_Result http_trial(struct http *h, struct MHD_Connection *c, struct req *r,
 	    struct db *db);
 /* http_ops.c; db is NULL when none could be opened (open_err says why) */
 enum MHD_Result http_healthz(struct http *h, struct MHD_Connection *c, struct req *r,

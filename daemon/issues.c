@@ -267,30 +267,33 @@ issue_insert(struct db *db, struct issue *is, diag *d)
 	return db_event(db, "issue", is->id, "created", is->subject, d);
 }
 
-/* The issue of a slug that `st` (the slug at ?1) finds: 1 and *out, 0
- * when none, -1 on error. */
+/* The issue whose id the statement (its parameters bound) finds: 1 and
+ * *out, 0 when none, -1 on error. */
 static int
-by_slug(struct db *db, sqlite3_stmt *st, const char *slug, struct issue *out, diag *d)
+one_found(struct db *db, sqlite3_stmt *st, struct issue *out, diag *d)
 {
 	int64_t id;
-	int rc;
+	int rc = sqlite3_step(st);
 
-	sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
 	id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return db_fail(db, d, "looking up an issue by slug");
-	if (id == 0)
+	if (rc == SQLITE_DONE)
 		return 0;
-	return issue_get(db, id, out, d) < 0 ? -1 : 1;
+	if (rc != SQLITE_ROW)
+		return db_fail(db, d, "looking up an issue");
+	if (issue_get(db, id, out, d) < 0)
+		return -1;
+	return 1;
 }
 
 int
 issue_find_slug(struct db *db, const char *slug, struct issue *out, diag *d)
 {
-	return by_slug(db, db_stmt(db, "SELECT id FROM issues WHERE slug = ?1 AND "
-	    "kind = 'issue'"), slug, out, d);
+	sqlite3_stmt *st = db_stmt(db, "SELECT id FROM issues WHERE slug = ?1 AND "
+	    "kind = 'issue'");
+
+	sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
+	return one_found(db, st, out, d);
 }
 
 /* The one issue of a kind whose copies are made one by one (confirmation,
@@ -369,11 +372,25 @@ issue_public_list(struct db *db, size_t limit,
 	return 0;
 }
 
+
 int
 issue_public_get(struct db *db, const char *slug, struct issue *out, diag *d)
 {
-	return by_slug(db, db_stmt(db, "SELECT id FROM issues WHERE slug = ?1 AND "
-	    PUBLIC_WHERE), slug, out, d);
+	sqlite3_stmt *st = db_stmt(db, "SELECT id FROM issues WHERE slug = ?1 AND "
+	    PUBLIC_WHERE);
+
+	sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
+	return one_found(db, st, out, d);
+}
+
+int
+issue_public_by_id(struct db *db, int64_t id, struct issue *out, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT id FROM issues WHERE id = ?1 AND "
+	    PUBLIC_WHERE);
+
+	sqlite3_bind_int64(st, 1, id);
+	return one_found(db, st, out, d);
 }
 
 int

@@ -118,6 +118,8 @@ int	 issue_public_list(struct db *db, size_t limit,
 /* The public issue of that slug: 1 and *out; 0 when there is none (or it is
  * not public); -1 on error. */
 int	 issue_public_get(struct db *db, const char *slug, struct issue *out, diag *d);
+/* The same by id (a reader's view link). */
+int	 issue_public_by_id(struct db *db, int64_t id, struct issue *out, diag *d);
 /* How many issues are public and the latest time any of them changed (for
  * ETag and Last-Modified). */
 int	 issue_public_stamp(struct db *db, int64_t *count, int64_t *latest, diag *d);

@@ -35,8 +35,13 @@ const struct setting settings_table[] = {
 	  M(list.from), "From: of every issue, \"Name <address>\"." },
 	{ SCOPE_MAIN, "list.base_url", ST_STRING, "https://news.example.com", NOLIMIT, NULL,
 	  M(list.base_url), "Public URL of the HTTP endpoint (behind your TLS proxy): unsubscribe links." },
-	{ SCOPE_MAIN, "list.upgrade_url", ST_STRING, "https://news.example.com/subscribe", NOLIMIT,
-	  NULL, M(list.upgrade_url), "Where the paywall's call to action sends free readers." },
+	{ SCOPE_MAIN, "list.upgrade_url", ST_STRING, "", NOLIMIT, NULL, M(list.upgrade_url),
+	  "Where the paywall's call to action sends free readers. Empty: each reader's own "
+	  "trial page (BASE_URL/trial/TOKEN, list.trial_days); set: your own payment page, "
+	  "linked as it is (the trial pages then only answer links already sent)." },
+	{ SCOPE_MAIN, "list.trial_days", ST_INT, "7", 1, 365, NULL, M(list.trial_days),
+	  "Length of the free trial a reader starts from the call to action (tier paid, then "
+	  "free again); the templates' {{trial_days}}." },
 	{ SCOPE_MAIN, "list.address", ST_STRING, "", NOLIMIT, NULL, M(list.address),
 	  "Postal address line in the footer (CAN-SPAM asks for one)." },
 	{ SCOPE_MAIN, "list.feedback_id", ST_STRING, "", NOLIMIT, NULL, M(list.feedback_id),
