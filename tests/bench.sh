@@ -550,7 +550,7 @@ for i in range($n):
 # time (system calls) is not counted: the smtp section's µs figures have it.
 bench_smtp_cpu() {
 	local a=${BENCH_CPU_A:-1000} b=${BENCH_CPU_B:-3000} pa=${BENCH_CPU_PF_A:-200} pb=${BENCH_CPU_PF_B:-600}
-	local dir=$T/cpu port sink k n pf out=$T/cpu.out
+	local dir=$T/cpu port sink k n pf base out=$T/cpu.out
 	command -v valgrind >/dev/null || { echo "smtp cpu: valgrind is not installed"; return 1; }
 	command -v smtp-sink >/dev/null || PATH=$PATH:/usr/sbin
 	mkdir -p "$dir"
@@ -602,10 +602,12 @@ for i in range($1):
 	src() { irefs "$dir/src$1" smtp-source -d -s 4 -m "$1" -F "$dir/paid.eml" -f bounces@example.com \
 		-t reader@example.com "127.0.0.1:$2"; }
 	lay() { irefs "$dir/lay$1" "$BUILD/bench/bench_session" 127.0.0.1 "$2" "$dir/paid.eml" "$1" 4 100; }
-	printf '    %-52s %9s instructions/message\n' "smtp-source -d into smtp-sink" \
-		"$(per_msg "$(src $a $port)" "$(src $b $port)" $((b - a)))" >>"$out"
-	printf '    %-52s %9s\n' "SMTP layer alone into smtp-sink (DATA)" \
-		"$(per_msg "$(lay $a $port)" "$(lay $b $port)" $((b - a)))" >>"$out"
+	# One line: LABEL INSTRUCTIONS, and their ratio to smtp-source's.
+	line() { awk -v l="$1" -v v="$2" -v s="$base" 'BEGIN {
+		printf "    %-56s %9d  %5.1fx smtp-source\n", l, v, v / s }' >>"$out"; }
+	base=$(per_msg "$(src $a $port)" "$(src $b $port)" $((b - a)))
+	line "smtp-source -d into smtp-sink (the baseline)" "$base"
+	line "SMTP layer alone into smtp-sink (DATA)" "$(per_msg "$(lay $a $port)" "$(lay $b $port)" $((b - a)))"
 	if [ "$(id -u)" = 0 ] && [ -x /usr/sbin/postfix ]; then
 		chmod 755 "$T" "$dir"	# Postfix's daemons run as postfix
 		for k in chunking nochunking; do
@@ -649,17 +651,17 @@ for _ in range(200):
 sys.exit(1)
 PY
 			on_exit "kill $(cat "$pf.pid") 2>/dev/null"
-			printf '    %-52s %9s\n' "SMTP layer alone into Postfix smtpd, $([ $k = chunking ] &&
+			line "SMTP layer alone into Postfix smtpd, $([ $k = chunking ] &&
 				echo "CHUNKING (BDAT)" || echo "no CHUNKING (DATA)")" \
-				"$(per_msg "$(lay $pa $n)" "$(lay $pb $n)" $((pb - pa)))" >>"$out"
+				"$(per_msg "$(lay $pa $n)" "$(lay $pb $n)" $((pb - pa)))"
 			kill "$(cat "$pf.pid")"
 		done
 	else
 		echo "    (a real Postfix smtpd: needs root and postfix, skipped)" >>"$out"
 	fi
-	printf '    %-52s %9s\n' "broadsided, every thread, into smtp-sink (DATA)" \
-		"$(per_msg "$(daemon_irefs $a)" "$(daemon_irefs $b)" $((b - a)))" >>"$out"
-	echo "== SMTP CPU per message (callgrind instruction counts, user space; $a and $b messages, Postfix $pa and $pb; paid copy ~$(( $(stat -c %s "$dir/paid.eml") / 1024 )) KB, 4 connections)"
+	line "broadsided, every thread, into smtp-sink (DATA)" \
+		"$(per_msg "$(daemon_irefs $a)" "$(daemon_irefs $b)" $((b - a)))"
+	echo "== SMTP CPU per message (callgrind instructions per message, user space; $a and $b messages, Postfix $pa and $pb; paid copy ~$(( $(stat -c %s "$dir/paid.eml") / 1024 )) KB, 4 connections)"
 	cat "$out"
 }
 
@@ -772,8 +774,8 @@ PY
 		    -v sent="$sent" -v rate="$rate" -v dbs="$dbs" 'BEGIN {
 			split(imp, i, " "); split(bare, b, " "); split(dbs, s, " ")
 			printf "  %d subscribers (every third paid):\n", n
-			printf "    %-44s %9.0f rows/s (%.1f s; CPU %.1f µs/row; peak RSS %.0f MB)\n",
-			    "import, one file, one transaction", n / i[1], i[1], (i[2] + i[3]) * 1e6 / n, i[4] / 1024
+			printf "    %-44s %9.0f rows/s (%.1f s; %.2fx the bare insert; CPU %.1f µs/row; peak RSS %.0f MB)\n",
+			    "import, one file, one transaction", n / i[1], i[1], b[1] / i[1], (i[2] + i[3]) * 1e6 / n, i[4] / 1024
 			printf "    %-44s %9.0f rows/s (%.1f s)   target 200,000 rows/s\n",
 			    "  bare sqlite3: same rows and events", n / b[1], b[1]
 			printf "    %-44s %9.2f s (%.2fx the bare insert; target <= 3x)\n",
