@@ -63,6 +63,37 @@ cpu_line() {
 		printf "    %-28s %5.0f + %3.0f µs  %5.0f µs  %4.2f of %d\n", l, u * t, s * t, k * t, i / hz / w, '"$(nproc)"' }'
 }
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# smtp-sink on a free port, counters on (-c), its output in DIR (made),
+# stopped on exit: sets port and sink (its PID). start_sink SECTION DIR
+start_sink() {
+	command -v smtp-sink >/dev/null || PATH=$PATH:/usr/sbin
+	command -v smtp-sink >/dev/null || { echo "$1: smtp-sink is not installed (make deps)"; return 1; }
+	mkdir -p "$2"
+	port=$(free_port)
+	smtp-sink -u nobody -c "127.0.0.1:$port" 1000 >"$2/sink.out" 2>&1 &
+	sink=$!
+	on_exit "kill $sink 2>/dev/null"
+}
+# A daemon's config, its database in DIR, sending to that sink over
+# CONNECTIONS: sink_conf FILE DIR CONNECTIONS
+sink_conf() {
+	cat >"$1" <<CONF
+database = "$2/broadside.db";
+templates = "$TOP/templates";
+log_level = "notice";	# wait_log reads "issue N: sent"
+http: { listen = "127.0.0.1:$(free_port)"; };
+relays = ( { host = "127.0.0.1"; port = $port; connections = $3; } );
+CONF
+}
+# N subscribers as an import CSV, every EVERY-th of them paid: subs_csv N EVERY
+subs_csv() {
+	$PY -c "
+import sys
+w = sys.stdout.write
+w('email,name,tier\n')
+for i in range($1):
+    w('reader%d@example.com,Reader %d,%s\n' % (i, i, 'paid' if i % $2 == 0 else 'free'))"
+}
 
 # --- HTTP: one-click unsubscribes per second beside /healthz --------------
 # A list of 200,000 subscribers, each with a queued copy of an issue (paused,
@@ -282,29 +313,11 @@ bench_smtp() {
 	local n=${BENCH_SMTP_N:-100000} conns=${BENCH_SMTP_CONNECTIONS:-4} rounds=${BENCH_SMTP_ROUNDS:-5}
 	local dir=$T/smtp port sink pid t0 t1 hwm=0 h size r id best=0 bests=0 v sent=0
 	local g0 segs=0 segss=0 vs ratios= nfree du0 ds0 du1 ds1
-	command -v smtp-sink >/dev/null || PATH=$PATH:/usr/sbin
-	command -v smtp-sink >/dev/null || { echo "smtp: smtp-sink is not installed (make deps)"; return 1; }
-	mkdir -p "$dir"
-	port=$(free_port)
-	smtp-sink -u nobody -c "127.0.0.1:$port" 1000 >"$dir/sink.out" 2>&1 &
-	sink=$!
-	on_exit "kill $sink 2>/dev/null"
-	cat >"$dir/broadside.conf" <<CONF
-database = "$dir/broadside.db";
-templates = "$TOP/templates";
-log_level = "notice";	# wait_log reads "issue N: sent"
-http: { listen = "127.0.0.1:$(free_port)"; };
-relays = ( { host = "127.0.0.1"; port = $port; connections = $conns; } );
-CONF
+	start_sink "smtp" "$dir" || return 1
+	sink_conf "$dir/broadside.conf" "$dir" "$conns"
 	export BROADSIDE_CONFIG=$dir/broadside.conf
 	$BS init >/dev/null || return 1
-	$PY -c "
-import sys
-w = sys.stdout.write
-w('email,name,tier\n')
-for i in range($n):
-    w('reader%d@example.com,Reader %d,%s\n' % (i, i, 'paid' if i % 4 == 0 else 'free'))
-" >"$dir/subs.csv"
+	subs_csv "$n" 4 >"$dir/subs.csv"
 	$BS subscriber import "$dir/subs.csv" >/dev/null || return 1
 	id=$($BS issue create "$TOP/examples/growth-dragons-weekly.md") || return 1
 	$BS issue preview "$id" --tier free --to reader1@example.com --format eml >"$dir/free.eml"
@@ -465,20 +478,8 @@ bench_smtp_dkim() {
 	local n=${BENCH_DKIM_N:-20000} conns=4 rounds=${BENCH_DKIM_ROUNDS:-5}
 	local dir=$T/smtp_dkim port sink r k i kinds="plain rsa dual" order
 	declare -A rate=() cpu=() ratios=()
-	command -v smtp-sink >/dev/null || PATH=$PATH:/usr/sbin
-	command -v smtp-sink >/dev/null || { echo "smtp dkim: smtp-sink is not installed (make deps)"; return 1; }
-	mkdir -p "$dir"
-	port=$(free_port)
-	smtp-sink -u nobody -c "127.0.0.1:$port" 1000 >"$dir/sink.out" 2>&1 &
-	sink=$!
-	on_exit "kill $sink 2>/dev/null"
-	cat >"$dir/plain.conf" <<CONF
-database = "$dir/broadside.db";
-templates = "$TOP/templates";
-log_level = "notice";	# wait_log reads "issue N: sent"
-http: { listen = "127.0.0.1:$(free_port)"; };
-relays = ( { host = "127.0.0.1"; port = $port; connections = $conns; } );
-CONF
+	start_sink "smtp dkim" "$dir" || return 1
+	sink_conf "$dir/plain.conf" "$dir" "$conns"
 	export BROADSIDE_CONFIG=$dir/plain.conf
 	$BS init >/dev/null || return 1
 	$BS dkim keygen --selector r1 --domain example.com --out "$dir/rsa.key" >/dev/null || return 1
@@ -486,13 +487,7 @@ CONF
 	{ cat "$dir/plain.conf"; echo "dkim = ( { selector = \"r1\"; domain = \"example.com\"; key_file = \"$dir/rsa.key\"; } );"; } >"$dir/rsa.conf"
 	{ cat "$dir/plain.conf"; echo "dkim = ( { selector = \"r1\"; domain = \"example.com\"; key_file = \"$dir/rsa.key\"; },"
 	  echo "         { selector = \"e1\"; domain = \"example.com\"; key_file = \"$dir/ed.key\"; } );"; } >"$dir/dual.conf"
-	$PY -c "
-import sys
-w = sys.stdout.write
-w('email,name,tier\n')
-for i in range($n):
-    w('reader%d@example.com,Reader %d,%s\n' % (i, i, 'paid' if i % 4 == 0 else 'free'))
-" >"$dir/subs.csv"
+	subs_csv "$n" 4 >"$dir/subs.csv"
 	$BS subscriber import "$dir/subs.csv" >/dev/null || return 1
 	one_send() {	# KIND: sets rate[KIND] (msg/s) and adds its CPU µs per message
 		local id pid t0 t1 u0 s0 u1 s1
@@ -552,12 +547,7 @@ bench_smtp_cpu() {
 	local a=${BENCH_CPU_A:-1000} b=${BENCH_CPU_B:-3000} pa=${BENCH_CPU_PF_A:-200} pb=${BENCH_CPU_PF_B:-600}
 	local dir=$T/cpu port sink k n pf base out=$T/cpu.out
 	command -v valgrind >/dev/null || { echo "smtp cpu: valgrind is not installed"; return 1; }
-	command -v smtp-sink >/dev/null || PATH=$PATH:/usr/sbin
-	mkdir -p "$dir"
-	port=$(free_port)
-	smtp-sink -u nobody "127.0.0.1:$port" 1000 >"$dir/sink.out" 2>&1 &
-	sink=$!
-	on_exit "kill $sink 2>/dev/null"
+	start_sink "smtp cpu" "$dir" || return 1
 	# Instructions of one run: irefs OUTFILE COMMAND...
 	irefs() { local o=$1; shift; valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>"$o.vg" >/dev/null;
 		sed -n 's/.*I *refs: *//p' "$o.vg" | tr -d ,; }
@@ -566,19 +556,9 @@ bench_smtp_cpu() {
 	cpu_db() {
 		local d=$dir/d$1
 		mkdir -p "$d"
-		cat >"$d/broadside.conf" <<CONF
-database = "$d/broadside.db";
-templates = "$TOP/templates";
-log_level = "notice";
-http: { listen = "127.0.0.1:$(free_port)"; };
-relays = ( { host = "127.0.0.1"; port = $port; connections = 4; } );
-CONF
+		sink_conf "$d/broadside.conf" "$d" 4
 		BROADSIDE_CONFIG=$d/broadside.conf $BS init >/dev/null || return 1
-		$PY -c "
-import sys
-sys.stdout.write('email,name,tier\n')
-for i in range($1):
-    sys.stdout.write('reader%d@example.com,Reader %d,paid\n' % (i, i))" >"$d/subs.csv"
+		subs_csv "$1" 1 >"$d/subs.csv"	# all paid
 		BROADSIDE_CONFIG=$d/broadside.conf $BS subscriber import "$d/subs.csv" >/dev/null || return 1
 		sed 's/^audience: all/audience: paid/' "$TOP/examples/growth-dragons-weekly.md" >"$d/paid.md"
 		BROADSIDE_CONFIG=$d/broadside.conf $BS issue create "$d/paid.md" >/dev/null || return 1
