@@ -447,12 +447,7 @@ subscriber_import_start(struct db *db, const char *source, diag *d)
 	int rc;
 
 	/* SQLite's default page cache (2 MB): a bigger one only made the
-	 * import bigger (320 MB for a million), not faster.
-	 * The table's CHECKs are off while the import inserts: its tier and
-	 * status come from sub_tier_name()/sub_status_name(), valid by
-	 * construction, and SQLite evaluates the five-value status IN (...)
-	 * by building a throwaway index for every row (a quarter of the
-	 * import's instructions, callgrind). On again in import_end. */
+	 * import bigger (320 MB for a million), not faster. */
 	if (db_exec(db, "CREATE TEMP TABLE IF NOT EXISTS import_seen "
 	    "(k TEXT PRIMARY KEY, line INTEGER, email TEXT) WITHOUT ROWID", d) < 0 ||
 	    db_exec(db, "DELETE FROM temp.import_seen", d) < 0)
@@ -477,6 +472,11 @@ subscriber_import_start(struct db *db, const char *source, diag *d)
 	}
 	im->base = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
+	/* The table's CHECKs are off while the import inserts: its tier and
+	 * status come from sub_tier_name()/sub_status_name(), valid by
+	 * construction, and SQLite evaluates the five-value status IN (...)
+	 * by building a throwaway index for every row (a third of the
+	 * import's instructions, callgrind). On again in import_end. */
 	if (db_exec(db, "PRAGMA ignore_check_constraints = ON", d) < 0) {
 		free(im);
 		return NULL;
