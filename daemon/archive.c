@@ -22,6 +22,13 @@ archive_base(const struct config *cfg, buf *out)
 }
 
 void
+archive_issue_base(const struct config *cfg, buf *out)
+{
+	archive_base(cfg, out);
+	buf_puts(out, "/p/");
+}
+
+void
 archive_date(int64_t t, char *out, size_t n)
 {
 	time_t tt = (time_t)t;
@@ -79,32 +86,51 @@ archive_list_html(struct db *db, const struct config *cfg, buf *out, diag *d)
 	return 0;
 }
 
-/* The Markdown the public may read: before the mark; nothing of an issue
- * for paid readers only that has no mark. */
+/* The Markdown a tier may read: all of it less the mark line (full), or
+ * the public's: before the mark, nothing of an issue for paid readers
+ * only that has no mark. */
 static void
-free_cut(const struct issue *is, buf *out, int *cut)
+edition_md(const struct issue *is, int full, buf *out, int *cut)
 {
 	const char *src = is->source ? is->source : "";
 	const char *after, *mark = issue_paywall(src, &after, NULL);
 
-	*cut = mark != NULL || is->audience == AUD_PAID;
-	if (mark)
+	*cut = !full && (mark != NULL || is->audience == AUD_PAID);
+	if (mark) {
 		buf_append(out, src, (size_t)(mark - src));
-	else if (is->audience != AUD_PAID)
+		if (full)
+			buf_puts(out, after);
+	} else if (full || is->audience != AUD_PAID) {
 		buf_puts(out, src);
+	}
 }
 
-static int
-cut_html(const struct config *cfg, const struct issue *is, buf *html, int *cut, diag *d)
+int
+archive_edition(const struct config *cfg, const struct issue *is, int full, buf *html,
+    int *cut, diag *d)
 {
-	buf md = BUF_INIT, text = BUF_INIT;
+	buf md = BUF_INIT, text = BUF_INIT, links = BUF_INIT;
 	int rc;
 
-	free_cut(is, &md, cut);
-	rc = markdown_render(buf_cstr(&md), md.len, (int)cfg->list.allow_html, html, &text, d);
+	edition_md(is, full, &md, cut);
+	archive_issue_base(cfg, &links);
+	rc = markdown_render_site(buf_cstr(&md), md.len, (int)cfg->list.allow_html,
+	    buf_cstr(&links), html, &text, d);
+	buf_free(&links);
 	buf_free(&md);
 	buf_free(&text);
 	return rc;
+}
+
+void
+archive_upgrade_url(const struct config *cfg, buf *out)
+{
+	if (cfg->list.upgrade_url && *cfg->list.upgrade_url) {
+		buf_puts(out, cfg->list.upgrade_url);
+	} else {
+		archive_base(cfg, out);
+		buf_puts(out, "/subscribe");
+	}
 }
 
 int
@@ -115,7 +141,7 @@ archive_issue(struct db *db, const struct config *cfg, const char *slug, struct 
 
 	if (rc <= 0)
 		return rc;
-	if (cut_html(cfg, is, html, cut, d) < 0) {
+	if (archive_edition(cfg, is, 0, html, cut, d) < 0) {
 		issue_free(is);
 		return -1;
 	}
@@ -142,6 +168,7 @@ xml_escape(buf *out, const char *s)
 struct feed_ctx {
 	struct db		*db;
 	const struct config	*cfg;
+	const struct archive_feed_for *f;	/* NULL: the public feed */
 	const char		*base;
 	buf			*entries;
 	int64_t			 updated;
@@ -160,15 +187,23 @@ feed_one(const struct issue_public *p, void *arg)
 	struct tm tm;
 	int cut;
 
-	if (issue_get(c->db, p->id, &is, c->d) < 0 || cut_html(c->cfg, &is, &html, &cut, c->d) < 0) {
+	if (issue_get(c->db, p->id, &is, c->d) < 0 ||
+	    archive_edition(c->cfg, &is, c->f != NULL, &html, &cut, c->d) < 0) {
 		issue_free(&is);
 		c->failed = 1;
 		return 1;
 	}
-	buf_printf(&url, "%s/p/%s", c->base, p->slug);
+	if (c->f)
+		c->f->link(p->id, c->f->arg, &url);
+	else
+		buf_printf(&url, "%s/p/%s", c->base, p->slug);
 	if (cut) {
-		buf_puts(&html, "<p><strong>Keep reading with a 7-day free trial.</strong> <a href=\"");
-		page_escape(&html, c->cfg->list.upgrade_url);
+		buf up = BUF_INIT;
+		archive_upgrade_url(c->cfg, &up);
+		buf_printf(&html, "<p><strong>Keep reading with a %lld-day free trial.</strong> "
+		    "<a href=\"", (long long)c->cfg->list.trial_days);
+		page_escape(&html, up.data);
+		buf_free(&up);
 		buf_puts(&html, "\">Subscribe to ");
 		page_escape(&html, c->cfg->list.name);
 		buf_puts(&html, "</a></p>\n");
@@ -203,10 +238,11 @@ feed_one(const struct issue_public *p, void *arg)
 }
 
 int
-archive_feed(struct db *db, const struct config *cfg, buf *out, diag *d)
+archive_feed(struct db *db, const struct config *cfg, const struct archive_feed_for *f,
+    buf *out, diag *d)
 {
-	buf base = BUF_INIT, entries = BUF_INIT;
-	struct feed_ctx c = { db, cfg, NULL, &entries, 0, 0, d };
+	buf base = BUF_INIT, entries = BUF_INIT, self = BUF_INIT;
+	struct feed_ctx c = { db, cfg, f, NULL, &entries, 0, 0, d };
 	char iso[40];
 	int rc = -1;
 
@@ -220,11 +256,20 @@ archive_feed(struct db *db, const struct config *cfg, buf *out, diag *d)
 	xml_escape(out, cfg->list.name);
 	buf_puts(out, "</title>\n<id>tag:");
 	xml_escape(out, cfg->list.id);
-	buf_puts(out, ",2024:feed</id>\n<updated>");
+	/* The private feeds' id differs from the public one's, and from each
+	 * other's (the subscriber's id: no secret, the token is). */
+	if (f)
+		buf_printf(out, ",2024:feed/full/%lld</id>\n<updated>", (long long)f->subscriber_id);
+	else
+		buf_puts(out, ",2024:feed</id>\n<updated>");
 	buf_puts(out, iso);
 	buf_puts(out, "</updated>\n<link rel=\"self\" type=\"application/atom+xml\" href=\"");
-	xml_escape(out, c.base);
-	buf_puts(out, "/feed.xml\"/>\n<link rel=\"alternate\" type=\"text/html\" href=\"");
+	if (f)
+		buf_puts(&self, f->self);
+	else
+		buf_printf(&self, "%s/feed.xml", c.base);
+	xml_escape(out, self.data);
+	buf_puts(out, "\"/>\n<link rel=\"alternate\" type=\"text/html\" href=\"");
 	xml_escape(out, c.base);
 	buf_puts(out, "/archive\"/>\n<author><name>");
 	xml_escape(out, cfg->list.name);
@@ -235,5 +280,6 @@ archive_feed(struct db *db, const struct config *cfg, buf *out, diag *d)
 done:
 	buf_free(&base);
 	buf_free(&entries);
+	buf_free(&self);
 	return rc;
 }

@@ -9,9 +9,11 @@
 
 #include "address.h"
 #include "buf.h"
+#include "archive.h"
 #include "cli.h"
 #include "clock.h"
 #include "issue_file.h"
+#include "issue_links.h"
 #include "issues.h"
 #include "queue.h"
 #include "render.h"
@@ -49,8 +51,17 @@ cmd_create(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		buf_free(&text);
 		return -1;
 	}
+	/* The file line of the Markdown's first line, for issue: link errors:
+	 * the body is the end of the file, copied as it is. */
+	size_t blen = strlen(is.source);
+	int first = 1;
+	if (blen <= text.len && memcmp(text.data + text.len - blen, is.source, blen) == 0)
+		for (size_t i = 0; i < text.len - blen; i++)
+			first += text.data[i] == '\n';
 	buf_free(&text);
+	/* Stored first, so that a link to itself is known. */
 	if (db_begin(ctx->db, d) < 0 || issue_insert(ctx->db, &is, d) < 0 ||
+	    issue_links_check(ctx->db, &is, 0, name, first, d) < 0 ||
 	    db_commit(ctx->db, d) < 0) {
 		db_rollback(ctx->db);
 		issue_free(&is);
@@ -94,6 +105,8 @@ issue_json(buf *out, const struct issue *is)
 	buf_printf(out, ", \"created_at\": \"%s\", \"paywall\": %s, \"pause_reason\": ", cr,
 	    issue_paywall(is->source, NULL, NULL) ? "true" : "false");
 	buf_json_string(out, is->pause_reason && *is->pause_reason ? is->pause_reason : NULL);
+	buf_puts(out, ", \"slug\": ");
+	buf_json_string(out, is->slug && *is->slug ? is->slug : NULL);
 	buf_putc(out, '}');
 }
 
@@ -204,8 +217,10 @@ cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		for (int i = 0; i < 7; i++)
 			buf_printf(&out, "%s\"%s\": %lld", i ? ", " : "", delivery_states[i],
 			    (long long)counts[i]);
-		buf_printf(&out, ", \"total\": %lld}, \"fanned_out\": %s, \"rate_per_s\": %.1f, "
+		buf_printf(&out, ", \"total\": %lld}, \"catch_up\": {\"total\": %lld, "
+		    "\"sent\": %lld}, \"fanned_out\": %s, \"rate_per_s\": %.1f, "
 		    "\"rate_last_minute_per_s\": %.1f}\n", (long long)total,
+		    (long long)qc.catch_up, (long long)qc.catch_up_sent,
 		    is.fanout_done ? "true" : "false", qc.rate_average, qc.rate_minute);
 	} else {
 		char sa[32], st[32], fi[32];
@@ -223,6 +238,17 @@ cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 			if (counts[i])
 				buf_printf(&out, ", %s %lld", delivery_states[i], (long long)counts[i]);
 		buf_putc(&out, '\n');
+		/* Copies for readers who joined after it went (welcome.c). */
+		if (is.kind == ISSUE_KIND_ISSUE && is.slug && *is.slug) {
+			buf a = BUF_INIT;
+			archive_issue_base(&ctx->cfg, &a);
+			buf_printf(&out, "  archive:   %s%s (link to it with issue:%s)\n", a.data,
+			    is.slug, is.slug);
+			buf_free(&a);
+		}
+		if (qc.catch_up)
+			buf_printf(&out, "  catch-up:  %lld of them for new readers, %lld sent\n",
+			    (long long)qc.catch_up, (long long)qc.catch_up_sent);
 		/* A big list is fanned out in chunks while the first copies go. */
 		if (!is.fanout_done && (is.status == ISSUE_SENDING || is.status == ISSUE_PAUSED))
 			buf_printf(&out, "  fan-out:   under way (subscribers up to id %lld done)\n",
@@ -236,6 +262,20 @@ cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	issue_free(&is);
 	rc = cli_write_stdout(&out, d);
 	buf_free(&out);
+	return rc;
+}
+
+/* The issue's links checked for a send at `when` (issue_links.h). */
+static int
+links_at(struct db *db, int64_t id, int64_t when, diag *d)
+{
+	struct issue is;
+	int rc;
+
+	if (issue_get(db, id, &is, d) < 0)
+		return -1;
+	rc = issue_links_check(db, &is, when, NULL, 1, d);
+	issue_free(&is);
 	return rc;
 }
 
@@ -278,7 +318,8 @@ cmd_schedule(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	if (db_begin(ctx->db, d) < 0)
 		return -1;
 	if (issue_transition(ctx->db, id, ISSUE_SCHEDULED, d) < 0 ||
-	    issue_set_send_at(ctx->db, id, when, d) < 0 || db_commit(ctx->db, d) < 0) {
+	    issue_set_send_at(ctx->db, id, when, d) < 0 ||
+	    links_at(ctx->db, id, when, d) < 0 || db_commit(ctx->db, d) < 0) {
 		db_rollback(ctx->db);
 		return -1;
 	}

@@ -141,8 +141,10 @@ cmd_stats(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 			buf_json_string(&out, (const char *)sqlite3_column_text(st, 2));
 			buf_printf(&out, ", \"deliveries\": %lld, \"sent\": %lld, \"pending\": %lld, "
 			    "\"failed\": %lld, \"dropped\": %lld, \"rate_per_s\": %.1f, "
-			    "\"rate_last_minute_per_s\": %.1f, ",
-			    total, sent, pending, failed, dropped, rate, qc.rate_minute);
+			    "\"rate_last_minute_per_s\": %.1f, \"catch_up\": %lld, "
+			    "\"catch_up_sent\": %lld, ",
+			    total, sent, pending, failed, dropped, rate, qc.rate_minute,
+			    (long long)qc.catch_up, (long long)qc.catch_up_sent);
 			if (*sqlite3_column_text(st, 3)) {
 				buf_puts(&out, "\"pause_reason\": ");
 				buf_json_string(&out, (const char *)sqlite3_column_text(st, 3));
@@ -158,6 +160,9 @@ cmd_stats(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 				buf_printf(&out, "; %.1f msg/s", rate);
 			if (qc.rate_minute > 0)
 				buf_printf(&out, " (last minute %.1f msg/s)", qc.rate_minute);
+			if (qc.catch_up)
+				buf_printf(&out, "; catch-up %lld (%lld sent)",
+				    (long long)qc.catch_up, (long long)qc.catch_up_sent);
 			buf_printf(&out, "\n       %s\n", sqlite3_column_text(st, 2));
 			if (*sqlite3_column_text(st, 3))
 				buf_printf(&out, "       paused by the daemon: %s\n",

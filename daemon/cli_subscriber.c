@@ -8,12 +8,16 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "archive.h"
 #include "buf.h"
 #include "cli.h"
 #include "clock.h"
 #include "csv.h"
 #include "issue_file.h"
+#include "readerlink.h"
+#include "secret.h"
 #include "subscribers.h"
+#include "welcome.h"
 
 #define MAX_NAME 200
 
@@ -68,6 +72,27 @@ add_one(struct db *db, struct subscriber *s, const char *key, int64_t *id, diag 
 	return subscriber_insert(db, s, key, id, d);
 }
 
+/* With welcome.on_import, the subscribers of ids lo..hi just added get the
+ * welcome and catch-up copies, in the adding transaction (welcome.h). */
+static int
+welcome_imported(struct cli_ctx *ctx, int64_t lo, int64_t hi, int64_t *welcomed,
+    int64_t *caught_up, diag *d)
+{
+	*welcomed = *caught_up = 0;
+	if (!ctx->cfg.welcome.on_import || hi < lo)
+		return 0;
+	return welcome_queue(ctx->db, &ctx->cfg, lo, hi, clock_now(), welcomed, caught_up, d);
+}
+
+static void
+welcome_said(struct cli_ctx *ctx, int64_t welcomed, int64_t caught_up)
+{
+	if (ctx->cfg.welcome.on_import)
+		printf("queued %lld welcome email%s and %lld catch-up cop%s (welcome.on_import)\n",
+		    (long long)welcomed, welcomed == 1 ? "" : "s", (long long)caught_up,
+		    caught_up == 1 ? "y" : "ies");
+}
+
 static int
 cmd_add(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 {
@@ -79,7 +104,7 @@ cmd_add(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	struct subscriber s = { 0 };
 	char key[ADDRESS_MAX + 1];
 	const char *why;
-	int64_t id;
+	int64_t id, welcomed, caught_up;
 	int ch;
 
 	s.name = "";
@@ -99,11 +124,14 @@ cmd_add(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		return diag_set(d, EX_DATAERR, "%s", why);
 	if (db_begin(ctx->db, d) < 0)
 		return -1;
-	if (add_one(ctx->db, &s, key, &id, d) < 0 || db_commit(ctx->db, d) < 0) {
+	if (add_one(ctx->db, &s, key, &id, d) < 0 ||
+	    welcome_imported(ctx, id, id, &welcomed, &caught_up, d) < 0 ||
+	    db_commit(ctx->db, d) < 0) {
 		db_rollback(ctx->db);
 		return -1;
 	}
 	printf("added %s (id %lld, %s)\n", s.email, (long long)id, sub_tier_name(s.tier));
+	welcome_said(ctx, welcomed, caught_up);
 	return 0;
 }
 
@@ -164,6 +192,7 @@ cmd_import(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	char source[260];
 	int rc;
 	int64_t added = 0, existing = 0, suppressed = 0, rows = 0;
+	int64_t last = 0, welcomed = 0, caught_up = 0;
 	size_t ncols;
 	FILE *fp;
 	int64_t t0 = clock_mono_ms();
@@ -208,7 +237,8 @@ cmd_import(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	ncols = r.nfields;
 	if (db_begin(ctx->db, d) < 0)
 		goto fail_nodb;
-	if ((im = subscriber_import_start(ctx->db, source, d)) == NULL)
+	if (subscriber_last_id(ctx->db, &last, d) < 0 ||
+	    (im = subscriber_import_start(ctx->db, source, d)) == NULL)
 		goto fail;
 	progress_start(&pg, "importing");
 	/* A bad line is reported after the rows buffered before it are
@@ -267,7 +297,9 @@ cmd_import(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	}
 	subscriber_import_counts(im, &added, &existing, &suppressed);
 	progress_end(&pg);
-	if (subscriber_import_finish(im, d) < 0 || db_commit(ctx->db, d) < 0)
+	if (subscriber_import_finish(im, d) < 0 ||
+	    welcome_imported(ctx, last + 1, INT64_MAX, &welcomed, &caught_up, d) < 0 ||
+	    db_commit(ctx->db, d) < 0)
 		goto fail;
 	subscriber_import_end(im);
 	csv_close(&c);
@@ -279,6 +311,7 @@ cmd_import(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	    "%lld suppressed (skipped); %.2f s\n", (long long)added, added == 1 ? "" : "s",
 	    file, (long long)existing, (long long)suppressed,
 	    (double)(clock_mono_ms() - t0) / 1000.0);
+	welcome_said(ctx, welcomed, caught_up);
 	return 0;
 duplicate:
 	diag_set(d, EX_DATAERR, "%s:%d: %s: duplicate address in the file (line %d has %s; "
@@ -494,6 +527,21 @@ history_row(int64_t at, const char *event, const char *detail, void *arg)
 	return 0;
 }
 
+/* A paid reader's private feed URL (the key file signs it). */
+static int
+reader_feed(struct cli_ctx *ctx, int64_t id, buf *out, diag *d)
+{
+	struct secret sec;
+	buf base = BUF_INIT;
+
+	if (secret_load(ctx->cfg.key_file, &sec, d) < 0)
+		return diag_prefix(d, "the private feed link needs the key: ");
+	archive_base(&ctx->cfg, &base);
+	readerlink(out, LINK_FEED, base.data, &sec, ctx->cfg.list.id, 0, id);
+	buf_free(&base);
+	return 0;
+}
+
 static int
 cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 {
@@ -503,8 +551,8 @@ cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	};
 	struct subscriber s;
 	struct history h = { NULL, 0, 0 };
-	char key[ADDRESS_MAX + 1], since[32], last[32];
-	buf out = BUF_INIT;
+	char key[ADDRESS_MAX + 1], since[32], last[32], until[32], trial[32];
+	buf out = BUF_INIT, feed = BUF_INIT;
 	int ch, rc, gone = 0;
 
 	while ((ch = getopt_long(argc, argv, "j", opts, NULL)) != -1) {
@@ -527,6 +575,14 @@ cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	clock_format_rfc3339(s.created_at, since, sizeof since);
 	if (s.last_bounce_at)
 		clock_format_rfc3339(s.last_bounce_at, last, sizeof last);
+	if (s.paid_until)
+		clock_format_rfc3339(s.paid_until, until, sizeof until);
+	if (s.trial_at)
+		clock_format_rfc3339(s.trial_at, trial, sizeof trial);
+	if (s.tier == TIER_PAID && reader_feed(ctx, s.id, &feed, d) < 0) {
+		subscriber_free(&s);
+		return -1;
+	}
 	h.out = &out;
 	if (h.json) {
 		buf_printf(&out, "{\"id\": %lld, \"email\": ", (long long)s.id);
@@ -537,6 +593,13 @@ cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		    "\"last_bounce_at\": ", sub_tier_name(s.tier), sub_status_name(s.status),
 		    (long long)s.bounce_score);
 		buf_json_string(&out, s.last_bounce_at ? last : NULL);
+		buf_puts(&out, ", \"paid_until\": ");
+		buf_json_string(&out, s.paid_until ? until : NULL);
+		buf_printf(&out, ", \"on_trial\": %s, \"trial_started_at\": ",
+		    s.on_trial ? "true" : "false");
+		buf_json_string(&out, s.trial_at ? trial : NULL);
+		buf_puts(&out, ", \"feed_url\": ");
+		buf_json_string(&out, feed.len ? feed.data : NULL);
 		buf_printf(&out, ", \"created_at\": \"%s\", \"history\": [", since);
 	} else {
 		buf_printf(&out, "%s (subscriber %lld)\n  name:         %s\n  tier:         %s\n"
@@ -545,10 +608,17 @@ cmd_show(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		    (long long)s.bounce_score);
 		if (s.last_bounce_at)
 			buf_printf(&out, " (last bounce %s)", last);
+		if (s.paid_until)
+			buf_printf(&out, "\n  paid until:   %s%s", until, s.on_trial ? " (free trial)" : "");
+		if (s.trial_at)
+			buf_printf(&out, "\n  trial:        had one, from %s", trial);
+		if (feed.len)
+			buf_printf(&out, "\n  private feed: %s", feed.data);
 		buf_printf(&out, "\n  since:        %s\nhistory:\n", since);
 	}
 	rc = db_events(ctx->db, "subscriber", s.id, history_row, &h, d);
 	subscriber_free(&s);
+	buf_free(&feed);
 	if (rc < 0) {
 		buf_free(&out);
 		return -1;
@@ -568,17 +638,19 @@ cmd_set(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	static const struct option opts[] = {
 		{ "name", required_argument, NULL, 'n' },
 		{ "tier", required_argument, NULL, 't' },
+		{ "until", required_argument, NULL, 'u' },
 		{ "status", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *name = NULL, *why;
+	const char *name = NULL, *why, *until_arg = NULL;
 	enum sub_tier tier;
 	enum sub_status status;
 	int have_tier = 0, have_status = 0, ch;
+	int64_t until = 0;
 	struct subscriber s;
-	char key[ADDRESS_MAX + 1];
+	char key[ADDRESS_MAX + 1], end[40];
 
-	while ((ch = getopt_long(argc, argv, "n:t:s:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "n:t:u:s:", opts, NULL)) != -1) {
 		if (ch == 'n') {
 			if (check_name(optarg, &why) < 0)
 				return diag_set(d, EX_DATAERR, "%s", why);
@@ -587,6 +659,12 @@ cmd_set(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 			if (sub_tier_parse(optarg, &tier) < 0)
 				return cli_usage(d, "unknown tier '%s' (free or paid)", optarg);
 			have_tier = 1;
+		} else if (ch == 'u') {
+			if (clock_parse_time(optarg, &until) < 0 || until <= 0)
+				return cli_usage(d, "--until '%s': not a time (write "
+				    "2026-12-31T00:00:00Z, or \"2026-12-31 00:00\" in local time)",
+				    optarg);
+			until_arg = optarg;
 		} else if (ch == 's') {
 			if (sub_status_parse(optarg, &status) < 0 ||
 			    (status != SUB_ACTIVE && status != SUB_UNSUBSCRIBED))
@@ -600,19 +678,30 @@ cmd_set(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 		return cli_usage(d, "one EMAIL is needed");
 	if (!name && !have_tier && !have_status)
 		return cli_usage(d, "nothing to change: give --name, --tier or --status");
+	if (until_arg && !(have_tier && tier == TIER_PAID))
+		return cli_usage(d, "--until %s: a paid period's end goes with --tier paid",
+		    until_arg);
 	if (db_begin(ctx->db, d) < 0)
 		return -1;
 	if (lookup(ctx, argv[optind], &s, key, d) < 0)
 		goto fail;
-	if ((name || have_tier) &&
-	    subscriber_update(ctx->db, s.id, name, have_tier ? &tier : NULL, d) < 0)
+	if (name && subscriber_update(ctx->db, s.id, name, NULL, d) < 0)
+		goto fail_s;
+	if (have_tier && subscriber_set_paid(ctx->db, s.id, tier, until,
+	    "set by operator", d) < 0)
 		goto fail_s;
 	if (have_status && subscriber_set_status(ctx->db, s.id, status,
 	    "set by operator", d) < 0)
 		goto fail_s;
 	if (db_commit(ctx->db, d) < 0)
 		goto fail_s;
-	printf("%s: updated\n", s.email);
+	if (until_arg) {
+		clock_format_rfc3339(until, end, sizeof end);
+		printf("%s: updated; paid until %s%s\n", s.email, end, until <= clock_now() ?
+		    " (over: the daemon makes it free within a second)" : "");
+	} else {
+		printf("%s: updated\n", s.email);
+	}
 	subscriber_free(&s);
 	return 0;
 fail_s:
@@ -653,13 +742,15 @@ const struct cli_command cli_subscriber_commands[] = {
 	  "all rows or none", CLI_NEEDS_DB, cmd_import },
 	{ "subscriber", "list", "[--tier T] [--status S] [--json]", "list subscribers",
 	  CLI_NEEDS_DB, cmd_list },
-	{ "subscriber", "show", "EMAIL [--json]", "one subscriber: status, tier, bounce score "
-	  "and history (subscribed, imported, bounced, complained, unsubscribed, ...)",
+	{ "subscriber", "show", "EMAIL [--json]", "one subscriber: status, tier (paid until, "
+	  "trial, private feed), bounce score and history (subscribed, imported, bounced, complained, unsubscribed, ...)",
 	  CLI_NEEDS_DB, cmd_show },
 	{ "subscriber", "export", "[FILE|-]", "write all subscribers as CSV (the import format)",
 	  CLI_NEEDS_DB, cmd_export },
-	{ "subscriber", "set", "EMAIL [--tier T] [--status active|unsubscribed] [--name N]",
-	  "change a subscriber", CLI_NEEDS_DB, cmd_set },
+	{ "subscriber", "set", "EMAIL [--tier free|paid [--until TIME]] "
+	  "[--status active|unsubscribed] [--name N]", "change a subscriber; --tier paid "
+	  "--until TIME: a paid period that ends then (a payment system's), free again after",
+	  CLI_NEEDS_DB, cmd_set },
 	{ "subscriber", "remove", "EMAIL", "forget the person; keep a hash so they stay suppressed",
 	  CLI_NEEDS_DB, cmd_remove },
 	{ NULL, NULL, NULL, NULL, 0, NULL },

@@ -51,6 +51,7 @@ struct config {
 		char	*name, *id, *from, *base_url, *upgrade_url, *address;
 		char	*feedback_id;
 		int64_t	 allow_html;
+		int64_t	 trial_days;	/* the call to action's free trial */
 	} list;
 	struct relay_conf *relays;
 	size_t	 nrelays;
@@ -65,6 +66,7 @@ struct config {
 	struct {
 		char	*listen;
 		int64_t	 threads, max_connections, timeout, max_body, max_header;
+		int64_t	 per_ip_connections, request_timeout;
 	} http;
 	struct {
 		int64_t	 grace;		/* previous keys accepted this long */
@@ -74,6 +76,10 @@ struct config {
 		int64_t	 ip_limit, ip_window, address_limit, address_window;
 		int64_t	 confirm_per_day, trust_forwarded_for;
 	} signup;
+	struct {			/* what a new reader gets (welcome.c) */
+		int64_t	 enabled, catch_up, catch_up_age, on_import;
+		char	*subject;	/* "": "Welcome to <list.name>" */
+	} welcome;
 	struct {
 		int64_t	 deliveries;	/* final delivery rows kept this long */
 	} retention;

@@ -1,5 +1,5 @@
 /* http - the daemon's HTTP endpoint (libmicrohttpd): unsubscribe, signup,
- * archive, feed, health, metrics.
+ * archive, feeds, trials, a reader's own view of an issue, health, metrics.
  *
  *   GET|HEAD /u/TOKEN          confirmation page (changes nothing)
  *   POST     /u/TOKEN          unsubscribes at once (RFC 8058 one-click, any
@@ -12,11 +12,19 @@
  *   POST     /confirm/TOKEN    confirms the signup
  *   GET|HEAD /archive, /p/SLUG, /feed.xml  the public archive (archive.c),
  *                              with ETag/Last-Modified and 304
+ *   GET|HEAD /trial/TOKEN      the trial page (changes nothing)
+ *   POST     /trial/TOKEN      starts the reader's one trial; 409 when it
+ *                              cannot (paid already, had one, not active)
+ *   GET|HEAD /i/ISSUE/TOKEN    an issue as that reader's tier gets it
+ *   GET|HEAD /feed/TOKEN.xml   a paid reader's full Atom feed (304 as the
+ *                              public one); 403 once not paid
  *   GET|HEAD /healthz          JSON: database reachable, relays' circuits
  *   GET|HEAD /metrics          Prometheus text format (see metrics.h)
  *
  * Every HTML page is a fragment of the templates folder inside one frame
- * (page-frame.html).
+ * (page-frame.html). The server is http.c; the pages live by concept in
+ * http_unsub.c, http_signup.c, http_reader.c, http_trial.c and http_ops.c
+ * (http_int.h).
  *
  * A forged, truncated or stale token gets the 404 page; other paths 404,
  * other methods 405, a body over http.max_body 413. It answers on

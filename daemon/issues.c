@@ -159,8 +159,9 @@ issue_get(struct db *db, int64_t id, struct issue *out, diag *d)
 	out->pause_reason = xstrdup((const char *)sqlite3_column_text(st, 11));
 	out->fanout_cursor = sqlite3_column_int64(st, 12);
 	out->fanout_done = sqlite3_column_int(st, 13);
-	out->kind = strcmp((const char *)sqlite3_column_text(st, 14), "confirmation") == 0 ?
-	    ISSUE_KIND_CONFIRMATION : ISSUE_KIND_ISSUE;
+	const char *kind = (const char *)sqlite3_column_text(st, 14);
+	out->kind = strcmp(kind, "confirmation") == 0 ? ISSUE_KIND_CONFIRMATION :
+	    strcmp(kind, "welcome") == 0 ? ISSUE_KIND_WELCOME : ISSUE_KIND_ISSUE;
 	out->slug = xstrdup((const char *)sqlite3_column_text(st, 15));
 	sqlite3_reset(st);
 	if (rc != 0) {
@@ -266,29 +267,76 @@ issue_insert(struct db *db, struct issue *is, diag *d)
 	return db_event(db, "issue", is->id, "created", is->subject, d);
 }
 
-int
-issue_confirmation(struct db *db, int64_t *id, diag *d)
+/* The issue whose id the statement (its parameters bound) finds: 1 and
+ * *out, 0 when none, -1 on error. */
+static int
+one_found(struct db *db, sqlite3_stmt *st, struct issue *out, diag *d)
 {
-	sqlite3_stmt *st = db_stmt(db,
-	    "SELECT id FROM issues WHERE kind = 'confirmation' ORDER BY id LIMIT 1");
+	int64_t id;
 	int rc = sqlite3_step(st);
 
+	id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		return db_fail(db, d, "looking up an issue");
+	if (issue_get(db, id, out, d) < 0)
+		return -1;
+	return 1;
+}
+
+int
+issue_find_slug(struct db *db, const char *slug, struct issue *out, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT id FROM issues WHERE slug = ?1 AND "
+	    "kind = 'issue'");
+
+	sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
+	return one_found(db, st, out, d);
+}
+
+/* The one issue of a kind whose copies are made one by one (confirmation,
+ * welcome): found, or made 'sending' with its fan-out done. */
+static int
+issue_of_kind(struct db *db, const char *kind, const char *subject, int64_t *id, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "SELECT id FROM issues WHERE kind = ?1 ORDER BY id LIMIT 1");
+	int rc;
+
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*id = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
 	if (rc == SQLITE_ROW)
 		return 0;
 	if (rc != SQLITE_DONE)
-		return db_fail(db, d, "looking for the confirmation issue");
+		return db_fail(db, d, "looking for the confirmation or welcome issue");
 	st = db_stmt(db,
 	    "INSERT INTO issues (subject, preheader, audience, source, status, kind, "
-	    "fanout_done, started_at, created_at, updated_at) VALUES ('Signup confirmations', "
-	    "'', 'all', '', 'sending', 'confirmation', 1, ?1, ?1, ?1)");
+	    "fanout_done, started_at, created_at, updated_at) VALUES (?2, "
+	    "'', 'all', '', 'sending', ?3, 1, ?1, ?1, ?1)");
 	sqlite3_bind_int64(st, 1, clock_now());
-	if (db_step_done(db, st, d, "making the confirmation issue") < 0)
+	sqlite3_bind_text(st, 2, subject, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
+	if (db_step_done(db, st, d, "making the confirmation or welcome issue") < 0)
 		return -1;
 	*id = sqlite3_last_insert_rowid(db_handle(db));
-	return db_event(db, "issue", *id, "created", "signup confirmations", d);
+	return db_event(db, "issue", *id, "created", subject, d);
+}
+
+int
+issue_confirmation(struct db *db, int64_t *id, diag *d)
+{
+	return issue_of_kind(db, "confirmation", "Signup confirmations", id, d);
+}
+
+int
+issue_welcome(struct db *db, int64_t *id, diag *d)
+{
+	return issue_of_kind(db, "welcome", "Welcome emails", id, d);
 }
 
 #define PUBLIC_WHERE "kind = 'issue' AND status IN ('sending', 'sent') " \
@@ -324,25 +372,25 @@ issue_public_list(struct db *db, size_t limit,
 	return 0;
 }
 
+
 int
 issue_public_get(struct db *db, const char *slug, struct issue *out, diag *d)
 {
 	sqlite3_stmt *st = db_stmt(db, "SELECT id FROM issues WHERE slug = ?1 AND "
 	    PUBLIC_WHERE);
-	int64_t id;
-	int rc;
 
 	sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_reset(st);
-	if (rc == SQLITE_DONE)
-		return 0;
-	if (rc != SQLITE_ROW)
-		return db_fail(db, d, "looking up an issue by slug");
-	if (issue_get(db, id, out, d) < 0)
-		return -1;
-	return 1;
+	return one_found(db, st, out, d);
+}
+
+int
+issue_public_by_id(struct db *db, int64_t id, struct issue *out, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT id FROM issues WHERE id = ?1 AND "
+	    PUBLIC_WHERE);
+
+	sqlite3_bind_int64(st, 1, id);
+	return one_found(db, st, out, d);
 }
 
 int
@@ -389,9 +437,10 @@ issue_transition(struct db *db, int64_t id, enum issue_status to, diag *d)
 	if (issue_get(db, id, &is, d) < 0)
 		return -1;
 	issue_free(&is);
-	if (is.kind == ISSUE_KIND_CONFIRMATION && to != ISSUE_PAUSED && to != ISSUE_SENDING)
-		return diag_set(d, EX_DATAERR, "issue %lld holds the signup confirmation "
-		    "emails: it can be paused and resumed, not %s", (long long)id,
+	if (is.kind != ISSUE_KIND_ISSUE && to != ISSUE_PAUSED && to != ISSUE_SENDING)
+		return diag_set(d, EX_DATAERR, "issue %lld holds the %s emails: it can be "
+		    "paused and resumed, not %s", (long long)id,
+		    is.kind == ISSUE_KIND_WELCOME ? "welcome" : "signup confirmation",
 		    to == ISSUE_CANCELLED ? "cancelled" : "rescheduled or finished");
 	if (!allowed(is.status, to))
 		return diag_set(d, EX_DATAERR, "issue %lld is %s; it cannot become %s",
@@ -472,4 +521,25 @@ issue_reopen(struct db *db, int64_t id, const char *why, diag *d)
 	if (sqlite3_changes(db_handle(db)) == 0)
 		return 0;
 	return db_event(db, "issue", id, "reopened", why, d);
+}
+
+int
+issue_catch_up(struct db *db, const char *tier, int64_t since, size_t max, int64_t *ids,
+    size_t *n, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT id FROM issues WHERE " PUBLIC_WHERE
+	    " AND audience IN ('all', ?1) AND started_at >= ?2 "
+	    "ORDER BY started_at DESC, id DESC LIMIT ?3");
+	int rc;
+
+	*n = 0;
+	sqlite3_bind_text(st, 1, tier, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, since);
+	sqlite3_bind_int64(st, 3, (int64_t)max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max)
+		ids[(*n)++] = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return db_fail(db, d, "looking for the latest issues");
+	return 0;
 }

@@ -22,9 +22,10 @@ enum issue_status {
 /* The Markdown body marks the free readers' end with a line of its own: */
 #define ISSUE_PAYWALL_MARK "<!-- paywall -->"
 
-/* ISSUE_CONFIRMATION: the one issue whose copies are the signup
- * confirmation emails (signup.c); always sending, never public. */
-enum issue_kind { ISSUE_KIND_ISSUE, ISSUE_KIND_CONFIRMATION };
+/* ISSUE_KIND_CONFIRMATION: the one issue whose copies are the signup
+ * confirmation emails (signup.c); ISSUE_KIND_WELCOME: the one whose copies
+ * are the welcome emails (welcome.c). Both always sending, never public. */
+enum issue_kind { ISSUE_KIND_ISSUE, ISSUE_KIND_CONFIRMATION, ISSUE_KIND_WELCOME };
 
 struct issue {
 	int64_t		 id;
@@ -85,9 +86,21 @@ int	 issue_reopen(struct db *db, int64_t id, const char *why, diag *d);
 #define ISSUE_SLUG_MAX	60
 void	 issue_slugify(const char *subject, buf *out);
 
+/* The issue of a slug (kind issue): 1 and *out (caller frees); 0 when none
+ * has it; -1 on error. */
+int	 issue_find_slug(struct db *db, const char *slug, struct issue *out, diag *d);
+
 /* The confirmation issue's id, made (status sending) when there is none
  * yet. Caller owns the transaction. */
 int	 issue_confirmation(struct db *db, int64_t *id, diag *d);
+/* The same for the welcome issue. */
+int	 issue_welcome(struct db *db, int64_t *id, diag *d);
+
+/* The latest issues a reader of `tier` ("free" or "paid") would have got:
+ * public (sending or sent), audience all or that tier, started at or after
+ * `since`; newest first, at most `max` of them into ids; *n how many. */
+int	 issue_catch_up(struct db *db, const char *tier, int64_t since, size_t max,
+	    int64_t *ids, size_t *n, diag *d);
 
 /* --- the public archive: issues that went out (sending or sent), never
  * drafts, scheduled, paused, cancelled or the confirmation issue --- */
@@ -105,6 +118,8 @@ int	 issue_public_list(struct db *db, size_t limit,
 /* The public issue of that slug: 1 and *out; 0 when there is none (or it is
  * not public); -1 on error. */
 int	 issue_public_get(struct db *db, const char *slug, struct issue *out, diag *d);
+/* The same by id (a reader's view link). */
+int	 issue_public_by_id(struct db *db, int64_t id, struct issue *out, diag *d);
 /* How many issues are public and the latest time any of them changed (for
  * ETag and Last-Modified). */
 int	 issue_public_stamp(struct db *db, int64_t *count, int64_t *latest, diag *d);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sysexits.h>
 
 #include "xalloc.h"
@@ -501,18 +502,61 @@ render_text(cmark_node *root, int allow_html, buf *out)
 	free(w.links);
 }
 
-int
-markdown_render(const char *src, size_t len, int allow_html, buf *html,
-    buf *text, diag *d)
+/* The line of a node: its own, or its nearest block's (cmark gives every
+ * link one, but keep a line for any node). */
+static int
+node_line(cmark_node *n)
+{
+	for (; n; n = cmark_node_parent(n))
+		if (cmark_node_get_start_line(n) > 0)
+			return cmark_node_get_start_line(n);
+	return 0;
+}
+
+/* Calls each(slug, line) for every [title](issue:SLUG) link of the tree;
+ * with issue_base, the link is made issue_base + SLUG. */
+static int
+walk_issue_links(cmark_node *root, const char *issue_base,
+    int (*each)(const char *slug, int line, void *arg), void *arg)
+{
+	cmark_iter *it = cmark_iter_new(root);
+	cmark_event_type ev;
+	size_t k = strlen(MARKDOWN_ISSUE_SCHEME);
+	int rc = 0;
+	buf u = BUF_INIT;
+
+	while (rc == 0 && (ev = cmark_iter_next(it)) != CMARK_EVENT_DONE) {
+		cmark_node *node = cmark_iter_get_node(it);
+		const char *url;
+
+		if (ev != CMARK_EVENT_ENTER || cmark_node_get_type(node) != CMARK_NODE_LINK)
+			continue;
+		url = cmark_node_get_url(node);
+		if (url == NULL || strncasecmp(url, MARKDOWN_ISSUE_SCHEME, k) != 0)
+			continue;
+		if (each)
+			rc = each(url + k, node_line(node), arg);
+		if (issue_base) {
+			buf_reset(&u);
+			buf_puts(&u, issue_base);
+			buf_puts(&u, url + k);
+			cmark_node_set_url(node, buf_cstr(&u));
+		}
+	}
+	cmark_iter_free(it);
+	buf_free(&u);
+	return rc;
+}
+
+/* The parsed tree of a source (free it and *pp with cmark). */
+static int
+parse(const char *src, size_t len, cmark_parser **pp, cmark_node **rootp, diag *d)
 {
 	static const char *const exts[] = { "table", "strikethrough", "autolink" };
-	int popts = CMARK_OPT_VALIDATE_UTF8;
-	int ropts = allow_html ? CMARK_OPT_UNSAFE : CMARK_OPT_DEFAULT;
 	cmark_parser *p;
-	cmark_node *root;
 
 	pthread_once(&ext_once, ext_register);
-	p = cmark_parser_new(popts);
+	p = cmark_parser_new(CMARK_OPT_VALIDATE_UTF8);
 	for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
 		cmark_syntax_extension *e = cmark_find_syntax_extension(exts[i]);
 		if (e == NULL) {
@@ -523,13 +567,36 @@ markdown_render(const char *src, size_t len, int allow_html, buf *html,
 		cmark_parser_attach_syntax_extension(p, e);
 	}
 	cmark_parser_feed(p, src, len);
-	root = cmark_parser_finish(p);
-	if (root == NULL) {
+	*rootp = cmark_parser_finish(p);
+	if (*rootp == NULL) {
 		cmark_parser_free(p);
 		return diag_set(d, EX_SOFTWARE, "cmark-gfm could not parse the Markdown");
 	}
+	*pp = p;
+	return 0;
+}
+
+int
+markdown_render(const char *src, size_t len, int allow_html, buf *html,
+    buf *text, diag *d)
+{
+	return markdown_render_site(src, len, allow_html, NULL, html, text, d);
+}
+
+int
+markdown_render_site(const char *src, size_t len, int allow_html, const char *issue_base,
+    buf *html, buf *text, diag *d)
+{
+	int ropts = allow_html ? CMARK_OPT_UNSAFE : CMARK_OPT_DEFAULT;
+	cmark_parser *p;
+	cmark_node *root;
+
+	if (parse(src, len, &p, &root, d) < 0)
+		return -1;
 	if (!allow_html)
 		escape_raw_html(root);
+	if (issue_base)
+		walk_issue_links(root, issue_base, NULL, NULL);
 	if (html) {
 		char *h = cmark_render_html(root, ropts, cmark_parser_get_syntax_extensions(p));
 		add_styles(h, html);
@@ -540,4 +607,20 @@ markdown_render(const char *src, size_t len, int allow_html, buf *html,
 	cmark_node_free(root);
 	cmark_parser_free(p);
 	return 0;
+}
+
+int
+markdown_issue_links(const char *src, size_t len,
+    int (*each)(const char *slug, int line, void *arg), void *arg, diag *d)
+{
+	cmark_parser *p;
+	cmark_node *root;
+	int rc;
+
+	if (parse(src, len, &p, &root, d) < 0)
+		return -1;
+	rc = walk_issue_links(root, NULL, each, arg);
+	cmark_node_free(root);
+	cmark_parser_free(p);
+	return rc;
 }

@@ -24,4 +24,15 @@
 int	markdown_render(const char *src, size_t len, int allow_html, buf *html,
 	    buf *text, diag *d);
 
+/* A link from one issue to another: [title](issue:SLUG) (issue_links.h). */
+#define MARKDOWN_ISSUE_SCHEME	"issue:"
+/* The same, each issue link made issue_base + SLUG ("BASE_URL/p/"; NULL:
+ * left as written). */
+int	markdown_render_site(const char *src, size_t len, int allow_html,
+	    const char *issue_base, buf *html, buf *text, diag *d);
+/* Calls each(slug, line) for every issue link, in order (line: 1-based in
+ * src); a non-zero return of `each` stops the walk and is returned. */
+int	markdown_issue_links(const char *src, size_t len,
+	    int (*each)(const char *slug, int line, void *arg), void *arg, diag *d);
+
 #endif

@@ -195,6 +195,9 @@ scrape_counters(const struct config *cfg, buf *out)
 		  "Resubscribes from the page shown after an unsubscribe." },
 		{ METRIC_QUEUE_BEHIND, "broadside_queue_behind_total",
 		  "Times the queue thread fell behind the senders and was raised from SCHED_IDLE." },
+		{ METRIC_HTTP_DEADLINE, "broadside_http_deadline_closed_total",
+		  "HTTP connections closed because a request had not come whole within "
+		  "http.request_timeout (slow or stalled clients)." },
 	};
 	static const struct {
 		enum relay_metric m;

@@ -38,6 +38,7 @@ enum metric {
 	METRIC_HTTP_4XX,
 	METRIC_HTTP_5XX,
 	METRIC_QUEUE_BEHIND,	/* the queue thread fell behind and was raised */
+	METRIC_HTTP_DEADLINE,	/* connections closed past http.request_timeout */
 	METRIC_COUNT
 };
 

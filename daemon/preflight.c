@@ -44,6 +44,13 @@ preflight_check(const struct config *cfg, diag *d)
 			return diag_prefix(d, "signup confirmation email: ");
 		render_free(r);
 	}
+	/* The welcome email (welcome.txt, welcome.html). */
+	if (cfg->welcome.enabled) {
+		is.kind = ISSUE_KIND_WELCOME;
+		if (render_compile(cfg, &sec, &is, &r, d) < 0)
+			return diag_prefix(d, "welcome email: ");
+		render_free(r);
+	}
 	return smtp_check_config(cfg, d);
 }
 

@@ -217,8 +217,12 @@ claim_rows(struct db *db, sqlite3_stmt *sel, const struct queue_lease *l, size_t
 int
 queue_sending_issues(struct db *db, int64_t *ids, size_t *n, diag *d)
 {
+	/* Catch-up copies of a sent issue are found through their partial
+	 * index (0010_welcome.sql), not by walking every sent issue. */
 	sqlite3_stmt *st = db_stmt(db, "SELECT id FROM issues WHERE status = 'sending' "
-	    "ORDER BY id LIMIT ?1");
+	    "UNION SELECT issue_id FROM deliveries INDEXED BY deliveries_catch_up WHERE catch_up = 1 AND "
+	    "state IN ('queued', 'deferred', 'sending') AND issue_id IN "
+	    "(SELECT id FROM issues WHERE status = 'sent') ORDER BY 1 LIMIT ?1");
 	int rc;
 
 	*n = 0;
@@ -614,15 +618,20 @@ queue_issue_counts(struct db *db, int64_t issue_id, int64_t now,
 
 	memset(out, 0, sizeof *out);
 	if (issue_id > 0) {
-		st = db_stmt(db, "SELECT state, count(*) FROM deliveries WHERE issue_id = ?1 "
-		    "GROUP BY state");
+		st = db_stmt(db, "SELECT state, count(*), sum(catch_up) FROM deliveries "
+		    "WHERE issue_id = ?1 GROUP BY state");
 		sqlite3_bind_int64(st, 1, issue_id);
 	} else {
-		st = db_stmt(db, "SELECT state, count(*) FROM deliveries GROUP BY state");
+		st = db_stmt(db, "SELECT state, count(*), sum(catch_up) FROM deliveries "
+		    "GROUP BY state");
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *s = (const char *)sqlite3_column_text(st, 0);
-		int64_t c = sqlite3_column_int64(st, 1);
+		int64_t c = sqlite3_column_int64(st, 1), cu = sqlite3_column_int64(st, 2);
+
+		out->catch_up += cu;
+		if (strcmp(s, "sent") == 0)
+			out->catch_up_sent += cu;
 		int64_t *slot = strcmp(s, "queued") == 0 ? &out->queued :
 		    strcmp(s, "sending") == 0 ? &out->sending :
 		    strcmp(s, "deferred") == 0 ? &out->deferred :
@@ -667,13 +676,17 @@ queue_issue_counts(struct db *db, int64_t issue_id, int64_t now,
 	sqlite3_reset(st);
 
 	/* What retention folded away (queue_retire) still counts. */
-	st = db_stmt(db, "SELECT state, n, coalesce(first_sent_at, 0), coalesce(last_sent_at, 0) "
-	    "FROM delivery_counts WHERE ?1 = 0 OR issue_id = ?1");
+	st = db_stmt(db, "SELECT state, n, coalesce(first_sent_at, 0), coalesce(last_sent_at, 0), "
+	    "catch_up FROM delivery_counts WHERE ?1 = 0 OR issue_id = ?1");
 	sqlite3_bind_int64(st, 1, issue_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *s = (const char *)sqlite3_column_text(st, 0);
-		int64_t c = sqlite3_column_int64(st, 1);
+		int64_t c = sqlite3_column_int64(st, 1), cu = sqlite3_column_int64(st, 4);
 		int64_t first = sqlite3_column_int64(st, 2), last = sqlite3_column_int64(st, 3);
+
+		out->catch_up += cu;
+		if (strcmp(s, "sent") == 0)
+			out->catch_up_sent += cu;
 		int64_t *slot = strcmp(s, "sent") == 0 ? &out->sent :
 		    strcmp(s, "failed") == 0 ? &out->failed :
 		    strcmp(s, "bounced") == 0 ? &out->bounced : &out->dropped;
@@ -700,6 +713,7 @@ struct fold {
 	int64_t	issue_id;
 	char	state[8];
 	int64_t	n, first, last;
+	int64_t	catch_up;	/* of n */
 };
 
 int
@@ -729,8 +743,8 @@ queue_retire(struct db *db, int64_t before, int64_t *cursor, size_t limit,
 	}
 	newest = sqlite3_column_int64(sel, 0);
 	sqlite3_reset(sel);
-	sel = db_stmt(db, "SELECT id, issue_id, state, sent_at, created_at, updated_at "
-	    "FROM deliveries WHERE id > ?1 ORDER BY id LIMIT ?2");
+	sel = db_stmt(db, "SELECT id, issue_id, state, sent_at, created_at, updated_at, "
+	    "catch_up FROM deliveries WHERE id > ?1 ORDER BY id LIMIT ?2");
 	sqlite3_bind_int64(sel, 1, *cursor);
 	sqlite3_bind_int64(sel, 2, (int64_t)limit);
 	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
@@ -765,6 +779,7 @@ queue_retire(struct db *db, int64_t before, int64_t *cursor, size_t limit,
 			nf++;
 		}
 		f[i].n++;
+		f[i].catch_up += sqlite3_column_int64(sel, 6) != 0;
 		/* The sending span counts what left (as queue_issue_counts). */
 		left = strcmp(state, "sent") == 0 || strcmp(state, "bounced") == 0;
 		if (left && sent_at && (!f[i].first || sent_at < f[i].first))
@@ -791,8 +806,9 @@ queue_retire(struct db *db, int64_t before, int64_t *cursor, size_t limit,
 		*done = 1;
 	for (size_t i = 0; i < nf; i++) {
 		up = db_stmt(db, "INSERT INTO delivery_counts (issue_id, state, n, first_sent_at, "
-		    "last_sent_at) VALUES (?1, ?2, ?3, nullif(?4, 0), nullif(?5, 0)) "
+		    "last_sent_at, catch_up) VALUES (?1, ?2, ?3, nullif(?4, 0), nullif(?5, 0), ?6) "
 		    "ON CONFLICT (issue_id, state) DO UPDATE SET n = n + excluded.n, "
+		    "catch_up = catch_up + excluded.catch_up, "
 		    "first_sent_at = coalesce(min(first_sent_at, excluded.first_sent_at), "
 		    "first_sent_at, excluded.first_sent_at), "
 		    "last_sent_at = coalesce(max(last_sent_at, excluded.last_sent_at), "
@@ -802,6 +818,7 @@ queue_retire(struct db *db, int64_t before, int64_t *cursor, size_t limit,
 		sqlite3_bind_int64(up, 3, f[i].n);
 		sqlite3_bind_int64(up, 4, f[i].first);
 		sqlite3_bind_int64(up, 5, f[i].last);
+		sqlite3_bind_int64(up, 6, f[i].catch_up);
 		if (db_step_done(db, up, d, "folding old deliveries into counts") < 0)
 			goto fail;
 	}
@@ -831,6 +848,35 @@ queue_pending(struct db *db, int64_t *n, diag *d)
 	}
 	*n = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
+	return 0;
+}
+
+/* --- for welcome --- */
+
+int
+queue_welcome(struct db *db, int64_t issue_id, int64_t lo, int64_t hi, const char *tier,
+    int catch_up, int64_t now, int64_t *n, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "INSERT OR IGNORE INTO deliveries (issue_id, subscriber_id, state, "
+	    "next_attempt_at, created_at, updated_at, catch_up) "
+	    "SELECT ?1, s.id, 'queued', ?2, ?2, ?2, ?3 FROM subscribers s "
+	    "WHERE s.id BETWEEN ?4 AND ?5 AND s.status = 'active' "
+	    "AND (?6 IS NULL OR s.tier = ?6) ORDER BY s.id");
+
+	sqlite3_bind_int64(st, 1, issue_id);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int(st, 3, catch_up != 0);
+	sqlite3_bind_int64(st, 4, lo);
+	sqlite3_bind_int64(st, 5, hi);
+	if (tier)
+		sqlite3_bind_text(st, 6, tier, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 6);
+	if (db_step_done(db, st, d, "queueing welcome copies") < 0)
+		return -1;
+	if (n)
+		*n = sqlite3_changes(db_handle(db));
 	return 0;
 }
 

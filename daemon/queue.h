@@ -86,6 +86,8 @@ struct queue_counts {
 	int64_t		 queued, sending, deferred, sent, failed, bounced, dropped;
 	int64_t		 total;
 	int64_t		 first_sent_at, last_sent_at;	/* 0: none sent */
+	int64_t		 catch_up, catch_up_sent;	/* copies queued for new
+						 * readers (welcome.c), of them sent */
 	double		 rate_minute;	/* messages/s sent in the last minute */
 	double		 rate_average;	/* sent / (last - first sent), whole run */
 };
@@ -104,8 +106,9 @@ int	queue_fanout_step(struct db *db, int64_t issue_id, int64_t now, int64_t chun
 int	queue_fanout(struct db *db, int64_t issue_id, int64_t now, int64_t *count,
 	    diag *d);
 
-/* The issues being sent ('sending': not paused or cancelled), oldest first,
- * at most QUEUE_MAX_SENDING of them; ids has room for that many. */
+/* The issues being sent ('sending': not paused or cancelled), and sent
+ * issues with catch-up copies waiting, oldest first, at most
+ * QUEUE_MAX_SENDING of them; ids has room for that many. */
 #define QUEUE_MAX_SENDING	64
 int	queue_sending_issues(struct db *db, int64_t *ids, size_t *n, diag *d);
 
@@ -184,6 +187,17 @@ int	queue_pending(struct db *db, int64_t *n, diag *d);
  * whether a copy is now due that was not before. */
 int	queue_confirmation(struct db *db, int64_t issue_id, int64_t subscriber_id,
 	    int64_t now, int *queued, diag *d);
+
+/* --- for welcome --- */
+
+/* Inside the caller's transaction: a copy of the issue, due now, for each
+ * active subscriber with an id in [lo, hi] (and of `tier`, "free" or
+ * "paid", when not NULL); catch_up marks the copies as catch-up ones (an
+ * issue that went out before the reader joined: claimed even once the
+ * issue is 'sent'). A subscriber who has a copy already keeps it (UNIQUE
+ * (issue, subscriber): never twice). *n (may be NULL): copies made. */
+int	queue_welcome(struct db *db, int64_t issue_id, int64_t lo, int64_t hi,
+	    const char *tier, int catch_up, int64_t now, int64_t *n, diag *d);
 
 /* --- for bounce_apply --- */
 

@@ -8,10 +8,12 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "archive.h"
 #include "clock.h"
 #include "dkim.h"
 #include "markdown.h"
 #include "mime.h"
+#include "readerlink.h"
 #include "template.h"
 #include "token.h"
 #include "xalloc.h"
@@ -50,6 +52,9 @@ struct render {
 	char		*unsub_base;		/* "BASE_URL/u/" */
 	char		*confirm_base;		/* "BASE_URL/confirm/": the
 						 * confirmation issue only */
+	char		*base;			/* BASE_URL, no trailing '/' */
+	unsigned	 need[2];		/* [tier]: 1 << slot of the
+						 * per-reader links its copy has */
 	char		*mailto_domain;
 	char		*msgid_domain;
 	struct dkim	*dkim;			/* NULL: no keys, copies go unsigned */
@@ -162,18 +167,25 @@ esc_for(enum tmpl_slot s, int html)
 	return html ? ESC_HTML : ESC_TEXT;
 }
 
-static int
-per_subscriber(enum tmpl_slot s)
-{
-	return s == SLOT_NAME || s == SLOT_EMAIL || s == SLOT_UNSUBSCRIBE_URL ||
-	    s == SLOT_CONFIRM_URL;
-}
-
 struct values {
 	const char	*v[SLOT_COUNT];		/* per-issue values */
 	const char	*content[NPARTS];
-	const struct template *paywall[NPARTS];	/* NULL for paid */
+	/* After the content: the call to action (free cut), the paid
+	 * readers' note (paid.*), or the confirmation's own text; or NULL. */
+	const struct template *paywall[NPARTS];
+	int		 view_per_reader;	/* an issue: its own view link */
+	int		 trial_link;		/* no list.upgrade_url: the trial page */
 };
+
+/* Slots filled per copy; the rest are filled once at compile time. */
+static int
+per_subscriber(const struct values *vals, enum tmpl_slot s)
+{
+	return s == SLOT_NAME || s == SLOT_EMAIL || s == SLOT_UNSUBSCRIBE_URL ||
+	    s == SLOT_CONFIRM_URL || s == SLOT_FEED_URL ||
+	    (s == SLOT_VIEW_URL && vals->view_per_reader) ||
+	    (s == SLOT_UPGRADE_URL && vals->trial_link);
+}
 
 static void
 walk(struct builder *b, const struct template *t, const struct values *vals,
@@ -183,7 +195,7 @@ walk(struct builder *b, const struct template *t, const struct values *vals,
 		const struct tmpl_piece *pc = &t->pieces[i];
 		if (pc->slot == SLOT_NONE) {
 			buf_append(&b->raw, pc->text, pc->len);
-		} else if (per_subscriber(pc->slot)) {
+		} else if (per_subscriber(vals, pc->slot)) {
 			b_flush(b);
 			struct op *op = new_op(b->p);
 			op->slot = pc->slot;
@@ -237,6 +249,7 @@ render_free(struct render *r)
 	free(r->end);
 	free(r->unsub_base);
 	free(r->confirm_base);
+	free(r->base);
 	free(r->mailto_domain);
 	free(r->msgid_domain);
 	dkim_free(r->dkim);
@@ -287,16 +300,23 @@ int
 render_compile(const struct config *cfg, const struct secret *sec,
     const struct issue *is, struct render **out, diag *d)
 {
-	static const char *const files[4] = {
-		"layout.txt", "layout.html", "paywall.txt", "paywall.html",
+	/* An issue: the layout around the Markdown, the call to action at the
+	 * cut. The confirmation and welcome emails: the layout around their
+	 * own template (in the call to action's place, for every tier). */
+	static const char *const files[3][4] = {
+		{ "layout.txt", "layout.html", "paywall.txt", "paywall.html" },
+		{ "layout.txt", "layout.html", "confirm.txt", "confirm.html" },
+		{ "layout.txt", "layout.html", "welcome.txt", "welcome.html" },
 	};
-	/* The confirmation email: the layout around confirm.txt/.html. */
-	static const char *const confirm_files[4] = {
-		"layout.txt", "layout.html", "confirm.txt", "confirm.html",
-	};
+	/* What a paid reader's copy of an issue has after the content. */
+	static const char *const paid_files[2] = { "paid.txt", "paid.html" };
 	int confirm = is->kind == ISSUE_KIND_CONFIRMATION;
+	int issue = is->kind == ISSUE_KIND_ISSUE;
+	int own = !issue;	/* a body of its own template */
+	int kind = confirm ? 1 : own ? 2 : 0;
 	buf subject = BUF_INIT;
-	struct template *tp[4] = { NULL, NULL, NULL, NULL };
+	struct template *tp[6] = { NULL, NULL, NULL, NULL, NULL, NULL };
+	char days[24];
 	struct render *r = xcalloc(1, sizeof *r);
 	buf from_name = BUF_INIT, from_addr = BUF_INIT, b = BUF_INIT;
 	buf cut[2] = { BUF_INIT, BUF_INIT };
@@ -339,9 +359,16 @@ render_compile(const struct config *cfg, const struct secret *sec,
 	buf_puts(&b, cfg->list.base_url);
 	while (b.len > 0 && b.data[b.len - 1] == '/')
 		buf_truncate(&b, b.len - 1);
-	buf_printf(&view, "%s/i/%lld", b.data, (long long)is->id);
+	r->base = xstrdup(b.data);
+	/* An issue's view link is the reader's own (readerlink.h); the other
+	 * emails are no issue to view: their link is the archive. */
+	buf_printf(&view, "%s/archive", b.data);
 	if (confirm)
 		buf_printf(&subject, "Confirm your subscription to %s", cfg->list.name);
+	else if (own && *cfg->welcome.subject)
+		buf_puts(&subject, cfg->welcome.subject);
+	else if (own)
+		buf_printf(&subject, "Welcome to %s", cfg->list.name);
 	else
 		buf_puts(&subject, is->subject ? is->subject : "");
 	if (confirm) {
@@ -353,12 +380,15 @@ render_compile(const struct config *cfg, const struct secret *sec,
 	r->unsub_base = buf_detach(&b);
 
 	for (int i = 0; i < 4; i++)
-		if (template_load(cfg->templates, confirm ? confirm_files[i] : files[i],
-		    &tp[i], d) < 0)
+		if (template_load(cfg->templates, files[kind][i], &tp[i], d) < 0)
 			goto done;
 	for (int i = 2; confirm && i < 4; i++)
 		if (template_require(tp[i], SLOT_CONFIRM_URL, d) < 0)
 			goto done;
+	for (int i = 0; issue && i < 2; i++)
+		if (template_load(cfg->templates, paid_files[i], &tp[4 + i], d) < 0)
+			goto done;
+	snprintf(days, sizeof days, "%lld", (long long)cfg->list.trial_days);
 	if (dkim_load(cfg, &r->dkim, d) < 0)	/* once per issue, not per copy */
 		goto done;
 	for (int i = 0; i < 2; i++)
@@ -366,11 +396,13 @@ render_compile(const struct config *cfg, const struct secret *sec,
 		    template_require(tp[i], SLOT_UNSUBSCRIBE_URL, d) < 0)
 			goto done;
 
-	/* The Markdown, once per tier. */
+	/* The Markdown, once per tier; issue:SLUG links become archive URLs. */
 	split_paywall(is->source ? is->source : "", &cut[TIER_FREE], &cut[TIER_PAID], &found);
+	buf_reset(&b);
+	archive_issue_base(cfg, &b);
 	for (int t = 0; t < 2; t++)
-		if (markdown_render(buf_cstr(&cut[t]), cut[t].len, (int)cfg->list.allow_html,
-		    &content[t][PART_HTML], &content[t][PART_TEXT], d) < 0) {
+		if (markdown_render_site(buf_cstr(&cut[t]), cut[t].len, (int)cfg->list.allow_html,
+		    buf_cstr(&b), &content[t][PART_HTML], &content[t][PART_TEXT], d) < 0) {
 			diag_prefix(d, "issue %lld: ", (long long)is->id);
 			goto done;
 		}
@@ -383,16 +415,23 @@ render_compile(const struct config *cfg, const struct secret *sec,
 			memset(&vals, 0, sizeof vals);
 			vals.v[SLOT_SUBJECT] = subject.data;
 			vals.v[SLOT_PREHEADER] = confirm ? "One click and you are in." :
-			    is->preheader;
+			    own ? "Thanks for joining." : is->preheader;
 			vals.v[SLOT_LIST_NAME] = cfg->list.name;
 			vals.v[SLOT_LIST_ADDRESS] = cfg->list.address;
 			vals.v[SLOT_UPGRADE_URL] = cfg->list.upgrade_url;
 			vals.v[SLOT_VIEW_URL] = view.data;
+			vals.v[SLOT_TRIAL_DAYS] = days;
+			vals.view_per_reader = issue;
+			vals.trial_link = !cfg->list.upgrade_url || !*cfg->list.upgrade_url;
 			vals.content[p] = buf_cstr(&content[t][p]);
-			vals.paywall[p] = confirm || (t == TIER_FREE && found) ? tp[2 + p] : NULL;
+			vals.paywall[p] = own || (t == TIER_FREE && found) ? tp[2 + p] :
+			    t == TIER_PAID ? tp[4 + p] : NULL;
 			walk(&bl, tp[p], &vals, p, 0);
 			b_flush(&bl);
 			buf_free(&bl.raw);
+			for (size_t i = 0; i < r->body[t][p].n; i++)
+				if (r->body[t][p].ops[i].slot != SLOT_NONE)
+					r->need[t] |= 1u << r->body[t][p].ops[i].slot;
 		}
 
 	/* Headers that are the same in every copy, in their final order:
@@ -439,7 +478,7 @@ render_compile(const struct config *cfg, const struct secret *sec,
 	r = NULL;
 	rc = 0;
 done:
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 6; i++)
 		template_free(tp[i]);
 	for (int t = 0; t < 2; t++) {
 		buf_free(&cut[t]);
@@ -497,6 +536,7 @@ render_unsubscribe_url(const struct render *r, int64_t subscriber_id, buf *out)
 struct scratch {
 	buf	name, email, unsub;	/* slot values, cleaned */
 	buf	confirm;		/* the confirmation issue's link */
+	buf	view, feed, trial;	/* the reader's own links (readerlink.h) */
 	buf	line;			/* a header line before folding */
 };
 
@@ -512,6 +552,9 @@ scratch_free(void *p)
 	buf_free(&s->email);
 	buf_free(&s->unsub);
 	buf_free(&s->confirm);
+	buf_free(&s->view);
+	buf_free(&s->feed);
+	buf_free(&s->trial);
 	buf_free(&s->line);
 	free(s);
 }
@@ -565,6 +608,19 @@ sub_vals(const struct render *r, const struct render_to *to,
 		buf_puts(&sv->confirm, r->confirm_base);
 		buf_puts(&sv->confirm, tok);
 	}
+	/* An HMAC each, made only for the copies that show them. */
+	buf_reset(&sv->view);
+	buf_reset(&sv->feed);
+	buf_reset(&sv->trial);
+	if (r->need[to->tier] & 1u << SLOT_VIEW_URL)
+		readerlink(&sv->view, LINK_VIEW, r->base, &r->sec, r->list_id, r->issue_id,
+		    to->subscriber_id);
+	if (r->need[to->tier] & 1u << SLOT_FEED_URL)
+		readerlink(&sv->feed, LINK_FEED, r->base, &r->sec, r->list_id, 0,
+		    to->subscriber_id);
+	if (r->need[to->tier] & 1u << SLOT_UPGRADE_URL)
+		readerlink(&sv->trial, LINK_TRIAL, r->base, &r->sec, r->list_id, 0,
+		    to->subscriber_id);
 	return 0;
 }
 
@@ -585,9 +641,15 @@ fill(const struct prog *p, const struct scratch *sv, int encoded, buf *out)
 				buf_append(out, op->raw, op->rawlen);
 			continue;
 		}
-		v = op->slot == SLOT_NAME ? &sv->name :
-		    op->slot == SLOT_EMAIL ? &sv->email :
-		    op->slot == SLOT_CONFIRM_URL ? &sv->confirm : &sv->unsub;
+		switch (op->slot) {
+		case SLOT_NAME:		v = &sv->name; break;
+		case SLOT_EMAIL:	v = &sv->email; break;
+		case SLOT_CONFIRM_URL:	v = &sv->confirm; break;
+		case SLOT_VIEW_URL:	v = &sv->view; break;
+		case SLOT_FEED_URL:	v = &sv->feed; break;
+		case SLOT_UPGRADE_URL:	v = &sv->trial; break;
+		default:		v = &sv->unsub; break;
+		}
 		const char *s = v->len ? v->data : op->fallback;
 		size_t n = v->len ? v->len : strlen(op->fallback);
 		if (encoded) {

@@ -13,6 +13,7 @@
 #include "deliverability.h"
 #include "log.h"
 #include "queue.h"
+#include "subscribers.h"
 #include "xalloc.h"
 
 #define TICK_MS	50	/* a round is a few indexed reads when nothing changes */
@@ -28,6 +29,12 @@
  * time, never the senders' wait for long. */
 #define RETIRE_EVERY	600
 #define RETIRE_CHUNK	2000
+/* Paid periods that ended (trials above all): looked for once a second
+ * (an indexed read), ended PAID_CHUNK readers a transaction, so that a
+ * reader is free again within about a second of the end and the writes
+ * stay short. */
+#define PAID_EVERY_MS	1000
+#define PAID_CHUNK	200
 
 /* A fan-out this thread is carrying on (for its log lines only: the
  * progress that matters is the cursor in the database). */
@@ -57,6 +64,7 @@ struct scheduler {
 	int64_t		 deliv_at;	/* last deliverability pass */
 	int64_t		 retire_at;	/* next retention pass (clock_now) */
 	int64_t		 retire_cursor, retired;	/* the pass under way */
+	int64_t		 paid_at;	/* last paid-period pass (clock_mono_ms) */
 };
 
 static void
@@ -210,14 +218,42 @@ retire(struct scheduler *s, int64_t now)
 	s->retire_at = now + RETIRE_EVERY;
 }
 
+/* Readers whose paid period (a trial, or one set from outside) is over
+ * become free again (subscribers.c does the write); 1 when more are left. */
+static int
+end_paid(struct scheduler *s, int64_t now)
+{
+	diag d = DIAG_INIT;
+	int64_t n = 0;
+
+	if (clock_mono_ms() - s->paid_at < PAID_EVERY_MS)
+		return 0;
+	if (db_begin(s->db, &d) < 0 ||
+	    subscriber_expire_paid(s->db, now, PAID_CHUNK, &n, &d) < 0 ||
+	    db_commit(s->db, &d) < 0) {
+		db_rollback(s->db);
+		log_warn("scheduler: ending paid periods: %s", d.msg);
+		s->paid_at = clock_mono_ms();
+		return 0;
+	}
+	if (n > 0)
+		log_notice("%lld paid period%s ended (trials and paid-until dates): "
+		    "free again", (long long)n, n == 1 ? "" : "s");
+	if (n < PAID_CHUNK)
+		s->paid_at = clock_mono_ms();
+	return n == PAID_CHUNK;
+}
+
 /* One round; 1 when work is left for the next one at once. */
 static int
 round_once(struct scheduler *s, int first)
 {
 	int64_t now = clock_now();
 	diag d = DIAG_INIT;
-	int more = fan_out(s, now);
+	/* Before the fan-out: a reader whose trial is over gets the free cut. */
+	int more = end_paid(s, now);
 
+	more |= fan_out(s, now);
 	if (!more)
 		retire(s, now);
 

@@ -7,7 +7,9 @@
  * sending issue whose fan-out is done and whose deliveries are all final
  * becomes 'sent'; a cancelled issue's waiting deliveries are dropped. Pause and resume need nothing from it: senders only claim for
  * issues that are 'sending'. It logs one line per issue event (sending,
- * paused, resumed, cancelled, sent), never per message.
+ * paused, resumed, cancelled, sent), never per message. Once a second it
+ * also ends the paid periods that are over (trials, paid-until dates set
+ * from outside): those readers are free again (subscriber_expire_paid).
  */
 #ifndef BROADSIDE_SCHEDULER_H
 #define BROADSIDE_SCHEDULER_H

@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "db.h"
+#include "issue_links.h"
 #include "issues.h"
 #include "log.h"
 #include "metrics.h"
@@ -282,7 +284,16 @@ render_for(struct sender *s, int64_t issue_id)
 		log_err("issue %lld: %s", (long long)issue_id, d.msg);
 		return NULL;
 	}
-	if (render_compile(s->cfg, s->sec, &c->is, &c->r, &d) < 0) {
+	/* A link to another issue that is not public (yet) would be a dead
+	 * link in every copy: checked as at schedule, for a send now. */
+	if (c->is.kind == ISSUE_KIND_ISSUE && c->is.status != ISSUE_SENT &&
+	    issue_links_check(outbox_db(s->ob), &c->is, clock_now(), NULL, 1, &d) < 0 &&
+	    d.code != EX_DATAERR) {
+		log_err("issue %lld: %s", (long long)issue_id, d.msg);	/* tried again */
+		issue_free(&c->is);
+		return NULL;
+	}
+	if (d.code == EX_DATAERR || render_compile(s->cfg, s->sec, &c->is, &c->r, &d) < 0) {
 		char why[300];
 		snprintf(why, sizeof why, "cannot be rendered: %.270s", d.msg);
 		log_err("issue %lld %s; pausing it ('broadside issue resume %lld' once fixed)",

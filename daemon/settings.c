@@ -35,8 +35,13 @@ const struct setting settings_table[] = {
 	  M(list.from), "From: of every issue, \"Name <address>\"." },
 	{ SCOPE_MAIN, "list.base_url", ST_STRING, "https://news.example.com", NOLIMIT, NULL,
 	  M(list.base_url), "Public URL of the HTTP endpoint (behind your TLS proxy): unsubscribe links." },
-	{ SCOPE_MAIN, "list.upgrade_url", ST_STRING, "https://news.example.com/subscribe", NOLIMIT,
-	  NULL, M(list.upgrade_url), "Where the paywall's call to action sends free readers." },
+	{ SCOPE_MAIN, "list.upgrade_url", ST_STRING, "", NOLIMIT, NULL, M(list.upgrade_url),
+	  "Where the paywall's call to action sends free readers. Empty: each reader's own "
+	  "trial page (BASE_URL/trial/TOKEN, list.trial_days); set: your own payment page, "
+	  "linked as it is (the trial pages then only answer links already sent)." },
+	{ SCOPE_MAIN, "list.trial_days", ST_INT, "7", 1, 365, NULL, M(list.trial_days),
+	  "Length of the free trial a reader starts from the call to action (tier paid, then "
+	  "free again); the templates' {{trial_days}}." },
 	{ SCOPE_MAIN, "list.address", ST_STRING, "", NOLIMIT, NULL, M(list.address),
 	  "Postal address line in the footer (CAN-SPAM asks for one)." },
 	{ SCOPE_MAIN, "list.feedback_id", ST_STRING, "", NOLIMIT, NULL, M(list.feedback_id),
@@ -103,6 +108,14 @@ const struct setting settings_table[] = {
 	  M(http.max_connections), "Open HTTP connections at most; more are closed at once." },
 	{ SCOPE_MAIN, "http.timeout", ST_DURATION, "10s", 1, 3600, NULL, M(http.timeout),
 	  "An HTTP connection idle this long (a slow or stalled client) is closed." },
+	{ SCOPE_MAIN, "http.request_timeout", ST_DURATION, "5s", 1, 3600, NULL,
+	  M(http.request_timeout), "A request's line, headers and body must all arrive within "
+	  "this long of the connection opening (or of the previous answer on it); else the "
+	  "connection is closed, however busily the client trickles bytes." },
+	{ SCOPE_MAIN, "http.per_ip_connections", ST_INT, "16", 0, 100000, NULL,
+	  M(http.per_ip_connections), "Open HTTP connections from one client address at most; "
+	  "more are closed at once. 0: no cap (behind a proxy of yours every client is the "
+	  "proxy: raise it or use 0)." },
 	{ SCOPE_MAIN, "http.max_body", ST_INT, "65536", 0, 16777216, NULL, M(http.max_body),
 	  "Largest request body in bytes; larger gets 413." },
 	{ SCOPE_MAIN, "http.max_header", ST_INT, "16384", 4096, 1048576, NULL,
@@ -138,6 +151,21 @@ const struct setting settings_table[] = {
 	{ SCOPE_MAIN, "signup.trust_forwarded_for", ST_BOOL, "false", NOLIMIT, NULL,
 	  M(signup.trust_forwarded_for), "Take the client address for the limits from the "
 	  "last X-Forwarded-For entry (set it when a proxy of yours is in front)." },
+
+	{ SCOPE_MAIN, "welcome.enabled", ST_BOOL, "true", NOLIMIT, NULL, M(welcome.enabled),
+	  "Send a reader who confirms their signup the welcome email (templates welcome.txt, "
+	  "welcome.html in the layout)." },
+	{ SCOPE_MAIN, "welcome.subject", ST_STRING, "", NOLIMIT, NULL, M(welcome.subject),
+	  "Subject of the welcome email; empty: \"Welcome to\" and list.name." },
+	{ SCOPE_MAIN, "welcome.catch_up", ST_INT, "1", 0, 10, NULL, M(welcome.catch_up),
+	  "Also send a reader who joins this many of the latest issues (cut for their tier), "
+	  "those sent within welcome.catch_up_age; 0: none." },
+	{ SCOPE_MAIN, "welcome.catch_up_age", ST_DURATION, "30d", 0, 3650 * DAY, NULL,
+	  M(welcome.catch_up_age), "Only issues that went out within this long count for "
+	  "welcome.catch_up." },
+	{ SCOPE_MAIN, "welcome.on_import", ST_BOOL, "false", NOLIMIT, NULL, M(welcome.on_import),
+	  "Welcome (and catch up) the subscribers that 'subscriber import' and 'subscriber add' "
+	  "add as active, too." },
 
 	{ SCOPE_MAIN, "retention.deliveries", ST_DURATION, "90d", 3600, 3650 * DAY, NULL,
 	  M(retention.deliveries), "A copy's own row (state, reply, times) is kept this long after "

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "queue.h"
 #include "token.h"
+#include "welcome.h"
 #include "xalloc.h"
 
 #define PRUNE_AGE	86400	/* attempts are kept a day */
@@ -249,7 +250,10 @@ signup_confirm(struct db *db, const struct config *cfg, const struct secret *sec
 	if (lookup(db, cfg, sec, token, now, &s, st, d) < 0)
 		goto fail;
 	if (*st == CONFIRM_PENDING) {
-		if (subscriber_confirm(db, s.id, "confirmed on the web", &done, d) < 0) {
+		/* The welcome and the latest issue go with the confirmation,
+		 * in its transaction (welcome.h). */
+		if (subscriber_confirm(db, s.id, "confirmed on the web", &done, d) < 0 ||
+		    (done && welcome_queue(db, cfg, s.id, s.id, now, NULL, NULL, d) < 0)) {
 			subscriber_free(&s);
 			goto fail;
 		}

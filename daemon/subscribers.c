@@ -55,7 +55,8 @@ sub_status_parse(const char *s, enum sub_status *out)
 
 #define SUB_COLUMNS "id, email, name, tier, status, bounce_score, " \
 	"coalesce(last_bounce_at, 0), created_at, updated_at, " \
-	"CASE WHEN status = 'pending' THEN coalesce(pending_since, 0) ELSE 0 END"
+	"CASE WHEN status = 'pending' THEN coalesce(pending_since, 0) ELSE 0 END, " \
+	"coalesce(paid_until, 0), paid_kind IS 'trial', coalesce(trial_at, 0)"
 
 static int
 read_row(sqlite3_stmt *st, struct subscriber *out)
@@ -72,6 +73,9 @@ read_row(sqlite3_stmt *st, struct subscriber *out)
 	out->created_at = sqlite3_column_int64(st, 7);
 	out->updated_at = sqlite3_column_int64(st, 8);
 	out->pending_since = sqlite3_column_int64(st, 9);
+	out->paid_until = sqlite3_column_int64(st, 10);
+	out->on_trial = sqlite3_column_int(st, 11);
+	out->trial_at = sqlite3_column_int64(st, 12);
 	return 0;
 }
 
@@ -263,19 +267,139 @@ subscriber_update(struct db *db, int64_t id, const char *name, const enum sub_ti
     diag *d)
 {
 	sqlite3_stmt *st = db_stmt(db,
-	    "UPDATE subscribers SET name = coalesce(?1, name), tier = coalesce(?2, tier), "
-	    "updated_at = ?3 WHERE id = ?4");
+	    "UPDATE subscribers SET name = coalesce(?1, name), updated_at = ?2 WHERE id = ?3");
 
-	if (name)
+	if (name) {
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	if (tier)
-		sqlite3_bind_text(st, 2, sub_tier_name(*tier), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, clock_now());
-	sqlite3_bind_int64(st, 4, id);
-	if (db_step_done(db, st, d, "updating subscriber") < 0)
+		sqlite3_bind_int64(st, 2, clock_now());
+		sqlite3_bind_int64(st, 3, id);
+		if (db_step_done(db, st, d, "updating subscriber") < 0 ||
+		    db_event(db, "subscriber", id, "updated", "name", d) < 0)
+			return -1;
+	}
+	return tier ? subscriber_set_paid(db, id, *tier, 0, "set by operator", d) : 0;
+}
+
+enum trial_state
+subscriber_trial_state(const struct subscriber *s)
+{
+	if (s->tier == TIER_PAID)
+		return TRIAL_PAID;
+	if (s->trial_at)
+		return TRIAL_USED;
+	if (s->status != SUB_ACTIVE)
+		return TRIAL_INACTIVE;
+	return TRIAL_OK;
+}
+
+int
+subscriber_start_trial(struct db *db, int64_t id, int64_t now, int64_t until,
+    enum trial_state *state, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "UPDATE subscribers SET tier = 'paid', paid_until = ?2, paid_kind = 'trial', "
+	    "trial_at = ?3, updated_at = ?3 WHERE id = ?1 AND tier = 'free' AND "
+	    "status = 'active' AND trial_at IS NULL");
+	struct subscriber s;
+	char end[40], detail[80];
+
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, until);
+	sqlite3_bind_int64(st, 3, now);
+	if (db_step_done(db, st, d, "starting a trial") < 0)
 		return -1;
-	return db_event(db, "subscriber", id, "updated",
-	    tier ? sub_tier_name(*tier) : "name", d);
+	if (sqlite3_changes(db_handle(db)) == 0) {
+		/* Not started: say why, as the row reads now. */
+		if (subscriber_get(db, id, &s, d) < 0)
+			return -1;
+		*state = subscriber_trial_state(&s);
+		subscriber_free(&s);
+		if (*state == TRIAL_OK)
+			return diag_set(d, EX_SOFTWARE, "subscriber %lld: trial not started",
+			    (long long)id);
+		return 0;
+	}
+	*state = TRIAL_OK;
+	clock_format_rfc3339(until, end, sizeof end);
+	snprintf(detail, sizeof detail, "paid until %s", end);
+	return db_event(db, "subscriber", id, "trial started", detail, d);
+}
+
+int
+subscriber_set_paid(struct db *db, int64_t id, enum sub_tier tier, int64_t until,
+    const char *why, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "UPDATE subscribers SET tier = ?2, paid_until = ?3, paid_kind = ?4, "
+	    "updated_at = ?5 WHERE id = ?1");
+	char end[40];
+	buf detail = BUF_INIT;
+	int rc;
+
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, sub_tier_name(tier), -1, SQLITE_STATIC);
+	if (tier == TIER_PAID && until > 0) {
+		sqlite3_bind_int64(st, 3, until);
+		sqlite3_bind_text(st, 4, "period", -1, SQLITE_STATIC);
+	}
+	sqlite3_bind_int64(st, 5, clock_now());
+	if (db_step_done(db, st, d, "setting the tier") < 0)
+		return -1;
+	buf_puts(&detail, sub_tier_name(tier));
+	if (tier == TIER_PAID && until > 0) {
+		clock_format_rfc3339(until, end, sizeof end);
+		buf_printf(&detail, " until %s", end);
+	}
+	if (why && *why)
+		buf_printf(&detail, ": %s", why);
+	rc = db_event(db, "subscriber", id, "updated", detail.data, d);
+	buf_free(&detail);
+	return rc;
+}
+
+int
+subscriber_expire_paid(struct db *db, int64_t now, int limit, int64_t *n, diag *d)
+{
+	sqlite3_stmt *sel = db_stmt(db,
+	    "SELECT id, paid_kind IS 'trial', paid_until FROM subscribers "
+	    "WHERE paid_until <= ?1 ORDER BY paid_until LIMIT ?2");
+	sqlite3_stmt *up = db_stmt(db,
+	    "UPDATE subscribers SET tier = 'free', paid_until = NULL, paid_kind = NULL, "
+	    "updated_at = ?2 WHERE id = ?1");
+	struct ended { int64_t id, until; int trial; } *e = xcalloc((size_t)limit + 1, sizeof *e);
+	size_t ne = 0;
+	int rc;
+
+	*n = 0;
+	sqlite3_bind_int64(sel, 1, now);
+	sqlite3_bind_int(sel, 2, limit);
+	while ((rc = sqlite3_step(sel)) == SQLITE_ROW && ne < (size_t)limit) {
+		e[ne].id = sqlite3_column_int64(sel, 0);
+		e[ne].trial = sqlite3_column_int(sel, 1);
+		e[ne].until = sqlite3_column_int64(sel, 2);
+		ne++;
+	}
+	sqlite3_reset(sel);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		free(e);
+		return db_fail(db, d, "looking for paid periods that ended");
+	}
+	for (size_t i = 0; i < ne; i++) {
+		char end[40], detail[80];
+		sqlite3_bind_int64(up, 1, e[i].id);
+		sqlite3_bind_int64(up, 2, now);
+		clock_format_rfc3339(e[i].until, end, sizeof end);
+		snprintf(detail, sizeof detail, "free again; paid until %s", end);
+		if (db_step_done(db, up, d, "ending a paid period") < 0 ||
+		    db_event(db, "subscriber", e[i].id, e[i].trial ? "trial ended" :
+		    "paid period ended", detail, d) < 0) {
+			free(e);
+			return -1;
+		}
+	}
+	*n = (int64_t)ne;
+	free(e);
+	return 0;
 }
 
 int
@@ -321,6 +445,20 @@ subscriber_set_pending(struct db *db, int64_t id, int64_t now, const char *why, 
 		return diag_set(d, EX_DATAERR, "subscriber %lld: only a new, pending or "
 		    "unsubscribed subscriber can sign up", (long long)id);
 	return db_event(db, "subscriber", id, "pending", why ? why : "", d);
+}
+
+int
+subscriber_last_id(struct db *db, int64_t *id, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT max(coalesce((SELECT seq FROM sqlite_sequence "
+	    "WHERE name = 'subscribers'), 0), coalesce((SELECT max(id) FROM subscribers), 0))");
+	int rc = sqlite3_step(st);
+
+	*id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return db_fail(db, d, "reading the last subscriber id");
+	return 0;
 }
 
 int

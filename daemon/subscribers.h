@@ -30,6 +30,9 @@ struct subscriber {
 	int64_t		 last_bounce_at;	/* 0: never */
 	int64_t		 created_at, updated_at;
 	int64_t		 pending_since;		/* SUB_PENDING: when asked; else 0 */
+	int64_t		 paid_until;		/* tier paid ends then; 0: no end */
+	int		 on_trial;		/* that paid period is the trial */
+	int64_t		 trial_at;		/* when the one trial started; 0: never */
 };
 
 const char *sub_tier_name(enum sub_tier t);
@@ -54,6 +57,29 @@ int	 subscriber_drop_pending(struct db *db, int64_t id, int64_t *n, diag *d);
 int	 subscriber_set_bounce_score(struct db *db, int64_t id, int64_t score,
 	    int64_t at, diag *d);
 
+/* --- paid periods: the trial, and periods set from outside --- */
+
+/* What starting the trial would do for s (a POST of the trial page):
+ * TRIAL_OK starts it; TRIAL_PAID: paid already; TRIAL_USED: had one;
+ * TRIAL_INACTIVE: not an active subscriber. */
+enum trial_state { TRIAL_OK, TRIAL_PAID, TRIAL_USED, TRIAL_INACTIVE };
+enum trial_state subscriber_trial_state(const struct subscriber *s);
+/* Starts the reader's one trial as of `now`: tier paid until `until`,
+ * an event. Conditional in the database, so two at once start one: *st
+ * is TRIAL_OK when this call started it, else why not (nothing changed).
+ * Caller owns the transaction. */
+int	 subscriber_start_trial(struct db *db, int64_t id, int64_t now, int64_t until,
+	    enum trial_state *st, diag *d);
+/* Tier from outside (an operator, a payment system): paid until `until`
+ * (0: no end), or free; ends a trial under way. An event. Caller owns the
+ * transaction. */
+int	 subscriber_set_paid(struct db *db, int64_t id, enum sub_tier tier, int64_t until,
+	    const char *why, diag *d);
+/* Paid periods over by `now`: back to free, an event each ("trial ended"
+ * or "paid period ended"), at most `limit` readers; *n how many. Caller
+ * owns the transaction. */
+int	 subscriber_expire_paid(struct db *db, int64_t now, int limit, int64_t *n, diag *d);
+
 /* Adds s (email as given, already validated; email_key its normal form).
  * An address already present: -1 with EX_DATAERR. Sets *id. */
 int	 subscriber_insert(struct db *db, const struct subscriber *s,
@@ -62,7 +88,8 @@ int	 subscriber_insert(struct db *db, const struct subscriber *s,
  * ("imported from FILE"; NULL: nothing more than the tier). */
 int	 subscriber_insert_from(struct db *db, const struct subscriber *s,
 	    const char *email_key, const char *source, int64_t *id, diag *d);
-/* NULL name / tier: unchanged. */
+/* NULL name / tier: unchanged. A tier given ends any paid period's end
+ * (subscriber_set_paid with no end). */
 int	 subscriber_update(struct db *db, int64_t id, const char *name,
 	    const enum sub_tier *tier, diag *d);
 /* Forgets the person: deletes the row (deliveries and bounces keep their
@@ -82,6 +109,9 @@ int	 subscriber_suppressed(struct db *db, const char *email_key, const char *ema
  * confirms. `why` goes to the events log. */
 int	 subscriber_set_pending(struct db *db, int64_t id, int64_t now, const char *why,
 	    diag *d);
+/* The highest subscriber id ever given (0: none): every subscriber added
+ * later has a higher one (AUTOINCREMENT). */
+int	 subscriber_last_id(struct db *db, int64_t *id, diag *d);
 /* A pending subscriber becomes active. *done = 0 when it was not pending
  * (nothing changed). */
 int	 subscriber_confirm(struct db *db, int64_t id, const char *why, int *done,

@@ -22,6 +22,8 @@ static const char *const slot_names[SLOT_COUNT] = {
 	[SLOT_LIST_NAME] = "list_name",
 	[SLOT_LIST_ADDRESS] = "list_address",
 	[SLOT_CONFIRM_URL] = "confirm_url",
+	[SLOT_FEED_URL] = "feed_url",
+	[SLOT_TRIAL_DAYS] = "trial_days",
 };
 
 enum tmpl_slot
@@ -43,7 +45,7 @@ int
 template_slot_is_url(enum tmpl_slot s)
 {
 	return s == SLOT_UNSUBSCRIBE_URL || s == SLOT_VIEW_URL ||
-	    s == SLOT_UPGRADE_URL || s == SLOT_CONFIRM_URL;
+	    s == SLOT_UPGRADE_URL || s == SLOT_CONFIRM_URL || s == SLOT_FEED_URL;
 }
 
 static void

@@ -209,6 +209,38 @@ token_form_make(const struct secret *s, const char *list_id, int64_t when,
 	id_make(s, "form", list_id, when, out);
 }
 
+void
+token_trial_make(const struct secret *s, const char *list_id, int64_t id,
+    char out[TOKEN_MAX])
+{
+	id_make(s, "trial", list_id, id, out);
+}
+
+void
+token_feed_make(const struct secret *s, const char *list_id, int64_t id,
+    char out[TOKEN_MAX])
+{
+	id_make(s, "feed", list_id, id, out);
+}
+
+/* "view/<issue base 36>": a label no other token has. */
+static void
+view_label(int64_t issue_id, char out[24])
+{
+	memcpy(out, "view/", 5);
+	base36(issue_id, out + 5, 19);
+}
+
+void
+token_view_make(const struct secret *s, const char *list_id, int64_t issue_id,
+    int64_t id, char out[TOKEN_MAX])
+{
+	char label[24];
+
+	view_label(issue_id, label);
+	id_make(s, label, list_id, id, out);
+}
+
 /* Is key i still accepted? The current one always; a previous one until
  * `grace` seconds after its successor was made. */
 static int
@@ -266,6 +298,30 @@ token_form_verify(const struct secret *s, int64_t grace, int64_t now,
     const char *list_id, const char *token, int64_t *when)
 {
 	return id_verify(s, "form", grace, now, list_id, token, when);
+}
+
+int
+token_trial_verify(const struct secret *s, int64_t grace, int64_t now,
+    const char *list_id, const char *token, int64_t *id)
+{
+	return id_verify(s, "trial", grace, now, list_id, token, id);
+}
+
+int
+token_feed_verify(const struct secret *s, int64_t grace, int64_t now,
+    const char *list_id, const char *token, int64_t *id)
+{
+	return id_verify(s, "feed", grace, now, list_id, token, id);
+}
+
+int
+token_view_verify(const struct secret *s, int64_t grace, int64_t now,
+    const char *list_id, int64_t issue_id, const char *token, int64_t *id)
+{
+	char label[24];
+
+	view_label(issue_id, label);
+	return id_verify(s, label, grace, now, list_id, token, id);
 }
 
 static void

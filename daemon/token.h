@@ -36,6 +36,23 @@ void	token_confirm_make(const struct secret *s, const char *list_id,
 	    int64_t subscriber_id, char out[TOKEN_MAX]);
 int	token_confirm_verify(const struct secret *s, int64_t grace, int64_t now,
 	    const char *list_id, const char *token, int64_t *subscriber_id);
+/* The reader's links, the same form with their own label: the trial page
+ * ("trial", https://host/trial/TOKEN), the private full-content feed
+ * ("feed", https://host/feed/TOKEN.xml), and one issue as that reader's
+ * tier gets it ("view/<issue id, base 36>", https://host/i/ISSUE/TOKEN: the
+ * MAC covers the issue too, so a token opens that issue only). */
+void	token_trial_make(const struct secret *s, const char *list_id,
+	    int64_t subscriber_id, char out[TOKEN_MAX]);
+int	token_trial_verify(const struct secret *s, int64_t grace, int64_t now,
+	    const char *list_id, const char *token, int64_t *subscriber_id);
+void	token_feed_make(const struct secret *s, const char *list_id,
+	    int64_t subscriber_id, char out[TOKEN_MAX]);
+int	token_feed_verify(const struct secret *s, int64_t grace, int64_t now,
+	    const char *list_id, const char *token, int64_t *subscriber_id);
+void	token_view_make(const struct secret *s, const char *list_id, int64_t issue_id,
+	    int64_t subscriber_id, char out[TOKEN_MAX]);
+int	token_view_verify(const struct secret *s, int64_t grace, int64_t now,
+	    const char *list_id, int64_t issue_id, const char *token, int64_t *subscriber_id);
 /* The signup form's load time, signed: "<Unix time in ms, base 36>.<MAC>" with
  * "form" for "unsub"; the POST proves when the form was served. */
 void	token_form_make(const struct secret *s, const char *list_id, int64_t when,

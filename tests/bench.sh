@@ -167,19 +167,15 @@ PY
 	awk -v p="$rp" -v h="$rh" -v g="$rg" 'BEGIN { if (h > 0) printf "  one-click / healthz = %.2f, page / healthz = %.2f\n", p / h, g / h }'
 }
 
-# --- HTTP flood during a send: sending rate with and without ---------------
-# The same issue to the same 20,000 paid subscribers through smtp-sink,
-# once alone and once while wrk floods the endpoint with one-click POSTs
-# for 100,000 other (free) subscribers: real unsubscribes, each a write
-# transaction on the database the senders also write to. The HTTP threads
-# are the daemon's own, so the ratio is what a flood costs sending (on 2
-# cores wrk itself takes CPU from both).
-bench_http_flood() {
-	local mailed=20000 others=100000 conns=4
-	local dir=$T/flood sport hport pid wrkpid
+# The sending side of the two flood sections: smtp-sink, a database of
+# MAILED paid subscribers (and OTHERS free ones after them), NISSUES copies
+# of the weekly issue for the paid ones, and the daemon: sending_setup DIR
+# MAILED OTHERS NISSUES sets sport, hport and pid; send ISSUE then prints the
+# seconds from `issue schedule --now` to the daemon's "sent".
+sending_setup() {
+	local dir=$1 mailed=$2 others=$3 nissues=$4
 	command -v smtp-sink >/dev/null || PATH=$PATH:/usr/sbin
-	command -v smtp-sink >/dev/null || { echo "http flood: smtp-sink is not installed (make deps)"; return 1; }
-	command -v wrk >/dev/null || { echo "http flood: wrk is not installed (make deps)"; return 1; }
+	command -v smtp-sink >/dev/null || { echo "smtp-sink is not installed (make deps)"; return 1; }
 	mkdir -p "$dir"
 	sport=$(free_port); hport=$(free_port)
 	smtp-sink -u nobody -c "127.0.0.1:$sport" 1000 >"$dir/sink.out" 2>&1 &
@@ -189,7 +185,7 @@ database = "$dir/broadside.db";
 templates = "$TOP/templates";
 log_level = "notice";	# wait_log reads "issue N: sent"
 http: { listen = "127.0.0.1:$hport"; };
-relays = ( { host = "127.0.0.1"; port = $sport; connections = $conns; } );
+relays = ( { host = "127.0.0.1"; port = $sport; connections = 4; } );
 CONF
 	export BROADSIDE_CONFIG=$dir/broadside.conf
 	$BS init >/dev/null || return 1
@@ -200,7 +196,33 @@ SELECT i, 'reader' || i || '@example.com', 'reader' || i || '@example.com',
        CASE WHEN i <= $mailed THEN 'paid' ELSE 'free' END, 0, 0 FROM n;
 SQL
 	sed 's/^audience: all/audience: paid/' "$TOP/examples/growth-dragons-weekly.md" >"$dir/issue.md"
-	for _ in 1 2 3; do $BS issue create "$dir/issue.md" >/dev/null || return 1; done
+	for _ in $(seq "$nissues"); do $BS issue create "$dir/issue.md" >/dev/null || return 1; done
+	$BSD >"$dir/daemon.log" 2>&1 &
+	pid=$!
+	on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
+	for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$hport/healthz" && break; sleep 0.1; done
+	send() {
+		local a b
+		a=$(date +%s.%N)
+		$BS issue schedule "$1" --now >/dev/null
+		wait_log "$dir/daemon.log" "issue $1: sent" $pid || { echo "the daemon died" >&2; return 1; }
+		b=$(date +%s.%N)
+		awk -v a="$a" -v b="$b" 'BEGIN { print b - a }'
+	}
+}
+
+# --- HTTP flood during a send: sending rate with and without ---------------
+# The same issue to the same 20,000 paid subscribers through smtp-sink,
+# once alone and once while wrk floods the endpoint with one-click POSTs
+# for 100,000 other (free) subscribers: real unsubscribes, each a write
+# transaction on the database the senders also write to. The HTTP threads
+# are the daemon's own, so the ratio is what a flood costs sending (on 2
+# cores wrk itself takes CPU from both).
+bench_http_flood() {
+	local mailed=20000 others=100000 conns=4
+	local dir=$T/flood sport hport pid wrkpid
+	command -v wrk >/dev/null || { echo "http flood: wrk is not installed (make deps)"; return 1; }
+	sending_setup "$dir" "$mailed" "$others" 3 || return 1
 	$PY - "$dir/broadside.key" "$mailed" "$others" >"$dir/tokens" <<'PY'
 import base64, hashlib, hmac, sys
 key = bytes.fromhex([l.split()[1] for l in open(sys.argv[1]) if l[:1].isdigit()][0])
@@ -217,19 +239,6 @@ for n in range(first, first + int(sys.argv[3])):
     out.append("/u/" + id36 + "." + base64.urlsafe_b64encode(mac[:16]).decode().rstrip("="))
 print("\n".join(out))
 PY
-	$BSD >"$dir/daemon.log" 2>&1 &
-	pid=$!
-	on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
-	for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$hport/healthz" && break; sleep 0.1; done
-
-	send() {	# ISSUE: prints seconds from schedule to sent
-		local a b
-		a=$(date +%s.%N)
-		$BS issue schedule "$1" --now >/dev/null
-		wait_log "$dir/daemon.log" "issue $1: sent" $pid || { echo "http flood: the daemon died" >&2; return 1; }
-		b=$(date +%s.%N)
-		awk -v a="$a" -v b="$b" 'BEGIN { print b - a }'
-	}
 	local alone flooded u0 u1
 	alone=$(send 1) || return 1
 	BENCH_TOKENS=$dir/tokens BENCH_THREADS=1 wrk -t1 -c8 -d600s \
@@ -259,6 +268,62 @@ PY
 		    "sending under a flood of one-click POSTs", n / f, sent, u / f
 		printf "  %-52s %8.0f msg/s\n", "sending under a flood of GET /healthz (CPU only)", n / c
 		printf "  one-click flood / alone = %.2f, healthz flood / alone = %.2f\n", a / f, a / c
+	}'
+}
+
+# --- Slow clients during a send: sending rate with and without ------------
+# The issue measured: 300 clients trickling bytes made every slot of the
+# HTTP endpoint theirs. Here the same 300 (tests/tools/slow_clients.py: 100
+# from 127.0.0.1, 200 from 127.0.0.2-21) flood the endpoint while an issue
+# goes to 20,000 paid subscribers through smtp-sink, and the same issue goes
+# alone, in rounds whose order alternates (alone first, then flooded first);
+# the figure is the median of the rounds' ratios, flooded / alone (target >=
+# 0.90: sending slows by 10 % at most). The per-client cap and the request
+# deadline cut the flood off again and again meanwhile.
+bench_http_slow() {
+	local mailed=20000 conns=4 rounds=${BENCH_ROUNDS:-5}
+	local dir=$T/slow sport hport pid fpid
+	sending_setup "$dir" "$mailed" 0 $((2 * rounds)) || return 1
+	alone() {	# ISSUE: sent alone, after the same pause as under the flood
+		sleep 3
+		send "$1"
+	}
+	flooded() {	# ISSUE: the same, under the flood
+		local t
+		$PY "$TOP/tests/tools/slow_clients.py" "$hport" 3600 >>"$dir/flood.out" 2>&1 &
+		fpid=$!
+		sleep 3	# every client connected (alone pauses as long)
+		t=$(send "$1") || { kill $fpid; return 1; }
+		kill $fpid; wait $fpid 2>/dev/null
+		echo "$t"
+	}
+	local r issue=0 a f list=""
+	for r in $(seq "$rounds"); do
+		if [ $((r % 2)) -eq 1 ]; then
+			a=$(alone $((issue + 1))) || return 1
+			f=$(flooded $((issue + 2))) || return 1
+		else
+			f=$(flooded $((issue + 1))) || return 1
+			a=$(alone $((issue + 2))) || return 1
+		fi
+		issue=$((issue + 2))
+		list="$list $a:$f"
+	done
+	local cut
+	cut=$(curl -s "http://127.0.0.1:$hport/metrics" | awk '/^broadside_http_deadline_closed_total / { print $2 }')
+	kill $pid; wait $pid 2>/dev/null
+	echo "== Sending under a flood of 300 slow HTTP clients ($mailed messages, $conns SMTP connections to smtp-sink; $rounds rounds, order alternated)"
+	echo "$list" | awk -v n="$mailed" -v cut="$cut" -v flood="$(tail -n 1 "$dir/flood.out")" '{
+		for (i = 1; i <= NF; i++) {
+			split($i, t, ":")
+			ra[i] = t[2] > 0 ? t[1] / t[2] : 0
+			printf "  round %d: alone %6.0f msg/s, flooded %6.0f msg/s, flooded / alone %.2f\n", i, n / t[1], n / t[2], ra[i]
+		}
+		m = NF
+		for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (ra[j] < ra[i]) { x = ra[i]; ra[i] = ra[j]; ra[j] = x }
+		med = m % 2 ? ra[(m + 1) / 2] : (ra[m / 2] + ra[m / 2 + 1]) / 2
+		printf "  flooded / alone, median of %d rounds: %.2f (target >= 0.90)\n", m, med
+		printf "  the daemon cut %s slow connections past http.request_timeout (last flood: %s)\n", cut, flood
 	}'
 }
 
@@ -773,6 +838,6 @@ PY
 }
 
 # `tests/bench.sh smtp http` runs only those sections.
-for section in "${@:-render dkim http http_flood bounce smtp smtp_dkim smtp_cpu scale}"; do
+for section in "${@:-render dkim http http_flood http_slow bounce smtp smtp_dkim smtp_cpu scale}"; do
 	for f in $section; do "bench_$f"; done
 done

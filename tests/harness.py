@@ -9,6 +9,7 @@ import atexit
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -65,7 +66,7 @@ class Smtpd:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                                      stderr=open(os.path.join(self.dir, "stderr"), "w"))
         env.procs.append(self.proc)
-        deadline = time.time() + 15
+        deadline = time.time() + 90  # a loaded machine: python and aiosmtpd start slowly
         while not os.path.exists(os.path.join(self.dir, "ready")):
             if time.time() > deadline or self.proc.poll() is not None:
                 raise RuntimeError("smtpd did not start: " + open(os.path.join(self.dir, "stderr")).read())
@@ -213,6 +214,26 @@ retry: { %s relay_min_backoff = "%s"; relay_max_backoff = "%s"; };
             print("# kept " + self.dir)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def web_env(extra="", relay_kw=None):
+    """An Env with a capturing relay (Smtpd) whose list.base_url is its own
+    HTTP endpoint, so that the links of captured copies can be followed:
+    (env, relay, url). The daemon is not started."""
+    class Pre:
+        dir = tempfile.mkdtemp(prefix="broadside-e2e-pre.")
+        procs = []
+
+    relay = Smtpd(Pre, "relay", **(relay_kw or {}))
+    env = Env([{"port": relay.port}], extra=extra)
+    env.procs += Pre.procs
+    atexit.register(shutil.rmtree, Pre.dir, True)
+    conf = open(env.conf).read()
+    port = int(re.search(r'listen = "127\.0\.0\.1:(\d+)"', conf).group(1))
+    url = "http://127.0.0.1:%d" % port
+    conf = re.sub(r'base_url = "[^"]*"', 'base_url = "%s"' % url, conf)
+    open(env.conf, "w").write(conf)
+    return env, relay, url
 
 
 def exit_code():

@@ -26,7 +26,7 @@ is "every row kept with its id, address, name, tier, status, score and times" \
 	"$(m "SELECT group_concat(id || ':' || email || ':' || name || ':' || tier || ':' || status || ':' || bounce_score || ':' || coalesce(last_bounce_at, '') || ':' || created_at || ':' || updated_at, ' ') FROM (SELECT * FROM subscribers ORDER BY id)")" \
 	"1:Ann@Example.org:Ann:paid:active:0::1:2 2:bob@example.org::free:unsubscribed:0::1:3 3:cy@example.org:Cy:free:bounced:4:99:1:4 7:dee@example.org::free:complained:0::1:5"
 is "indexes kept" "$(m "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_schema WHERE tbl_name = 'subscribers' AND type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name)")" \
-	"subscribers_pending subscribers_status"
+	"subscribers_paid_until subscribers_pending subscribers_status"
 is "email_key still unique" "$(m "SELECT count(*) FROM sqlite_schema WHERE tbl_name = 'subscribers' AND name LIKE 'sqlite_autoindex%'")" 1
 is "AUTOINCREMENT kept" "$(m "SELECT sql LIKE '%AUTOINCREMENT%' FROM sqlite_schema WHERE name = 'subscribers'")" 1
 is "references kept" "$(m "SELECT group_concat(subscriber_id, ' ') FROM (SELECT subscriber_id FROM deliveries ORDER BY id)") / $(m "SELECT subscriber_id FROM bounces")" "1 3 / 3"

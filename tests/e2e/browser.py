@@ -3,7 +3,8 @@
 Loads the signup page, fills it in as a person would (the honeypot stays
 hidden and empty), submits, follows the link of the confirmation email that
 tests/smtpd.py captured, presses Confirm, and reads the archive and an issue.
-The reader is pending until the button is pressed, active after. Screenshots
+The reader is pending until the button is pressed, active after, and then
+receives the welcome email and the latest issue (catch-up, the free cut). Screenshots
 of the signup, confirm, archive and issue pages at desktop and phone widths
 are kept in $BROADSIDE_BUILD/artifacts/browser/. Skipped when chromium,
 chromedriver or python3-selenium is missing (make deps installs them).
@@ -17,23 +18,15 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import Env, Smtpd, ok, exit_code, free_port, BUILD  # noqa: E402
+from harness import Env, Smtpd, ok, exit_code, free_port  # noqa: E402
+from chrome import Chrome, By, available  # noqa: E402
 
-try:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-except ImportError:
-    webdriver = None
-CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-if webdriver is None or not os.path.exists(CHROMIUM) or not os.path.exists(DRIVER):
+if not available():
     print("ok - browser test # SKIP chromium, chromedriver or python3-selenium not installed")
     sys.exit(0)
 
 PORT = free_port()
 URL = "http://127.0.0.1:%d" % PORT
-ART = os.path.join(BUILD, "artifacts", "browser")
-os.makedirs(ART, exist_ok=True)
 
 
 class Pre:
@@ -57,39 +50,8 @@ ok("an issue is sent first (the archive has something)",
    env.wait(lambda: env.status(issue) == "sent", timeout=60))
 slug = env.one("SELECT slug FROM issues WHERE id = ?", issue)
 
-opts = webdriver.ChromeOptions()
-opts.binary_location = CHROMIUM
-for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-          "--window-size=1280,900", "--user-data-dir=" + os.path.join(env.dir, "chrome")]:
-    opts.add_argument(a)
-drv = webdriver.Chrome(service=Service(DRIVER), options=opts)
-atexit.register(drv.quit)
-drv.set_page_load_timeout(30)
-
-
-def shoot(name):
-    """Desktop and phone screenshots of the page as it is now."""
-    for label, (w, h) in (("desktop", (1280, 900)), ("phone", (390, 844))):
-        drv.set_window_size(w, h)
-        time.sleep(0.2)
-        drv.save_screenshot(os.path.join(ART, "%s-%s.png" % (name, label)))
-    fits = drv.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
-    drv.set_window_size(1280, 900)
-    return fits
-
-
-def h1_says(text, timeout=15):
-    """Waits for the page after a click: its h1 holds text (the old page's
-    elements go stale meanwhile)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if text in drv.find_element(By.TAG_NAME, "h1").text:
-                return True
-        except Exception:
-            pass
-        time.sleep(0.1)
-    return False
+browser = Chrome(env, "browser")
+drv, shoot, h1_says = browser.drv, browser.shoot, browser.h1_says
 
 
 def status(addr):
@@ -128,6 +90,20 @@ if link:
     ok("Confirm pressed: 'You are subscribed', the reader active",
        h1_says("You are subscribed") and status("browser.reader@example.com") == "active")
     shoot("confirmed")
+    # The welcome and the latest issue follow (welcome.c).
+    got = env.wait(lambda: len([m for m in relay.log()
+                                if "Browser.Reader@example.com" in m["rcpt"]]) >= 3 and
+                   [m for m in relay.log() if "Browser.Reader@example.com" in m["rcpt"]],
+                   timeout=60) or []
+    bodies = [re.sub(r"=\r?\n", "", open(os.path.join(relay.dir, m["file"]), "rb").read()
+                     .decode()) for m in got]
+    ok("then the reader receives the welcome email and the latest issue",
+       len(got) == 3 and any("Welcome to Growth Dragons: you are in" in b for b in bodies) and
+       any("Happy Lunar New Year" in b and "Start your free trial" in b for b in bodies),
+       [b[:200] for b in bodies])
+    ok("the latest issue came as a catch-up copy",
+       env.one("SELECT d.catch_up FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id "
+               "WHERE s.email_key = 'browser.reader@example.com' AND d.issue_id = ?", issue) == 1)
 
 drv.get(URL + "/archive")
 links = drv.find_elements(By.CSS_SELECTOR, ".issues a")
@@ -138,8 +114,8 @@ ok("the archive's link opens the issue: free cut and the call to action",
    h1_says("Growth Dragons Weekly") and drv.current_url == URL + "/p/" + slug and "Happy Lunar New Year" in drv.page_source and
    "Start your free trial" in drv.page_source and "paid edition" not in drv.page_source)
 ok("issue page fits a phone's width", shoot("issue"))
-shots = sorted(f for f in os.listdir(ART) if f.endswith(".png"))
-ok("screenshots kept: %d in %s" % (len(shots), ART), len(shots) >= 12, shots)
+shots = browser.shots()
+ok("screenshots kept: %d in %s" % (len(shots), browser.art), len(shots) >= 12, shots)
 drv.quit()
 rc = env.stop()
 ok("daemon stops cleanly", rc == 0, env.log()[-800:])

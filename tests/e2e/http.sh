@@ -314,6 +314,6 @@ expect_out "second daemon on the same database: clear error" 75 "another broadsi
 kill -TERM $DPID; wait $DPID; rc=$?
 is "SIGTERM: clean exit" "$rc" 0
 mkdir "$T/tpl"
-cp "$TOP"/templates/layout.* "$TOP"/templates/paywall.* "$TOP"/templates/confirm.* "$T/tpl/"	# the email's, not the pages'
+cp "$TOP"/templates/layout.* "$TOP"/templates/paywall.* "$TOP"/templates/paid.* "$TOP"/templates/confirm.* "$TOP"/templates/welcome.* "$T/tpl/"	# the email's, not the pages'
 sed -i "s|templates = \"$TOP/templates\"|templates = \"$T/tpl\"|" "$CONF"
 expect_out "missing page template: daemon refuses to start, naming it" 66 "$T/tpl/unsubscribe.html: cannot read page template" $BSD

@@ -249,6 +249,24 @@ test_template(void)
 	    strstr(d.msg, "/nonexistent/layout.html: cannot read template"), "template: missing file: %s", d.msg);
 }
 
+struct links_seen {
+	char	slug[4][32];
+	int	line[4];
+	int	n;
+};
+
+static int
+collect_link(const char *slug, int line, void *arg)
+{
+	struct links_seen *ls = arg;
+
+	if (ls->n < 4) {
+		snprintf(ls->slug[ls->n], sizeof ls->slug[0], "%s", slug);
+		ls->line[ls->n++] = line;
+	}
+	return 0;
+}
+
 static void
 test_markdown(void)
 {
@@ -278,6 +296,28 @@ test_markdown(void)
 	CHECK(markdown_render(md, strlen(md), 1, &h, &t, &d) == 0 &&
 	    strstr(h.data, "<b>bold</b>") && strstr(h.data, "<div>block</div>") &&
 	    strstr(t.data, "bold") && !strstr(t.data, "<b>"), "markdown: allow_html passes raw HTML through");
+
+	/* issue:SLUG links: made archive URLs, listed with their lines */
+	{
+		const char *il = "Intro.\n\nSee [the rise](issue:deepseek-rise) and\n"
+		    "[TikTok](ISSUE:tiktok-ban \"t\"), not [this](https://x.org/issue:no).\n\n"
+		    "    [code](issue:in-code)\n";
+		buf_reset(&h);
+		buf_reset(&t);
+		CHECK(markdown_render_site(il, strlen(il), 0, "https://news.example.com/p/", &h, &t,
+		    &d) == 0 && strstr(h.data, "href=\"https://news.example.com/p/deepseek-rise\"") &&
+		    strstr(t.data, "the rise <https://news.example.com/p/deepseek-rise>") &&
+		    strstr(h.data, "href=\"https://news.example.com/p/tiktok-ban\"") &&
+		    !strstr(h.data, "\"issue:") && strstr(h.data, "https://x.org/issue:no") &&
+		    strstr(h.data, "[code](issue:in-code)"),
+		    "markdown: issue:SLUG links become the archive URL (any case), others and code stay");
+		struct links_seen ls = { { "" }, { 0 }, 0 };
+		CHECK(markdown_issue_links(il, strlen(il), collect_link, &ls, &d) == 0 && ls.n == 2 &&
+		    strcmp(ls.slug[0], "deepseek-rise") == 0 && ls.line[0] == 3 &&
+		    strcmp(ls.slug[1], "tiktok-ban") == 0 && ls.line[1] == 4,
+		    "markdown: issue links listed with their lines (%d: %s %d, %s %d)", ls.n,
+		    ls.slug[0], ls.line[0], ls.slug[1], ls.line[1]);
+	}
 
 	/* wrapping: no text line over 72 columns (characters) */
 	buf big = BUF_INIT;

@@ -167,7 +167,18 @@ main(void)
 	render_body(r, &to, RENDER_PART_HTML, &dec, &d);
 	CHECK(strstr(dec.data, "Hi Zo\xc3\xab &quot;Z&quot; O&#39;Brien,") != NULL, "html: name HTML-escaped");
 	CHECK(strstr(dec.data, "{{name}} &lt;b&gt;raw&lt;/b&gt;") != NULL, "html: raw HTML escaped");
-	CHECK(strstr(dec.data, "href=\"https://news.example.com/subscribe\"") != NULL, "html: upgrade button");
+	/* No list.upgrade_url: the call to action is the reader's own trial
+	 * page; "View online" is the reader's own view of this issue. */
+	char rtok[TOKEN_MAX];
+	token_trial_make(&sec, cfg.list.id, 99, rtok);
+	buf_reset(&want);
+	buf_printf(&want, "href=\"%s/trial/%s\"", cfg.list.base_url, rtok);
+	CHECK(strstr(dec.data, want.data) != NULL, "html: upgrade button is the reader's trial link");
+	token_view_make(&sec, cfg.list.id, 42, 99, rtok);
+	buf_reset(&want);
+	buf_printf(&want, "href=\"%s/i/42/%s\"", cfg.list.base_url, rtok);
+	CHECK(strstr(dec.data, want.data) != NULL, "html: View online is the reader's own link");
+	CHECK(strstr(dec.data, "/feed/") == NULL, "free html: no private feed link");
 	buf_reset(&want);
 	buf_printf(&want, "href=\"%s/u/%s\"", cfg.list.base_url, tok);
 	CHECK(strstr(dec.data, want.data) != NULL, "html: unsubscribe link in the footer");
@@ -187,6 +198,29 @@ main(void)
 	CHECK(strstr(dec.data, "SECRET-PAID-ONLY") && !strstr(dec.data, "Keep reading") &&
 	    !strstr(dec.data, "paywall -->"), "paid text: everything, no call to action, no mark");
 	CHECK(strstr(dec.data, "Hi there,") != NULL, "text: {{name|there}} fallback");
+	token_feed_make(&sec, cfg.list.id, 99, rtok);
+	buf_reset(&want);
+	buf_printf(&want, "%s/feed/%s.xml", cfg.list.base_url, rtok);
+	CHECK(strstr(dec.data, want.data) != NULL, "paid text: the reader's private feed link");
+	render_free(r);
+	/* The operator's own payment page is linked as it is. */
+	free(cfg.list.upgrade_url);
+	cfg.list.upgrade_url = strdup("https://pay.example.com/join?plan=1");
+	CHECK(render_compile(&cfg, &sec, &is, &r, &d) == 0, "compile with list.upgrade_url");
+	to.tier = TIER_FREE;
+	buf_reset(&dec);
+	render_body(r, &to, RENDER_PART_HTML, &dec, &d);
+	CHECK(strstr(dec.data, "href=\"https://pay.example.com/join?plan=1\"") != NULL &&
+	    strstr(dec.data, "/trial/") == NULL, "list.upgrade_url set: the button goes there");
+	render_free(r);
+	cfg.list.trial_days = 14;
+	CHECK(render_compile(&cfg, &sec, &is, &r, &d) == 0, "compile with list.trial_days 14");
+	buf_reset(&dec);
+	render_body(r, &to, RENDER_PART_TEXT, &dec, &d);
+	CHECK(strstr(dec.data, "Keep reading with a 14-day free trial") != NULL &&
+	    strstr(dec.data, "get 14 days of") != NULL, "{{trial_days}} from list.trial_days");
+	cfg.list.trial_days = 7;
+	to.tier = TIER_PAID;
 
 	/* Hostile recipients. */
 	struct render_to evil = { 1, 5, "eve@example.com", "Eve\r\nBcc: all@example.com\r\n\r\n<script>", TIER_FREE };

@@ -38,6 +38,24 @@ main(void)
 	    token_unsub_verify(&s, 3600, now, "list.example.com", ".", &id) < 0,
 	    "truncated tokens are refused");
 
+	/* The reader's own links: each label opens its own page only. */
+	token_trial_make(&s, "list.example.com", 77, tok);
+	CHECK(token_trial_verify(&s, 3600, now, "list.example.com", tok, &id) == 0 && id == 77,
+	    "trial token verifies");
+	CHECK(token_feed_verify(&s, 3600, now, "list.example.com", tok, &id) < 0 &&
+	    token_unsub_verify(&s, 3600, now, "list.example.com", tok, &id) < 0,
+	    "a trial token is no feed or unsubscribe token");
+	token_feed_make(&s, "list.example.com", 77, tok);
+	CHECK(token_feed_verify(&s, 3600, now, "list.example.com", tok, &id) == 0 && id == 77 &&
+	    token_trial_verify(&s, 3600, now, "list.example.com", tok, &id) < 0,
+	    "feed token verifies, and is no trial token");
+	token_view_make(&s, "list.example.com", 5, 77, tok);
+	CHECK(token_view_verify(&s, 3600, now, "list.example.com", 5, tok, &id) == 0 && id == 77,
+	    "view token verifies for its issue");
+	CHECK(token_view_verify(&s, 3600, now, "list.example.com", 6, tok, &id) < 0 &&
+	    token_view_verify(&s, 3600, now, "list.example.com", 50, tok, &id) < 0,
+	    "view token refused for another issue");
+
 	/* Rotation: a token made with the old key works during the grace period. */
 	struct secret old = { .nkeys = 1 };
 	old.keys[0] = s.keys[1];
