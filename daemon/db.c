@@ -188,18 +188,25 @@ db_event(struct db *db, const char *kind, int64_t ref_id, const char *event,
 	return db_step_done(db, st, d, "recording event");
 }
 
-int
-db_schema_version(struct db *db)
+/* The value of a PRAGMA that reads one number; -1 on error. */
+static int
+pragma_int(struct db *db, const char *sql)
 {
 	sqlite3_stmt *st;
 	int v = -1;
 
-	if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	return v;
+}
+
+int
+db_schema_version(struct db *db)
+{
+	return pragma_int(db, "PRAGMA user_version");
 }
 
 /* Rows that break a foreign key, in *n (a migration must not add any;
@@ -227,15 +234,9 @@ fk_violations(struct db *db, const char *name, int64_t *n, diag *d)
 static int
 bump_schema_version(struct db *db)
 {
-	sqlite3_stmt *st;
 	char pragma[64];
-	int v = -1;
+	int v = pragma_int(db, "PRAGMA schema_version");
 
-	if (sqlite3_prepare_v2(db->h, "PRAGMA schema_version", -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
 	if (v < 0)
 		return -1;
 	snprintf(pragma, sizeof pragma, "PRAGMA schema_version = %d", v + 1);
