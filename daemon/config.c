@@ -504,9 +504,9 @@ example_value(buf *out, const struct setting *s)
 }
 
 static void
-example_comment(buf *out, const struct setting *s, const char *indent)
+example_comment(buf *out, const struct setting *s, int indent)
 {
-	buf_printf(out, "%s# %s", indent, s->help);
+	buf_printf(out, "%*s# %s", indent, "", s->help);
 	if (s->type == ST_ENUM)
 		buf_printf(out, " (%s)", s->choices);
 	else if ((s->type == ST_INT || s->type == ST_DURATION || s->type == ST_PERCENT) &&
@@ -554,7 +554,7 @@ config_example(buf *out)
 		}
 		leaf = strrchr(s->path, '.');
 		leaf = leaf ? leaf + 1 : s->path;
-		example_comment(out, s, "        " + (depth < 4 ? 8 - 2 * depth : 0));
+		example_comment(out, s, 2 * depth);
 		buf_printf(out, "%*s%s = ", 2 * depth, "", leaf);
 		example_value(out, s);
 		buf_puts(out, ";\n");
@@ -571,7 +571,7 @@ config_example(buf *out)
 					const struct setting *e = &settings_table[k];
 					if (e->scope != l->scope)
 						continue;
-					example_comment(out, e, "    ");
+					example_comment(out, e, 4);
 					buf_printf(out, "%s    %s = ", c, e->path);
 					example_value(out, e);
 					buf_puts(out, ";\n");

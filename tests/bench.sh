@@ -63,6 +63,37 @@ cpu_line() {
 		printf "    %-28s %5.0f + %3.0f µs  %5.0f µs  %4.2f of %d\n", l, u * t, s * t, k * t, i / hz / w, '"$(nproc)"' }'
 }
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# smtp-sink on a free port, counters on (-c), its output in DIR (made),
+# stopped on exit: sets port and sink (its PID). start_sink SECTION DIR
+start_sink() {
+	command -v smtp-sink >/dev/null || PATH=$PATH:/usr/sbin
+	command -v smtp-sink >/dev/null || { echo "$1: smtp-sink is not installed (make deps)"; return 1; }
+	mkdir -p "$2"
+	port=$(free_port)
+	smtp-sink -u nobody -c "127.0.0.1:$port" 1000 >"$2/sink.out" 2>&1 &
+	sink=$!
+	on_exit "kill $sink 2>/dev/null"
+}
+# A daemon's config, its database in DIR, sending to that sink over
+# CONNECTIONS: sink_conf FILE DIR CONNECTIONS
+sink_conf() {
+	cat >"$1" <<CONF
+database = "$2/broadside.db";
+templates = "$TOP/templates";
+log_level = "notice";	# wait_log reads "issue N: sent"
+http: { listen = "127.0.0.1:$(free_port)"; };
+relays = ( { host = "127.0.0.1"; port = $port; connections = $3; } );
+CONF
+}
+# N subscribers as an import CSV, every EVERY-th of them paid: subs_csv N EVERY
+subs_csv() {
+	$PY -c "
+import sys
+w = sys.stdout.write
+w('email,name,tier\n')
+for i in range($1):
+    w('reader%d@example.com,Reader %d,%s\n' % (i, i, 'paid' if i % $2 == 0 else 'free'))"
+}
 
 # --- HTTP: one-click unsubscribes per second beside /healthz --------------
 # A list of 200,000 subscribers, each with a queued copy of an issue (paused,
@@ -347,29 +378,11 @@ bench_smtp() {
 	local n=${BENCH_SMTP_N:-100000} conns=${BENCH_SMTP_CONNECTIONS:-4} rounds=${BENCH_SMTP_ROUNDS:-5}
 	local dir=$T/smtp port sink pid t0 t1 hwm=0 h size r id best=0 bests=0 v sent=0
 	local g0 segs=0 segss=0 vs ratios= nfree du0 ds0 du1 ds1
-	command -v smtp-sink >/dev/null || PATH=$PATH:/usr/sbin
-	command -v smtp-sink >/dev/null || { echo "smtp: smtp-sink is not installed (make deps)"; return 1; }
-	mkdir -p "$dir"
-	port=$(free_port)
-	smtp-sink -u nobody -c "127.0.0.1:$port" 1000 >"$dir/sink.out" 2>&1 &
-	sink=$!
-	on_exit "kill $sink 2>/dev/null"
-	cat >"$dir/broadside.conf" <<CONF
-database = "$dir/broadside.db";
-templates = "$TOP/templates";
-log_level = "notice";	# wait_log reads "issue N: sent"
-http: { listen = "127.0.0.1:$(free_port)"; };
-relays = ( { host = "127.0.0.1"; port = $port; connections = $conns; } );
-CONF
+	start_sink "smtp" "$dir" || return 1
+	sink_conf "$dir/broadside.conf" "$dir" "$conns"
 	export BROADSIDE_CONFIG=$dir/broadside.conf
 	$BS init >/dev/null || return 1
-	$PY -c "
-import sys
-w = sys.stdout.write
-w('email,name,tier\n')
-for i in range($n):
-    w('reader%d@example.com,Reader %d,%s\n' % (i, i, 'paid' if i % 4 == 0 else 'free'))
-" >"$dir/subs.csv"
+	subs_csv "$n" 4 >"$dir/subs.csv"
 	$BS subscriber import "$dir/subs.csv" >/dev/null || return 1
 	id=$($BS issue create "$TOP/examples/growth-dragons-weekly.md") || return 1
 	$BS issue preview "$id" --tier free --to reader1@example.com --format eml >"$dir/free.eml"
@@ -517,6 +530,186 @@ for i in range($n):
 	cat "$dir/byconn"
 }
 
+# --- DKIM-signed sending: signed beside unsigned, end to end -------------
+# The weekly example to BENCH_DKIM_N subscribers (a quarter paid) through
+# smtp-sink over 4 connections, `issue schedule --now` to 'sent', three ways
+# in every round: unsigned, signed with RSA-2048, and with RSA-2048 and
+# Ed25519 both (every copy carries both signatures). The order turns every
+# round so that a drift of the machine's load favours none; each round's
+# ratio compares a signed run with the unsigned one of the same round, and
+# the median of the rounds is the figure. CPU: the daemon's user + system
+# time per message (every thread: claims, rendering, signing, libesmtp).
+bench_smtp_dkim() {
+	local n=${BENCH_DKIM_N:-20000} conns=4 rounds=${BENCH_DKIM_ROUNDS:-5}
+	local dir=$T/smtp_dkim port sink r k i kinds="plain rsa dual" order
+	declare -A rate=() cpu=() ratios=()
+	start_sink "smtp dkim" "$dir" || return 1
+	sink_conf "$dir/plain.conf" "$dir" "$conns"
+	export BROADSIDE_CONFIG=$dir/plain.conf
+	$BS init >/dev/null || return 1
+	$BS dkim keygen --selector r1 --domain example.com --out "$dir/rsa.key" >/dev/null || return 1
+	$BS dkim keygen --selector e1 --domain example.com --type ed25519 --out "$dir/ed.key" >/dev/null || return 1
+	{ cat "$dir/plain.conf"; echo "dkim = ( { selector = \"r1\"; domain = \"example.com\"; key_file = \"$dir/rsa.key\"; } );"; } >"$dir/rsa.conf"
+	{ cat "$dir/plain.conf"; echo "dkim = ( { selector = \"r1\"; domain = \"example.com\"; key_file = \"$dir/rsa.key\"; },"
+	  echo "         { selector = \"e1\"; domain = \"example.com\"; key_file = \"$dir/ed.key\"; } );"; } >"$dir/dual.conf"
+	subs_csv "$n" 4 >"$dir/subs.csv"
+	$BS subscriber import "$dir/subs.csv" >/dev/null || return 1
+	one_send() {	# KIND: sets rate[KIND] (msg/s) and adds its CPU µs per message
+		local id pid t0 t1 u0 s0 u1 s1
+		id=$($BS issue create "$TOP/examples/growth-dragons-weekly.md") || return 1
+		BROADSIDE_CONFIG=$dir/$1.conf $BSD 2>>"$dir/daemon.log" &
+		pid=$!
+		sleep 0.5
+		read -r u0 s0 < <(proc_cpu $pid)
+		t0=$(date +%s.%N)
+		$BS issue schedule "$id" --now >/dev/null
+		wait_log "$dir/daemon.log" "issue $id: sent" $pid || { echo "smtp dkim: the daemon died"; tail "$dir/daemon.log"; return 1; }
+		t1=$(date +%s.%N)
+		read -r u1 s1 < <(proc_cpu $pid)
+		kill -TERM $pid; wait $pid 2>/dev/null
+		rate[$1]=$(per_second "$n" "$t0" "$t1")
+		cpu[$1]=$(( ${cpu[$1]:-0} + u1 - u0 + s1 - s0 ))
+	}
+	for r in $(seq "$rounds"); do
+		order=$(awk -v r="$r" -v k="$kinds" 'BEGIN { n = split(k, a, " ");
+			for (i = 0; i < n; i++) printf "%s ", a[(i + r - 1) % n + 1] }')
+		for k in $order; do one_send "$k" || return 1; done
+		for k in rsa dual; do
+			ratios[$k]="${ratios[$k]:-} $(awk -v a="${rate[$k]}" -v b="${rate[plain]}" 'BEGIN { printf "%.2f", a / b }')"
+		done
+		echo "    round $r ($order): unsigned ${rate[plain]}, rsa-2048 ${rate[rsa]}, rsa-2048 + ed25519 ${rate[dual]} msg/s" >>"$dir/rounds"
+	done
+	echo "== DKIM-signed sending ($n messages, $conns connections, smtp-sink on loopback; $rounds rounds, order turned each round)"
+	for k in rsa dual; do
+		awk -v l="$( [ $k = rsa ] && echo "RSA-2048" || echo "RSA-2048 + Ed25519")" -v r="${ratios[$k]}" 'BEGIN {
+			k = split(r, x, " ")
+			for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
+			med = k % 2 ? x[(k + 1) / 2] : (x[k / 2] + x[k / 2 + 1]) / 2
+			printf "  signed %-20s / unsigned, each round:%s; median %.2f\n", l, r, med }'
+	done
+	for k in $kinds; do
+		awk -v k="$k" -v c="${cpu[$k]}" -v n="$((n * rounds))" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+			printf "  daemon CPU per message, %-22s %5.0f µs (user + system, every thread)\n",
+			    k == "plain" ? "unsigned:" : k == "rsa" ? "RSA-2048:" : "RSA-2048 + Ed25519:", c * 1e6 / hz / n }'
+	done
+	cat "$dir/rounds"
+}
+
+# --- SMTP CPU per message, by instruction counts --------------------------
+# valgrind's callgrind counts the instructions a client executes, whatever
+# else the machine runs: a figure that load does not move. Each client sends
+# two counts of messages (A and B) and the difference divided by B - A is
+# its cost per message, start-up left out: smtp-source; Broadside's SMTP
+# layer alone (bench_session: smtp_send() and libesmtp) into smtp-sink,
+# which offers no CHUNKING (DATA: libesmtp copies each message byte by byte
+# to find its lines for dot-stuffing), and into a real Postfix smtpd (root
+# only) with CHUNKING offered (libesmtp sends BDAT: the body goes as one
+# chunk, not scanned) and withheld (smtpd_discard_ehlo_keywords); and the
+# whole daemon (claims, rendering, write-back, libesmtp) into smtp-sink.
+# The paid copy of the weekly example (~17.6 KB), 4 connections. Kernel
+# time (system calls) is not counted: the smtp section's µs figures have it.
+bench_smtp_cpu() {
+	local a=${BENCH_CPU_A:-1000} b=${BENCH_CPU_B:-3000} pa=${BENCH_CPU_PF_A:-200} pb=${BENCH_CPU_PF_B:-600}
+	local dir=$T/cpu port sink k n pf base out=$T/cpu.out
+	command -v valgrind >/dev/null || { echo "smtp cpu: valgrind is not installed"; return 1; }
+	start_sink "smtp cpu" "$dir" || return 1
+	# Instructions of one run: irefs OUTFILE COMMAND...
+	irefs() { local o=$1; shift; valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>"$o.vg" >/dev/null;
+		sed -n 's/.*I *refs: *//p' "$o.vg" | tr -d ,; }
+	per_msg() { awk -v x="$1" -v y="$2" -v n="$3" 'BEGIN { printf "%.0f", (y - x) / n }'; }
+	# A database of N subscribers with one issue, for the daemon.
+	cpu_db() {
+		local d=$dir/d$1
+		mkdir -p "$d"
+		sink_conf "$d/broadside.conf" "$d" 4
+		BROADSIDE_CONFIG=$d/broadside.conf $BS init >/dev/null || return 1
+		subs_csv "$1" 1 >"$d/subs.csv"	# all paid
+		BROADSIDE_CONFIG=$d/broadside.conf $BS subscriber import "$d/subs.csv" >/dev/null || return 1
+		sed 's/^audience: all/audience: paid/' "$TOP/examples/growth-dragons-weekly.md" >"$d/paid.md"
+		BROADSIDE_CONFIG=$d/broadside.conf $BS issue create "$d/paid.md" >/dev/null || return 1
+	}
+	# The daemon under callgrind sending issue 1 of database N.
+	daemon_irefs() {
+		local d=$dir/d$1 pid
+		BROADSIDE_CONFIG=$d/broadside.conf valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+			$BSD 2>"$d/daemon.log" &
+		pid=$!
+		sleep 3
+		BROADSIDE_CONFIG=$d/broadside.conf $BS issue schedule 1 --now >/dev/null
+		wait_log "$d/daemon.log" "issue 1: sent" $pid || { echo "smtp cpu: the daemon died" >&2; return 1; }
+		kill -TERM $pid; wait $pid 2>/dev/null
+		sed -n 's/.*I *refs: *//p' "$d/daemon.log" | tr -d ,
+	}
+	cpu_db "$a" && cpu_db "$b" || return 1
+	BROADSIDE_CONFIG=$dir/d$a/broadside.conf $BS issue preview 1 --tier paid --to reader0@example.com \
+		--format eml >"$dir/paid.eml" || return 1
+	: >"$out"
+	src() { irefs "$dir/src$1" smtp-source -d -s 4 -m "$1" -F "$dir/paid.eml" -f bounces@example.com \
+		-t reader@example.com "127.0.0.1:$2"; }
+	lay() { irefs "$dir/lay$1" "$BUILD/bench/bench_session" 127.0.0.1 "$2" "$dir/paid.eml" "$1" 4 100; }
+	# One line: LABEL INSTRUCTIONS, and their ratio to smtp-source's.
+	line() { awk -v l="$1" -v v="$2" -v s="$base" 'BEGIN {
+		printf "    %-56s %9d  %5.1fx smtp-source\n", l, v, v / s }' >>"$out"; }
+	base=$(per_msg "$(src $a $port)" "$(src $b $port)" $((b - a)))
+	line "smtp-source -d into smtp-sink (the baseline)" "$base"
+	line "SMTP layer alone into smtp-sink (DATA)" "$(per_msg "$(lay $a $port)" "$(lay $b $port)" $((b - a)))"
+	if [ "$(id -u)" = 0 ] && [ -x /usr/sbin/postfix ]; then
+		chmod 755 "$T" "$dir"	# Postfix's daemons run as postfix
+		for k in chunking nochunking; do
+			pf=$dir/pf-$k
+			n=$(free_port)
+			$PY - "$pf" "$n" "$k" <<'PY' >"$pf.pid" || { echo "smtp cpu: postfix did not start"; return 1; }
+import os, subprocess, sys, time
+d, port, kind = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+etc, queue, data = (os.path.join(d, x) for x in ("etc", "queue", "data"))
+for x in (etc, queue, data):
+    os.makedirs(x)
+os.chmod(d, 0o755)
+subprocess.run(["chown", "postfix", data], check=True)
+# Debian's main.cf, a private queue and port, and everything discarded.
+open(os.path.join(etc, "main.cf"), "w").write(open("/usr/share/postfix/main.cf.debian").read() + f"""
+queue_directory = {queue}
+data_directory = {data}
+maillog_file = {d}/maillog
+maillog_file_prefixes = {d}
+myhostname = relay.bench.example
+inet_protocols = ipv4
+smtputf8_enable = no
+inet_interfaces = loopback-only
+mydestination =
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject
+default_transport = discard:bench
+relay_transport = discard:bench
+smtpd_discard_ehlo_keywords = {"chunking" if kind == "nochunking" else ""}
+""")
+master = open("/etc/postfix/master.cf").read()
+open(os.path.join(etc, "master.cf"), "w").write(master.replace("\nsmtp      inet", "\n127.0.0.1:%d inet" % port, 1))
+subprocess.run(["postconf", "-c", etc, "-F", "*/*/chroot = n"], check=True)
+subprocess.run(["postfix", "-c", etc, "start"], check=True, capture_output=True)
+for _ in range(200):
+    try:
+        print(int(open(os.path.join(queue, "pid", "master.pid")).read().strip()))
+        sys.exit(0)
+    except (OSError, ValueError):
+        time.sleep(0.1)
+sys.exit(1)
+PY
+			on_exit "kill $(cat "$pf.pid") 2>/dev/null"
+			line "SMTP layer alone into Postfix smtpd, $([ $k = chunking ] &&
+				echo "CHUNKING (BDAT)" || echo "no CHUNKING (DATA)")" \
+				"$(per_msg "$(lay $pa $n)" "$(lay $pb $n)" $((pb - pa)))"
+			kill "$(cat "$pf.pid")"
+		done
+	else
+		echo "    (a real Postfix smtpd: needs root and postfix, skipped)" >>"$out"
+	fi
+	line "broadsided, every thread, into smtp-sink (DATA)" \
+		"$(per_msg "$(daemon_irefs $a)" "$(daemon_irefs $b)" $((b - a)))"
+	echo "== SMTP CPU per message (callgrind instructions per message, user space; $a and $b messages, Postfix $pa and $pb; paid copy ~$(( $(stat -c %s "$dir/paid.eml") / 1024 )) KB, 4 connections)"
+	cat "$out"
+}
+
 # --- Scale: a list of 100,000 and of 1,000,000 ---------------------------
 # For each size N (BENCH_SCALE_N), every third subscriber paid, the weekly
 # example into smtp-sink over 4 connections:
@@ -626,8 +819,8 @@ PY
 		    -v sent="$sent" -v rate="$rate" -v dbs="$dbs" 'BEGIN {
 			split(imp, i, " "); split(bare, b, " "); split(dbs, s, " ")
 			printf "  %d subscribers (every third paid):\n", n
-			printf "    %-44s %9.0f rows/s (%.1f s; CPU %.1f µs/row; peak RSS %.0f MB)\n",
-			    "import, one file, one transaction", n / i[1], i[1], (i[2] + i[3]) * 1e6 / n, i[4] / 1024
+			printf "    %-44s %9.0f rows/s (%.1f s; %.2fx the bare insert; CPU %.1f µs/row; peak RSS %.0f MB)\n",
+			    "import, one file, one transaction", n / i[1], i[1], b[1] / i[1], (i[2] + i[3]) * 1e6 / n, i[4] / 1024
 			printf "    %-44s %9.0f rows/s (%.1f s)   target 200,000 rows/s\n",
 			    "  bare sqlite3: same rows and events", n / b[1], b[1]
 			printf "    %-44s %9.2f s (%.2fx the bare insert; target <= 3x)\n",
@@ -645,6 +838,6 @@ PY
 }
 
 # `tests/bench.sh smtp http` runs only those sections.
-for section in "${@:-render dkim http http_flood http_slow bounce smtp scale}"; do
+for section in "${@:-render dkim http http_flood http_slow bounce smtp smtp_dkim smtp_cpu scale}"; do
 	for f in $section; do "bench_$f"; done
 done

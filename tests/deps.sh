@@ -5,8 +5,9 @@
 # Only what is missing, non-interactive (no prompt, stdin closed: CI has
 # none), and never silent: it says what it installs, how many packages that
 # makes with their dependencies, how long it usually takes, and then counts
-# the downloads and the packages set up as apt goes. apt's whole output is
-# kept in $TMPDIR/broadside-deps.log; on failure its last lines are shown.
+# the downloads, the packages unpacked and those set up as apt goes. apt's
+# whole output is kept in $TMPDIR/broadside-deps.log; on failure its last
+# lines are shown.
 # Needs only sh and apt-get (a minimal Debian 12, as root).
 set -u
 missing=
@@ -39,7 +40,7 @@ echo "deps: apt-get update (the package lists)"
 apt-get update </dev/null >>"$log" 2>&1 || fail "apt-get update"
 total=$(apt-get -s install --no-install-recommends $missing </dev/null 2>>"$log" | grep -c '^Inst ')
 echo "deps: $total packages with their dependencies; on a fresh machine this takes"
-echo "      2 to 5 minutes (the download is most of it). Progress every ~5 %:"
+echo "      2 to 8 minutes (the download and unpacking are most of it). Progress every ~5 %:"
 rcfile=$log.rc
 echo 1 >"$rcfile"
 { apt-get install -y --no-install-recommends -o Dpkg::Use-Pty=0 $missing </dev/null 2>&1
@@ -47,6 +48,8 @@ echo 1 >"$rcfile"
 	BEGIN { step = int(n / 20); if (step < 1) step = 1 }
 	/^Need to get/ { print "deps: " $0; fflush() }
 	/^Get:/ { g++; if (g % step == 0 || g == n) { printf "deps: downloaded %d of %d\n", g, n; fflush() } }
+	/^Unpacking / { u++; if (u % step == 0 || u == n) {
+		printf "deps: unpacked %d of %d\n", u, n; fflush() } }
 	/^Setting up / { s++; if (s % step == 0 || s == n) {
 		printf "deps: set up %d of %d (%s)\n", s, n, $3; fflush() } }'
 rc=$(cat "$rcfile")

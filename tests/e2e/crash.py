@@ -110,8 +110,14 @@ ok("SIGTERM: exit 0", env.stop() == 0)
 # The same with a slow relay (50 ms a recipient, batches of 40: two
 # seconds each): the next batch is claimed only for the last quarter of a
 # session (so an unsubscribe until then is seen), and a batch readied ahead
-# goes back within ~250 ms of a pause: at most the one in flight follows.
-slow = Smtpd(pre, "slow", rules=[{"match": ".", "action": "accept", "delay": 0.05}], bodies=False)
+# goes back when the issue is paused: at most the batch in flight follows.
+# The relay holds the 78th copy's RCPT for STALL seconds, so that the claim
+# and the pause land while that session is still going, however slowly
+# this machine runs the daemon (no race with the session's end).
+STALL = 20
+slow = Smtpd(pre, "slow", rules=[{"match": "^s077@", "action": "accept", "delay": STALL},
+                                 {"match": ".", "action": "accept", "delay": 0.05}],
+             bodies=False)
 env2 = Env([{"port": slow.port, "connections": 1, "per_session": 40}])
 env2.procs += pre.procs
 env2.subscribers([("s%03d@example.com" % i, "", "free") for i in range(200)])
@@ -119,22 +125,28 @@ issue4 = env2.issue()
 env2.bs("issue", "schedule", issue4, "--now")
 env2.start()
 leased = lambda: env2.one("SELECT count(*) FROM deliveries WHERE state = 'sending'")  # noqa: E731
-env2.wait(lambda: slow.count() >= 50, 60, 0.01)
+env2.wait(lambda: slow.count() >= 50, 120, 0.01)
 n = leased()
 ok("slow relay, a quarter into a session: only its batch is claimed (%d leased)" % n, 0 < n <= 40)
-# The claim is the queue thread's, asynchronous: it must come before the
-# session's last copy (the 80th) at the latest.
-env2.wait(lambda: slow.count() >= 72, 60, 0.01)
-env2.wait(lambda: leased() > 40 or slow.count() >= 79, 10, 0.005)
-n = leased()
+# The claim is the queue thread's, asynchronous: it comes in the session's
+# last quarter, here while the relay holds its 78th copy.
+held_at = time.time()
+env2.wait(lambda: slow.count() >= 77, 120, 0.01)
+n = env2.wait(lambda: leased() > 40, STALL / 2, 0.01) and leased()
 ok("slow relay, in its last quarter: the next batch is claimed too (%d leased)" % n, n > 40)
 at_pause = slow.count()
+ok("slow relay: the relay holds the 78th copy (%d sent)" % at_pause, at_pause == 77)
 env2.bs("issue", "pause", issue4)
-env2.wait(lambda: leased() == 0, 10)
+# The readied batch goes back while the session still waits on the relay:
+# only the current session's last three stay leased.
+n = env2.wait(lambda: leased() <= 3, max(1, STALL - 2 - (time.time() - held_at)), 0.01) and leased()
+ok("slow relay, paused: the batch readied ahead goes back before the session ends (%s leased)"
+   % n, n is not False and n <= 3 and slow.count() == at_pause)
+env2.wait(lambda: leased() == 0, STALL + 60)
 time.sleep(0.5)
 final = slow.count()
 ok("slow relay, paused at %d: at most the batch in flight follows (%d more)" % (
-    at_pause, final - at_pause), 0 <= final - at_pause <= 40 - (at_pause - 40) + 1)
+    at_pause, final - at_pause), 0 <= final - at_pause <= 80 - at_pause)
 queued = env2.one("SELECT count(*) FROM deliveries WHERE state = 'queued'")
 ok("slow relay, paused: the rest waits queued (%d)" % queued, queued == 200 - final)
 ok("SIGTERM: exit 0", env2.stop() == 0)

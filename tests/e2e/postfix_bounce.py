@@ -21,6 +21,7 @@ Postfix meant them."""
 import atexit
 import os
 import pwd
+import shutil
 import smtplib
 import subprocess
 import sys
@@ -49,6 +50,13 @@ env.procs += pre.procs
 
 # ---- a private Postfix: its own config, queue and data under the test dir
 pf = os.path.join(env.dir, "pf")
+# The pipe runs the CLI as nobody, who may not enter the clone (a clone in
+# /root, 0700, as on a fresh machine): a copy of it in the test dir.
+bs_copy = os.path.join(env.dir, "bin", "broadside")
+os.makedirs(os.path.dirname(bs_copy))
+shutil.copy(BS, bs_copy)
+os.chmod(bs_copy, 0o755)
+os.chmod(os.path.dirname(bs_copy), 0o755)
 os.makedirs(os.path.join(pf, "etc"))
 os.makedirs(os.path.join(pf, "queue"))
 os.makedirs(os.path.join(pf, "data"))
@@ -105,7 +113,7 @@ anvil     unix - - n - 1 anvil
 scache    unix - - n - 1 scache
 postlog   unix-dgram n - n - 1 postlogd
 broadside unix - n n - - pipe
-  flags=Rq user=nobody argv={BS} --config {env.conf} bounce -
+  flags=Rq user=nobody argv={bs_copy} --config {env.conf} bounce -
 """)
 # The pipe runs as nobody, as a real install runs it as its own user: the
 # database, its directory and the key file are theirs.

@@ -11,18 +11,29 @@ error (no network), and refuses one address at RCPT with 550 5.1.1 (a
 dead address, as a real relay would). Checks: every live subscriber's copy
 is in the maildir, whole (headers, the subject, the unsubscribe pair);
 Postfix's log says delivered; the dead one is failed 5.1.1 in the queue.
+
+Postfix's smtpd offers CHUNKING, so libesmtp sends each copy with BDAT (no
+dot-stuffing: the body goes as it is, in one chunk): Postfix's log must say
+so, every copy carries an RSA-2048 and an Ed25519 DKIM signature that
+python3-dkim verifies on the delivered file (the body and the signed
+headers arrived as signed), and Broadside's SMTP layer alone
+(bench_session) sends a message full of lines that begin with a dot, the
+last one a lone ".", whose copies must arrive byte for byte.
 Needs root (Postfix's master); says "# SKIP" otherwise.
 """
 import email
 import email.policy
 import glob
 import os
+import re
 import subprocess
 import sys
 import time
 
+import dkim
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import Env, free_port, ok, exit_code  # noqa: E402
+from harness import BS, BUILD, Env, free_port, ok, exit_code  # noqa: E402
 
 if os.geteuid() != 0:
     print("ok - a small issue through a real Postfix # SKIP not root (Postfix's master needs it)")
@@ -32,7 +43,20 @@ if not os.path.exists("/usr/sbin/postfix"):
     sys.exit(exit_code())
 
 port = free_port()
+keys = []
 env = Env([{"port": port, "connections": 2}])
+for sel, typ in (("s1", "rsa"), ("e1", "ed25519")):
+    keys.append(os.path.join(env.dir, sel + ".key"))
+    subprocess.run([BS, "dkim", "keygen", "--selector", sel, "--domain", "example.com",
+                    "--type", typ, "--out", keys[-1]], check=True, capture_output=True)
+with open(env.conf, "a") as f:
+    f.write('dkim = ( { selector = "s1"; domain = "example.com"; key_file = "%s"; },\n'
+            '         { selector = "e1"; domain = "example.com"; key_file = "%s"; } );\n'
+            % tuple(keys))
+recs = {}
+for line in env.bs("dkim", "dns").stdout.splitlines():
+    name, rest = line.split(" IN TXT ", 1)
+    recs[name.encode()] = "".join(re.findall(r'"([^"]*)"', rest)).encode()
 pf = os.path.join(env.dir, "postfix")
 etc, queue, data, mail = (os.path.join(pf, d) for d in ("etc", "queue", "data", "mail"))
 for d in (etc, queue, data, mail):
@@ -143,12 +167,22 @@ while time.time() < deadline:	# Postfix delivers from its queue, a moment later
         break
     time.sleep(0.2)
 ok("every live copy delivered to the maildir (%d)" % len(files), len(files) == len(live))
-got = {}
+got, raw = {}, {}
 for p in files:
     with open(p, "rb") as f:
-        m = email.message_from_binary_file(f, policy=email.policy.default)
+        raw_bytes = f.read()
+    m = email.message_from_bytes(raw_bytes, policy=email.policy.default)
     got[m["Delivered-To"]] = m
+    raw[m["Delivered-To"]] = raw_bytes
 ok("one copy per subscriber", sorted(got) == sorted(e for e, _, _ in live), sorted(got))
+# The maildir keeps LF line ends; the signatures were made over CRLF.
+for rcpt in sorted(raw):
+    data = raw[rcpt].replace(b"\n", b"\r\n")
+    d = dkim.DKIM(data)
+    good = [bool(d.verify(idx=i, dnsfunc=lambda name, timeout=5: recs.get(name)))
+            for i in range(2)]
+    ok("%s: as delivered, both DKIM signatures (rsa-sha256, ed25519-sha256) verify" % rcpt,
+       good == [True, True], good)
 for rcpt, m in sorted(got.items())[:2]:
     ok("%s: Postfix's Received on top, our headers kept" % rcpt,
        "relay.test.example" in str(m["Received"]) and
@@ -158,7 +192,49 @@ for rcpt, m in sorted(got.items())[:2]:
 log = open(maillog).read() if os.path.exists(maillog) else ""
 ok("Postfix's log: delivered to maildir, 5 times", log.count("status=sent (delivered to maildir)") == 5,
    log[-600:])
+sessions = [l for l in log.splitlines() if "smtpd" in l and "disconnect from" in l and "mail=" in l]
+ok("Postfix offered CHUNKING and the copies went by BDAT, not DATA",
+   sessions and all(" bdat=" in l and " data=" not in l for l in sessions), sessions)
 env.stop()
+
+# Broadside's SMTP layer alone (smtp_send and libesmtp, as the senders
+# drive them) sends one message 3 times by BDAT: lines that begin with a
+# dot, a lone "." in the middle and as the last line, a line of spaces,
+# and a body larger than libesmtp's 2 KB buffer. Each copy must arrive as
+# it was: Postfix puts its Return-Path, Delivered-To and Received on top,
+# and the maildir ends lines with LF.
+body = [b".", b"..", b".leading dot", b"a line", b".", b"  ", b"..."]
+body += [b"line %04d of filler text so that the body spans several buffers" % i
+         for i in range(120)]
+body += [b".", b"."]
+sent = (b"From: Test <news@example.com>\r\nTo: reader@example.com\r\n"
+        b"Subject: dots\r\nDate: Sat, 05 Dec 2026 00:00:00 +0000\r\n"
+        b"Message-ID: <dots.1@example.com>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: text/plain; charset=us-ascii\r\n\r\n" + b"\r\n".join(body) + b"\r\n")
+mfile = os.path.join(env.dir, "dots.eml")
+with open(mfile, "wb") as f:
+    f.write(sent)
+r = subprocess.run([os.path.join(BUILD, "bench", "bench_session"), "127.0.0.1", str(port),
+                    mfile, "3", "1", "3"], capture_output=True, text=True, timeout=120)
+ok("the SMTP layer sent 3 copies through Postfix", r.returncode == 0, r.stderr)
+dots = []
+deadline = time.time() + 30
+while time.time() < deadline and len(dots) < 3:
+    dots = []
+    for p in glob.glob(os.path.join(mail, "inbox", "new", "*")):
+        with open(p, "rb") as f:
+            data = f.read()
+        if b"\nDelivered-To: reader@example.com\n" in data:
+            dots.append(data)
+    time.sleep(0.2)
+ok("3 copies delivered", len(dots) == 3, len(dots))
+for i, data in enumerate(dots):
+    own = data[data.find(b"\nFrom: Test") + 1:].replace(b"\n", b"\r\n")
+    ok("copy %d: byte for byte the message sent (%d bytes)" % (i + 1, len(sent)), own == sent,
+       own[-200:])
+log = open(maillog).read()
+last = [l for l in log.splitlines() if "smtpd" in l and "disconnect from" in l and "mail=3" in l]
+ok("... by BDAT", last and " bdat=" in last[-1] and " data=" not in last[-1], last)
 stop_postfix()
 ok("postfix stopped", not os.path.exists("/proc/%d" % master_pid) if master_pid else False)
 sys.exit(exit_code())

@@ -1,0 +1,114 @@
+/* test_import.c - subscribers.c's bulk import on a real SQLite file: the
+ * rows and their events land, a batch that meets a duplicate names both
+ * lines, and the table's CHECK constraints (off while the import inserts)
+ * hold again for every other writer of the same connection afterwards. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "db.h"
+#include "subscribers.h"
+
+static struct db *db;
+
+static int64_t
+num(const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(db_handle(db), sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* Imports n rows reader<first+i>@example.com, every third paid; the
+ * duplicate's line in *dupline (0: none). 0 or the import's error. */
+static int
+import(int first, int n, int dup_at, int *dupline, diag *d)
+{
+	struct sub_import *im;
+	struct sub_import_dup dup = { 0, 0, BUF_INIT, BUF_INIT };
+	int rc = 0;
+
+	*dupline = 0;
+	if (db_begin(db, d) < 0)
+		return -1;
+	if ((im = subscriber_import_start(db, "imported from test.csv", d)) == NULL) {
+		db_rollback(db);
+		return -1;
+	}
+	for (int i = 0; i < n && rc == 0; i++) {
+		char email[64];
+		struct subscriber s = { 0 };
+		int k = i == dup_at ? first : first + i;
+		snprintf(email, sizeof email, "reader%d@example.com", k);
+		s.email = email;
+		s.name = "Reader";
+		s.tier = k % 3 == 0 ? TIER_PAID : TIER_FREE;
+		s.status = SUB_ACTIVE;
+		rc = subscriber_import_row(im, &s, email, i + 2, &dup, d);
+	}
+	if (rc == 0)
+		rc = subscriber_import_flush(im, &dup, d);
+	if (rc == 0)
+		rc = subscriber_import_finish(im, d);
+	if (rc == 0)
+		rc = db_commit(db, d);
+	else
+		db_rollback(db);
+	if (rc > 0)
+		*dupline = dup.line * 1000 + dup.first_line;
+	subscriber_import_end(im);
+	buf_free(&dup.email);
+	buf_free(&dup.first_email);
+	return rc;
+}
+
+int
+main(void)
+{
+	char dir[] = "/tmp/broadside-import.XXXXXX", path[256];
+	diag d = DIAG_INIT;
+	int dupline;
+
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(path, sizeof path, "%s/i.db", dir);
+	CHECK(db_open(path, DB_OPEN_CREATE, &db, &d) == 0, "database created (%s)", d.msg);
+
+	/* 1,000 rows: 15 full batches of 64 and a tail of 40. */
+	CHECK(import(0, 1000, -1, &dupline, &d) == 0, "1,000 rows imported (%s)", d.msg);
+	CHECK(num("SELECT count(*) FROM subscribers") == 1000, "1,000 subscribers");
+	CHECK(num("SELECT count(*) FROM subscribers WHERE tier = 'paid'") == 334, "every third paid");
+	CHECK(num("SELECT count(*) FROM subscribers WHERE status = 'active'") == 1000, "all active");
+	CHECK(num("SELECT count(*) FROM events WHERE kind = 'subscriber' AND event = 'created'") == 1000,
+	    "one 'created' event each");
+	CHECK(num("SELECT count(*) FROM subscribers s JOIN events e ON e.ref_id = s.id "
+	    "WHERE e.detail = s.tier || '; imported from test.csv'") == 1000,
+	    "each event names the tier and the file");
+
+	/* A duplicate inside a full batch: nothing of that import lands. */
+	CHECK(import(2000, 100, 70, &dupline, &d) == 1 && dupline == 72002,
+	    "a duplicate names its line and the first one's (got %d)", dupline);
+	CHECK(num("SELECT count(*) FROM subscribers") == 1000, "... and nothing of that import is kept");
+
+	/* The CHECKs hold again for the connection's other writers. */
+	CHECK(db_exec(db, "INSERT INTO subscribers (email, email_key, tier, status, created_at, "
+	    "updated_at) VALUES ('x@example.com', 'x@example.com', 'free', 'nonsense', 0, 0)", &d) < 0,
+	    "after an import a status outside the CHECK is refused");
+	memset(&d, 0, sizeof d);
+	CHECK(db_exec(db, "INSERT INTO subscribers (email, email_key, tier, status, created_at, "
+	    "updated_at) VALUES ('y@example.com', 'y@example.com', 'gold', 'active', 0, 0)", &d) < 0,
+	    "after an import a tier outside the CHECK is refused");
+	CHECK(num("SELECT count(*) FROM subscribers") == 1000, "neither row was added");
+
+	db_close(db);
+	snprintf(path, sizeof path, "rm -rf %s", dir);
+	if (system(path) != 0)
+		return 1;
+	return check_exit();
+}
