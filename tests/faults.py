@@ -33,7 +33,7 @@ class FaultRelay:
                                       "--rules", self.rules], stdout=subprocess.DEVNULL,
                                      stderr=open(os.path.join(self.dir, "stderr"), "w"))
         env.procs.append(self.proc)
-        deadline = time.time() + 15
+        deadline = time.time() + 90  # a loaded machine: python and aiosmtpd start slowly
         while not os.path.exists(os.path.join(self.dir, "ready")):
             if time.time() > deadline or self.proc.poll() is not None:
                 raise RuntimeError("faultrelay did not start: " +

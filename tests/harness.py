@@ -66,7 +66,7 @@ class Smtpd:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                                      stderr=open(os.path.join(self.dir, "stderr"), "w"))
         env.procs.append(self.proc)
-        deadline = time.time() + 15
+        deadline = time.time() + 90  # a loaded machine: python and aiosmtpd start slowly
         while not os.path.exists(os.path.join(self.dir, "ready")):
             if time.time() > deadline or self.proc.poll() is not None:
                 raise RuntimeError("smtpd did not start: " + open(os.path.join(self.dir, "stderr")).read())

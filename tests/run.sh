@@ -35,7 +35,7 @@ export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$top/tests/lsan.supp:print_supp
 
 run_one() {	# label command...
 	local label=$1; shift
-	local out rc p f s
+	local out rc p f s last=
 	out=$(mktemp)
 	"$@" >"$out" 2>&1 </dev/null
 	rc=$?
@@ -43,6 +43,9 @@ run_one() {	# label command...
 	p=$(($(grep -c '^ok ' "$out") - s))
 	f=$(grep -c '^not ok ' "$out")
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		# Died without a verdict (a traceback, a sanitizer, a setup
+		# step): its last words are what a reader needs.
+		last=$(tail -n 15 "$out")
 		echo "not ok - $label exited $rc" >>"$out"
 		f=1
 	fi
@@ -50,6 +53,7 @@ run_one() {	# label command...
 	if [ "$f" -gt 0 ]; then
 		echo "FAIL $label ($p passed, $f failed)"
 		grep -E '^(not ok|#)' "$out" | head -40 | sed 's/^/    /'
+		[ -z "${last:-}" ] || printf '%s\n' "$last" | sed 's/^/    | /'
 		grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$out" | head -5 | sed 's/^/    /'
 		failures+=("$label")
 	elif [ "$s" -gt 0 ]; then

@@ -224,7 +224,7 @@ def main():
     args = ap.parse_args()
     handler = Handler(args)
     ctl = TestController(handler, hostname="127.0.0.1", port=args.port,
-                         data_size_limit=0, ready_timeout=10)
+                         data_size_limit=0, ready_timeout=60)
     ctl.start()
     with open(os.path.join(args.dir, "ready"), "w") as f:
         f.write("%d\n" % os.getpid())
