@@ -30,7 +30,9 @@
  * other methods 405, a body over http.max_body 413. It answers on
  * http.listen from its own threads (http.threads, a libmicrohttpd thread
  * pool) with its own database connections, so that a flood of requests
- * never slows sending. Pages come from the templates folder
+ * never slows sending. Slow clients cannot hold the slots: at most
+ * http.per_ip_connections per client address, and each request must have
+ * come whole within http.request_timeout (http_guard.h). Pages come from the templates folder
  * (unsubscribe.html, unsubscribed.html, resubscribed.html, notfound.html).
  * The key file is re-read whenever it changes on disk (after
  * `broadside key rotate`), and http_reload() takes a new configuration.

@@ -10,7 +10,6 @@
 
 #include "buf.h"
 #include "clock.h"
-#include "log.h"
 #include "names.h"
 #include "queue.h"
 #include "xalloc.h"
@@ -610,15 +609,6 @@ subscriber_import_start(struct db *db, const char *source, diag *d)
 	}
 	im->base = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
-	/* The table's CHECKs are off while the import inserts: its tier and
-	 * status come from sub_tier_name()/sub_status_name(), valid by
-	 * construction, and SQLite evaluates the five-value status IN (...)
-	 * by building a throwaway index for every row (a third of the
-	 * import's instructions, callgrind). On again in import_end. */
-	if (db_exec(db, "PRAGMA ignore_check_constraints = ON", d) < 0) {
-		free(im);
-		return NULL;
-	}
 	im->db = db;
 	im->now = clock_now();
 	for (int t = 0; t < 2; t++)
@@ -656,12 +646,8 @@ subscriber_import_counts(const struct sub_import *im, int64_t *added, int64_t *e
 void
 subscriber_import_end(struct sub_import *im)
 {
-	diag d = DIAG_INIT;
-
 	if (!im)
 		return;
-	if (db_exec(im->db, "PRAGMA ignore_check_constraints = OFF", &d) < 0)
-		log_warn("%s", d.msg);
 	free(im->ids);
 	free(im->lines);
 	buf_free(&im->arena);

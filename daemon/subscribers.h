@@ -127,10 +127,7 @@ int	 subscriber_expire_pending(struct db *db, int64_t before, int64_t *n, diag *
  * is a duplicate, reported with the line that had it first. Rows are
  * buffered and added 64 to an INSERT OR IGNORE (looked at one by one when
  * a batch met an address already taken). Memory: 64 rows, and about 12 bytes per row
- * added (ids and line numbers) besides SQLite's page cache. From start to end
- * the connection ignores CHECK constraints (the import's values are valid by
- * construction; SQLite's IN-list CHECK cost a third of its time): the
- * connection is the import's alone meanwhile. */
+ * added (ids and line numbers) besides SQLite's page cache. */
 struct sub_import;
 struct sub_import_dup {
 	int	 line, first_line;	/* the duplicate's line, the first one's */

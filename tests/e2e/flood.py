@@ -12,8 +12,9 @@ List-Unsubscribe=One-Click, RFC 8058) from 127.0.0.250: each must be
 answered 200 within a generous bound (curl --max-time 60) and the reader be
 unsubscribed. The figures (answered, latencies, connections the flood
 made and the daemon cut) are printed as comments; the daemon's
-broadside_http_deadline_closed_total shows the deadline at work. Speed is
-not judged here (make bench does that).
+broadside_http_deadline_closed_total shows the deadline at work; after the
+flood 127.0.0.1 is answered again (its last connections may linger up to
+the deadline). Speed is not judged here (make bench does that).
 """
 import asyncio
 import os
@@ -122,13 +123,19 @@ ok("every one-click POST during the flood answered 200 (within curl --max-time 6
    codes.count("200") == READERS, codes)
 ok("every reader who one-clicked is unsubscribed",
    env.one("SELECT count(*) FROM subscribers WHERE status = 'unsubscribed'") == READERS)
+# The flood's own connections close as it ends; 127.0.0.1 may be at its
+# cap for a moment while the daemon sees them go.
+t_end = time.monotonic()
+back = env.wait(lambda: curl(base + "/healthz") == "200", timeout=30, step=0.2)
+print("# after the flood: /healthz from 127.0.0.1 answered again after %.1f s"
+      % (time.monotonic() - t_end))
+ok("after the flood the endpoint answers again (within 30 s)", back)
 m = subprocess.run(["curl", "-s", "--max-time", "20", base + "/metrics"], capture_output=True,
                    text=True).stdout
 cut = re.search(r"^broadside_http_deadline_closed_total (\d+)", m, re.M)
 print("# the daemon cut %s connections past http.request_timeout" % (cut and cut.group(1)))
 ok("the request deadline cut slow clients off (metric)", cut and int(cut.group(1)) >= N_OTHERS,
    m[-600:])
-ok("after the flood the endpoint answers at once", curl(base + "/healthz") == "200")
 rc = env.stop()
 ok("daemon stops cleanly", rc == 0, env.log()[-800:])
 sys.exit(exit_code())
