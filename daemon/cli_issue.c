@@ -1,4 +1,4 @@
-/* cli_issue - broadside issue create|list|show|schedule|pause|resume|cancel,
+/* cli_issue - broadside issue create|edit|list|show|schedule|pause|resume|cancel,
  * and the operator's deliveries (who did not get it and why) and retry. */
 #include <ctype.h>
 #include <getopt.h>
@@ -35,30 +35,42 @@ cli_issue_id(const char *s, int64_t *id, diag *d)
 	return 0;
 }
 
+/* An issue file read and checked (front matter, Markdown) into *is; *name
+ * is how errors name it and *first the file line of the Markdown's first
+ * line, for issue: link errors. Shared by create and edit. */
 static int
-cmd_create(struct cli_ctx *ctx, int argc, char **argv, diag *d)
+read_issue(const char *path, struct issue *is, const char **name, int *first, diag *d)
 {
 	buf text = BUF_INIT;
-	struct issue is;
-	const char *name;
 
-	if (argc != 2)
-		return cli_usage(d, "one FILE.md is needed");
-	name = strcmp(argv[1], "-") == 0 ? "<stdin>" : argv[1];
-	if (issue_file_read(argv[1], &text, d) < 0)
+	*name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+	if (issue_file_read(path, &text, d) < 0)
 		return -1;
-	if (issue_file_parse(name, buf_cstr(&text), text.len, &is, d) < 0) {
+	if (issue_file_parse(*name, buf_cstr(&text), text.len, is, d) < 0) {
 		buf_free(&text);
 		return -1;
 	}
-	/* The file line of the Markdown's first line, for issue: link errors:
-	 * the body is the end of the file, copied as it is. */
-	size_t blen = strlen(is.source);
-	int first = 1;
-	if (blen <= text.len && memcmp(text.data + text.len - blen, is.source, blen) == 0)
+	/* The body is the end of the file, copied as it is. */
+	size_t blen = strlen(is->source);
+	*first = 1;
+	if (blen <= text.len && memcmp(text.data + text.len - blen, is->source, blen) == 0)
 		for (size_t i = 0; i < text.len - blen; i++)
-			first += text.data[i] == '\n';
+			*first += text.data[i] == '\n';
 	buf_free(&text);
+	return 0;
+}
+
+static int
+cmd_create(struct cli_ctx *ctx, int argc, char **argv, diag *d)
+{
+	struct issue is;
+	const char *name;
+	int first;
+
+	if (argc != 2)
+		return cli_usage(d, "one FILE.md is needed");
+	if (read_issue(argv[1], &is, &name, &first, d) < 0)
+		return -1;
 	/* Stored first, so that a link to itself is known. */
 	if (db_begin(ctx->db, d) < 0 || issue_insert(ctx->db, &is, d) < 0 ||
 	    issue_links_check(ctx->db, &is, 0, name, first, d) < 0 ||
@@ -69,6 +81,42 @@ cmd_create(struct cli_ctx *ctx, int argc, char **argv, diag *d)
 	}
 	printf("%lld\n", (long long)is.id);
 	issue_free(&is);
+	return 0;
+}
+
+static int
+cmd_edit(struct cli_ctx *ctx, int argc, char **argv, diag *d)
+{
+	struct issue is, now;
+	const char *name;
+	int64_t id = 0;
+	int first;
+
+	if (argc != 3)
+		return cli_usage(d, "an issue ID and one FILE.md are needed");
+	if (cli_issue_id(argv[1], &id, d) < 0 || read_issue(argv[2], &is, &name, &first, d) < 0)
+		return -1;
+	is.id = id;
+	/* Stored first, as at create, so that a link to itself (by its new
+	 * slug) is known; a scheduled issue's links are held to the schedule's
+	 * rule (issue_links.h). */
+	if (db_begin(ctx->db, d) < 0 || issue_update(ctx->db, id, &is, d) < 0 ||
+	    issue_get(ctx->db, id, &now, d) < 0) {
+		db_rollback(ctx->db);
+		issue_free(&is);
+		return -1;
+	}
+	if (issue_links_check(ctx->db, &now, now.status == ISSUE_SCHEDULED ? now.send_at : 0,
+	    name, first, d) < 0 || db_commit(ctx->db, d) < 0) {
+		db_rollback(ctx->db);
+		issue_free(&is);
+		issue_free(&now);
+		return -1;
+	}
+	printf("issue %lld edited (%s); archive name %s\n", (long long)id,
+	    issue_status_name(now.status), now.slug);
+	issue_free(&is);
+	issue_free(&now);
 	return 0;
 }
 
@@ -638,6 +686,9 @@ fail:
 const struct cli_command cli_issue_commands[] = {
 	{ "issue", "create", "FILE.md", "store an issue (front matter + Markdown); prints its id",
 	  CLI_NEEDS_DB, cmd_create },
+	{ "issue", "edit", "ID FILE.md", "replace a draft's or scheduled issue's subject, "
+	  "preheader, audience and Markdown (not once it has started); a new subject gets a "
+	  "new slug and the old one redirects", CLI_NEEDS_DB, cmd_edit },
 	{ "issue", "list", "[--json]", "list issues", CLI_NEEDS_DB, cmd_list },
 	{ "issue", "show", "ID [--json]", "show an issue and its deliveries by state",
 	  CLI_NEEDS_DB, cmd_show },

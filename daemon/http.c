@@ -191,6 +191,8 @@ http_respond(struct MHD_Connection *c, struct req *r, unsigned code, const char 
 	}
 	if (allow)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+	if (r->location)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
 	if (code == MHD_HTTP_SERVICE_UNAVAILABLE)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
 	if (code == MHD_HTTP_CONTENT_TOO_LARGE)

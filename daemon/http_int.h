@@ -79,6 +79,7 @@ struct req {
 	int		 personal;	/* with cacheable: one reader's (private, noindex) */
 	char		 etag[48];	/* "" or a quoted strong ETag */
 	int64_t		 last_modified;	/* 0: none */
+	const char	*location;	/* a redirect's Location, or NULL */
 };
 
 /* The links every page's frame carries; freed by http_links_free. */

@@ -63,6 +63,38 @@ issue_page(const struct http *h, const struct issue *is, buf *html, int cut,
 	http_links_free(&l);
 }
 
+/* /p/SLUG that no public issue has now: 301 to the page of the public
+ * issue that had it before its subject was edited (issues.h), else the
+ * 404 page. */
+static enum MHD_Result
+moved_or_missing(struct http *h, struct MHD_Connection *c, struct req *r, struct db *db)
+{
+	buf to = BUF_INIT, body = BUF_INIT;
+	diag d = DIAG_INIT;
+	enum MHD_Result rc;
+	int found;
+
+	archive_issue_base(&h->site.cfg, &to);
+	found = issue_public_alias(db, r->slug, &to, &d);
+	if (found < 0) {
+		buf_free(&to);
+		return http_send_failure(h, c, r, &d);
+	}
+	if (found == 0) {
+		buf_free(&to);
+		return http_send_message(h, c, r, MHD_HTTP_NOT_FOUND, "No such issue",
+		    "There is no published issue at this address.", "../archive",
+		    "See the archive");
+	}
+	buf_printf(&body, "Moved to %s\n", to.data);
+	r->location = to.data;
+	rc = http_respond(c, r, MHD_HTTP_MOVED_PERMANENTLY, "text/plain; charset=utf-8", &body,
+	    NULL);
+	r->location = NULL;
+	buf_free(&to);
+	return rc;
+}
+
 enum MHD_Result
 http_issue(struct http *h, struct MHD_Connection *c, struct req *r, struct db *db)
 {
@@ -79,9 +111,7 @@ http_issue(struct http *h, struct MHD_Connection *c, struct req *r, struct db *d
 	}
 	if (found == 0) {
 		buf_free(&html);
-		return http_send_message(h, c, r, MHD_HTTP_NOT_FOUND, "No such issue",
-		    "There is no published issue at this address.", "../archive",
-		    "See the archive");
+		return moved_or_missing(h, c, r, db);
 	}
 	issue_page(h, &is, &html, cut, NULL, &frame);
 	r->last_modified = is.updated_at > is.started_at ? is.updated_at : is.started_at;

@@ -217,11 +217,15 @@ issue_slugify(const char *subject, buf *out)
 		buf_puts(out, "issue");
 }
 
-/* A slug no other issue has: the subject's, then -2, -3, ... */
+/* A slug no other issue has, now or had (issue_slug_alias): the subject's,
+ * then -2, -3, ... Slugs `self` has or had count as free: an issue edited
+ * back to an earlier subject takes its earlier slug back. */
 static int
-unique_slug(struct db *db, const char *subject, buf *out, diag *d)
+unique_slug(struct db *db, const char *subject, int64_t self, buf *out, diag *d)
 {
-	sqlite3_stmt *st = db_stmt(db, "SELECT 1 FROM issues WHERE slug = ?");
+	sqlite3_stmt *st = db_stmt(db,
+	    "SELECT 1 FROM issues WHERE slug = ?1 AND id != ?2 UNION ALL "
+	    "SELECT 1 FROM issue_slug_alias WHERE old_slug = ?1 AND issue_id != ?2");
 	size_t base;
 
 	issue_slugify(subject, out);
@@ -229,6 +233,7 @@ unique_slug(struct db *db, const char *subject, buf *out, diag *d)
 	for (int n = 2; ; n++) {
 		int rc;
 		sqlite3_bind_text(st, 1, buf_cstr(out), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 2, self);
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (rc == SQLITE_DONE)
@@ -246,7 +251,7 @@ issue_insert(struct db *db, struct issue *is, diag *d)
 	sqlite3_stmt *st;
 	buf slug = BUF_INIT;
 
-	if (unique_slug(db, is->subject ? is->subject : "", &slug, d) < 0) {
+	if (unique_slug(db, is->subject ? is->subject : "", 0, &slug, d) < 0) {
 		buf_free(&slug);
 		return -1;
 	}
@@ -265,6 +270,96 @@ issue_insert(struct db *db, struct issue *is, diag *d)
 	is->id = sqlite3_last_insert_rowid(db_handle(db));
 	is->status = ISSUE_DRAFT;
 	return db_event(db, "issue", is->id, "created", is->subject, d);
+}
+
+/* The slug of issue `id` becomes `slug` (chosen by unique_slug): the one
+ * it had is kept as an alias, and `slug`, if it had it before, is one no
+ * more. */
+static int
+change_slug(struct db *db, int64_t id, const char *old, const char *slug, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db,
+	    "DELETE FROM issue_slug_alias WHERE old_slug = ?1 AND issue_id = ?2");
+	buf ev = BUF_INIT;
+	int rc;
+
+	sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, id);
+	if (db_step_done(db, st, d, "taking back an earlier slug") < 0)
+		return -1;
+	if (*old) {
+		st = db_stmt(db, "INSERT INTO issue_slug_alias (old_slug, issue_id, created_at) "
+		    "VALUES (?1, ?2, ?3)");
+		sqlite3_bind_text(st, 1, old, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, id);
+		sqlite3_bind_int64(st, 3, clock_now());
+		if (db_step_done(db, st, d, "keeping the issue's earlier slug") < 0)
+			return -1;
+	}
+	st = db_stmt(db, "UPDATE issues SET slug = ?1 WHERE id = ?2");
+	sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, id);
+	if (db_step_done(db, st, d, "changing the issue's slug") < 0)
+		return -1;
+	buf_printf(&ev, "%s -> %s", *old ? old : "(none)", slug);
+	rc = db_event(db, "issue", id, "slug", ev.data, d);
+	buf_free(&ev);
+	return rc;
+}
+
+int
+issue_update(struct db *db, int64_t id, const struct issue *in, diag *d)
+{
+	struct issue cur;
+	sqlite3_stmt *st;
+	buf slug = BUF_INIT;
+	int rc = -1;
+
+	if (issue_get(db, id, &cur, d) < 0)
+		return -1;
+	if (cur.kind != ISSUE_KIND_ISSUE) {
+		diag_set(d, EX_DATAERR, "issue %lld holds the %s emails: it is not edited "
+		    "with 'issue edit'", (long long)id,
+		    cur.kind == ISSUE_KIND_WELCOME ? "welcome" : "signup confirmation");
+		goto out;
+	}
+	if ((cur.status != ISSUE_DRAFT && cur.status != ISSUE_SCHEDULED) || cur.started_at) {
+		diag_set(d, EX_DATAERR, "issue %lld is %s: only a draft or a scheduled issue "
+		    "that has not started sending can be edited", (long long)id,
+		    issue_status_name(cur.status));
+		goto out;
+	}
+	if (strcmp(cur.subject, in->subject) != 0) {
+		if (unique_slug(db, in->subject, id, &slug, d) < 0)
+			goto out;
+		if (strcmp(buf_cstr(&slug), cur.slug) != 0 &&
+		    change_slug(db, id, cur.slug, buf_cstr(&slug), d) < 0)
+			goto out;
+	}
+	/* The status is asked again: the transaction holds the write lock, so
+	 * the daemon cannot start it in between, and a row not changed is a
+	 * bug to report, not an edit to claim. */
+	st = db_stmt(db,
+	    "UPDATE issues SET subject = ?1, preheader = ?2, source = ?3, audience = ?4, "
+	    "updated_at = ?5 WHERE id = ?6 AND status IN ('draft', 'scheduled') "
+	    "AND started_at IS NULL");
+	sqlite3_bind_text(st, 1, in->subject, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, in->preheader ? in->preheader : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, in->source, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, issue_audience_name(in->audience), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, clock_now());
+	sqlite3_bind_int64(st, 6, id);
+	if (db_step_done(db, st, d, "editing issue") < 0)
+		goto out;
+	if (sqlite3_changes(db_handle(db)) != 1) {
+		diag_set(d, EX_SOFTWARE, "issue %lld: changed while being edited", (long long)id);
+		goto out;
+	}
+	rc = db_event(db, "issue", id, "edited", in->subject, d);
+out:
+	buf_free(&slug);
+	issue_free(&cur);
+	return rc;
 }
 
 /* The issue whose id the statement (its parameters bound) finds: 1 and
@@ -290,7 +385,8 @@ int
 issue_find_slug(struct db *db, const char *slug, struct issue *out, diag *d)
 {
 	sqlite3_stmt *st = db_stmt(db, "SELECT id FROM issues WHERE slug = ?1 AND "
-	    "kind = 'issue'");
+	    "kind = 'issue' UNION ALL SELECT issue_id FROM issue_slug_alias WHERE "
+	    "old_slug = ?1 LIMIT 1");
 
 	sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
 	return one_found(db, st, out, d);
@@ -381,6 +477,23 @@ issue_public_get(struct db *db, const char *slug, struct issue *out, diag *d)
 
 	sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
 	return one_found(db, st, out, d);
+}
+
+int
+issue_public_alias(struct db *db, const char *old, buf *slug, diag *d)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT slug FROM issues JOIN issue_slug_alias "
+	    "ON issue_id = id WHERE old_slug = ?1 AND " PUBLIC_WHERE);
+	int rc;
+
+	sqlite3_bind_text(st, 1, old, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		buf_puts(slug, (const char *)sqlite3_column_text(st, 0));
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(db, d, "looking up an earlier slug");
+	return rc == SQLITE_ROW;
 }
 
 int

@@ -61,6 +61,13 @@ int	 issue_get(struct db *db, int64_t id, struct issue *out, diag *d);
 void	 issue_free(struct issue *is);
 /* Inserts; sets is->id. */
 int	 issue_insert(struct db *db, struct issue *is, diag *d);
+/* Replaces the subject, preheader, audience and Markdown source of issue
+ * `id` with in's, if it is a draft or a scheduled issue that has not
+ * started (EX_DATAERR naming its status otherwise, nothing changed). A new
+ * subject makes a new slug (as issue_insert does); the old one is kept as
+ * an alias (issue_find_slug, issue_public_alias). Records events. Caller
+ * owns the transaction. */
+int	 issue_update(struct db *db, int64_t id, const struct issue *in, diag *d);
 /* Moves the issue to `to` if allowed from its current status (EX_DATAERR
  * naming both otherwise); records an event. Caller owns the transaction. */
 int	 issue_transition(struct db *db, int64_t id, enum issue_status to,
@@ -86,8 +93,8 @@ int	 issue_reopen(struct db *db, int64_t id, const char *why, diag *d);
 #define ISSUE_SLUG_MAX	60
 void	 issue_slugify(const char *subject, buf *out);
 
-/* The issue of a slug (kind issue): 1 and *out (caller frees); 0 when none
- * has it; -1 on error. */
+/* The issue of a slug (kind issue), its current one or one it had before
+ * an edit: 1 and *out (caller frees); 0 when none has it; -1 on error. */
 int	 issue_find_slug(struct db *db, const char *slug, struct issue *out, diag *d);
 
 /* The confirmation issue's id, made (status sending) when there is none
@@ -118,6 +125,9 @@ int	 issue_public_list(struct db *db, size_t limit,
 /* The public issue of that slug: 1 and *out; 0 when there is none (or it is
  * not public); -1 on error. */
 int	 issue_public_get(struct db *db, const char *slug, struct issue *out, diag *d);
+/* An earlier slug of a public issue: 1 and its current slug appended to
+ * `slug`; 0 when `old` is no such slug (or the issue is not public). */
+int	 issue_public_alias(struct db *db, const char *old, buf *slug, diag *d);
 /* The same by id (a reader's view link). */
 int	 issue_public_by_id(struct db *db, int64_t id, struct issue *out, diag *d);
 /* How many issues are public and the latest time any of them changed (for

@@ -15,7 +15,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Env, PY, TOP, free_port, ok  # noqa: E402
+from harness import Env, PY, TOP, free_port, ok, stop_at_exit  # noqa: E402
 
 RELAY = os.path.join(TOP, "tests", "faultrelay.py")
 
@@ -33,6 +33,7 @@ class FaultRelay:
                                       "--rules", self.rules], stdout=subprocess.DEVNULL,
                                      stderr=open(os.path.join(self.dir, "stderr"), "w"))
         env.procs.append(self.proc)
+        stop_at_exit(self.proc)
         deadline = time.time() + 90  # a loaded machine: python and aiosmtpd start slowly
         while not os.path.exists(os.path.join(self.dir, "ready")):
             if time.time() > deadline or self.proc.poll() is not None:

@@ -38,6 +38,16 @@ def ok(name, cond, detail=""):
     return cond
 
 
+def stop_at_exit(proc):
+    """Kills proc (by its PID) when the test ends, however it ends: a test
+    that dies before its Env exists must not leave a server behind."""
+    def stop():
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    atexit.register(stop)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -66,6 +76,7 @@ class Smtpd:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                                      stderr=open(os.path.join(self.dir, "stderr"), "w"))
         env.procs.append(self.proc)
+        stop_at_exit(self.proc)
         deadline = time.time() + 90  # a loaded machine: python and aiosmtpd start slowly
         while not os.path.exists(os.path.join(self.dir, "ready")):
             if time.time() > deadline or self.proc.poll() is not None:
