@@ -27,11 +27,15 @@ wait_log() {
 	local w d rc
 	timeout 1800 tail -n +1 -F "$1" 2>/dev/null | grep -q -m1 -F -- "$2" &
 	w=$!
-	while kill -0 "$3" 2>/dev/null; do sleep 1; done &
+	# The daemon's death ends the wait too. Not `wait -n`: bash 5.2's
+	# misses a job that ended before it was called, and a send already
+	# done then hung the bench for good.
+	( while kill -0 "$3" 2>/dev/null; do sleep 1; done; kill $w 2>/dev/null ) &
 	d=$!
-	wait -n $w $d
+	wait $w
 	rc=$?
-	kill $w $d 2>/dev/null
+	kill $d 2>/dev/null
+	wait $d 2>/dev/null
 	kill -0 "$3" 2>/dev/null && return $rc
 	return 1
 }
