@@ -166,10 +166,13 @@ install: all
 	@# On the machine itself (no DESTDIR): the user, its state folder, its config.
 	@[ -n "$(DESTDIR)" ] || $(MAKE) -s install-user
 
+# The config folder's mode: the unit's ConfigurationDirectoryMode=, its one source.
+CONFDIR_MODE := $(shell sed -n 's/^ConfigurationDirectoryMode=//p' systemd/broadsided.service)
+
 # The 'broadside' user (systemd-sysusers, else useradd), its state folder
 # $(STATEDIR) (0750; systemd's StateDirectory= makes it too, but `broadside
 # init` and a daemon run without systemd need it first), and its group on
-# the config. Says what it does; does nothing that is done already.
+# the config and its folder. Says what it does; does nothing that is done already.
 install-user:
 	@if id broadside >/dev/null 2>&1; then :; \
 	elif command -v $(SYSUSERS) >/dev/null 2>&1; then \
@@ -184,6 +187,10 @@ install-user:
 	  echo "install: $(STATEDIR) (0750, owner broadside)"; \
 	  install -d -o broadside -g broadside -m 0750 $(STATEDIR); fi
 	@chgrp broadside $(SYSCONFDIR)/broadside/broadside.conf
+	@# The config folder as the unit's ConfigurationDirectoryMode= has it
+	@# (systemd logs a warning at every start and reload otherwise), group
+	@# broadside so that the daemon may still walk into it.
+	@chgrp broadside $(SYSCONFDIR)/broadside && chmod $(CONFDIR_MODE) $(SYSCONFDIR)/broadside
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -65,6 +65,9 @@ fi
 is "a system user with no login shell" "$(getent passwd broadside | cut -d: -f7)" /usr/sbin/nologin
 is "state folder: 0750, broadside's" "$(stat -c '%a %U %G' "$S")" "750 broadside broadside"
 is "config readable by the broadside group" "$(stat -c '%a %G' "$R/etc/broadside/broadside.conf")" "640 broadside"
+# The folder as the unit wants it, or systemd warns at every start and reload.
+is "config folder: the unit's ConfigurationDirectoryMode, group broadside" \
+	"$(stat -c '%a %G' "$R/etc/broadside")" "$(sed -n 's/^ConfigurationDirectoryMode=0*//p' "$U") broadside"
 expect "install-user again: nothing left to do" 0 make -s -C "$TOP" install-user BUILD="$b" $san \
 	PREFIX=/usr/local SYSCONFDIR="$R/etc" STATEDIR="$S" SYSUSERS=no-such-systemd-sysusers
 is "install-user again says nothing" "$OUT" ""
