@@ -375,15 +375,22 @@ complete_one(struct db *db, const struct queue_outcome *o, diag *d)
 		}
 		return 0;
 	case QR_RELEASE:
+		/* A fault noted against the copy keeps the relay's words, so
+		 * that `issue deliveries` can say why it is still waiting. */
 		st = db_stmt(db, "UPDATE deliveries SET "
 		    "state = CASE WHEN attempts = 0 THEN 'queued' ELSE 'deferred' END, "
 		    "faults = faults + ?5, "
+		    "last_code = CASE WHEN ?5 THEN ?6 ELSE last_code END, "
+		    "last_status = CASE WHEN ?5 THEN ?7 ELSE last_status END, "
+		    "last_text = CASE WHEN ?5 THEN ?8 ELSE last_text END, "
+		    "relay = CASE WHEN ?5 THEN coalesce(?9, relay) ELSE relay END, "
 		    "lease_owner = NULL, lease_expires = NULL, lease_token = NULL, updated_at = ?2 "
 		    "WHERE id = ?1 AND state = 'sending' AND lease_owner IS ?3 AND lease_token IS ?4");
 		sqlite3_bind_int64(st, 1, o->delivery_id);
 		sqlite3_bind_int64(st, 2, o->at);
 		bind_lease(st, o, 3);
 		sqlite3_bind_int(st, 5, o->blamed != 0);
+		bind_reply(st, o, 6);
 		return db_step_done(db, st, d, "releasing a delivery");
 	}
 	return diag_set(d, EX_SOFTWARE, "queue: unknown outcome %d", (int)o->result);

@@ -75,6 +75,7 @@ struct worker {
 	int		 relay_fault;
 	size_t		 nsent;		/* copies this session got accepted */
 	int		 said_421;	/* the relay closed with a 421 */
+	int		 poisoned;	/* ...because of a copy judged poison */
 	char		 fault_why[320];
 	unsigned int	 seed;
 };
@@ -354,7 +355,12 @@ on_message_done(struct smtp_msg *m, void *arg)
 	    o.at, (uint32_t)rand_r(&w->seed), &dec);
 	o.code = m->outcome.code;
 	memcpy(o.status, m->outcome.status, sizeof o.status);
-	o.text = xstrdup(*m->text ? m->text : dec.why ? dec.why : "");
+	if (dec.poison && *m->text) {	/* why it is the copy's, then the relay's words */
+		buf t = BUF_INIT;
+		buf_printf(&t, "%s (%s)", dec.why, m->text);
+		o.text = buf_detach(&t);
+	} else
+		o.text = xstrdup(*m->text ? m->text : dec.why ? dec.why : "");
 	switch (dec.verdict) {
 	case VERDICT_SENT:
 		metrics_relay_inc(relay_index(w->relay), RELAY_SENT);
@@ -367,6 +373,7 @@ on_message_done(struct smtp_msg *m, void *arg)
 		metrics_relay_inc(relay_index(w->relay), RELAY_DEFERRED);
 		o.result = QR_DEFERRED;
 		o.next_attempt_at = dec.next_attempt_at;
+		w->poisoned |= dec.poison;
 		break;
 	case VERDICT_FAIL:
 		metrics_relay_inc(relay_index(w->relay), RELAY_FAILED);
@@ -376,9 +383,12 @@ on_message_done(struct smtp_msg *m, void *arg)
 	case VERDICT_RELAY:
 		o.result = QR_RELEASE;
 		o.blamed = dec.blame;
-		if (!w->relay_fault)
-			snprintf(w->fault_why, sizeof w->fault_why, "%s at %s%s%s",
-			    m->outcome.code ? "reply" : "no reply",
+		if (!w->relay_fault && m->outcome.code)
+			snprintf(w->fault_why, sizeof w->fault_why, "reply %d at %s%s%s",
+			    m->outcome.code, smtp_stage_name(m->outcome.stage),
+			    *m->text ? ": " : "", m->text);
+		else if (!w->relay_fault)
+			snprintf(w->fault_why, sizeof w->fault_why, "no reply at %s%s%s",
 			    smtp_stage_name(m->outcome.stage), *m->text ? ": " : "", m->text);
 		w->relay_fault = 1;
 		w->said_421 |= m->outcome.code == 421;
@@ -681,13 +691,16 @@ send_batch(struct worker *w)
 	w->relay_fault = 0;
 	w->nsent = 0;
 	w->said_421 = 0;
+	w->poisoned = 0;
 	metrics_relay_inc(relay_index(w->relay), RELAY_SESSIONS);
 	rc = smtp_send(&job, err, sizeof err);
 	/* A relay that took copies and then closed the connection without a
 	 * word (one that allows so many messages per connection) is not down:
 	 * what is left goes back and the next session starts at once. A 421
-	 * says it is going away: it is left alone a while. */
-	if (w->relay_fault && (w->nsent == 0 || w->said_421))
+	 * says it is going away: it is left alone a while. Not when the
+	 * session ended on a copy judged poison: that copy is deferred, and
+	 * the rest must not wait behind it. */
+	if (w->relay_fault && !w->poisoned && (w->nsent == 0 || w->said_421))
 		relay_failed(w->relay, clock_mono_ms(), rc < 0 && *err ? err : w->fault_why);
 	else if (rc == 0 || w->nsent > 0)
 		relay_succeeded(w->relay);

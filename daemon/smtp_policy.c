@@ -33,19 +33,24 @@ smtp_policy_decide(const struct smtp_outcome *o, const struct smtp_retry *rt,
 {
 	int cls = o->code / 100;
 	int64_t first = first_attempt_at > 0 ? first_attempt_at : now;
-	int poison = o->code == 421 && o->stage == STAGE_DATA && faults > 0;
+	/* The connection lost before the recipient was accepted (the relay
+	 * closed it, or went away), a 421, a refused MAIL FROM: the relay's
+	 * trouble, not an answer about the reader, so the copy goes back
+	 * untouched. */
+	int relay = o->code == 421 || o->stage == STAGE_CONNECT ||
+	    (o->stage == STAGE_MAIL && cls != 2) || (o->stage == STAGE_RCPT && o->code == 0);
+	/* But past the greeting it happened during this copy's own
+	 * transaction (its VERP sender, its recipient, its content), and a
+	 * relay may choke on one copy alone: a content scanner, a policy
+	 * service that drops the connection on one address. Noted against
+	 * the copy; the second time it is the copy's, or that copy would
+	 * come back untouched for ever and stall the relay for everyone. */
+	int mine = relay && o->stage != STAGE_CONNECT;
+	int poison = mine && faults > 0;
 
 	memset(out, 0, sizeof *out);
-	/* The connection lost before the recipient was accepted (the relay
-	 * closed it after another copy's 421, or went away): nothing of
-	 * this copy was delivered and its content played no part, so it is
-	 * the relay's trouble, like a MAIL FROM that got no reply. */
-	if (!poison && (o->code == 421 || o->stage == STAGE_CONNECT ||
-	    (o->stage == STAGE_MAIL && cls != 2) || (o->stage == STAGE_RCPT && o->code == 0))) {
-		/* A 421 in the middle of this copy's transaction may be the
-		 * copy's doing (a content scanner that fails on it): noted,
-		 * so that a second time is judged as the copy's. */
-		out->blame = o->code == 421 && o->stage == STAGE_DATA;
+	if (relay && !poison) {
+		out->blame = mine;
 		out->verdict = VERDICT_RELAY;
 		out->why = o->code == 421 ? "relay closing the connection (421)" :
 		    o->stage == STAGE_CONNECT ? "relay unavailable" :
@@ -53,18 +58,21 @@ smtp_policy_decide(const struct smtp_outcome *o, const struct smtp_retry *rt,
 		    "relay refused the envelope sender";
 		return;
 	}
-	if (cls == 2 && o->stage == STAGE_DATA) {
+	out->poison = poison;
+	if (!poison && cls == 2 && o->stage == STAGE_DATA) {
 		out->verdict = VERDICT_SENT;
 		return;
 	}
-	if (cls == 5) {
+	if (!poison && cls == 5) {
 		out->verdict = VERDICT_FAIL;
 		out->suppress = smtp_policy_dead_address(o->status);
 		out->why = "rejected";
 		return;
 	}
-	/* 4xx, no reply at all (connection broke mid-transaction), or a 2xx
-	 * that does not finish the transaction: try again later. */
+	/* 4xx, no reply at all (connection broke mid-transaction), a 2xx
+	 * that does not finish the transaction, or poison (never a failure
+	 * of the address, whatever the code: it was the relay's trouble):
+	 * try again later. */
 	if (now - first >= rt->max_age) {
 		out->verdict = VERDICT_FAIL;
 		out->why = "gave up: retry.max_age reached";
@@ -73,6 +81,8 @@ smtp_policy_decide(const struct smtp_outcome *o, const struct smtp_retry *rt,
 	out->verdict = VERDICT_DEFER;
 	out->next_attempt_at = now + backoff_delay(attempts + 1, rt->min_backoff,
 	    rt->max_backoff, rnd);
-	out->why = poison ? "the relay gave up on this copy again (421 at DATA)" :
-	    o->code ? "deferred" : "connection lost during the transaction";
+	out->why = !poison ? (o->code ? "deferred" : "connection lost during the transaction") :
+	    o->stage == STAGE_MAIL ? "the relay refused this copy's envelope sender again" :
+	    o->code == 421 ? "the relay gave up on this copy again (421)" :
+	    "the relay dropped the connection at this copy again";
 }

@@ -14,12 +14,16 @@
  *                                recipient of the transaction, and Broadside
  *                                sends one recipient per transaction)
  *   any trouble before or at MAIL FROM (connect, greeting, EHLO, STARTTLS,
- *   AUTH), and 421 at any stage  the relay is at fault: the message goes
+ *   AUTH, a refused MAIL FROM), the connection lost before RCPT was
+ *   answered, and 421 at any stage
+ *                                the relay is at fault: the message goes
  *                                back to the queue untouched (no attempt
  *                                counted) and the relay is backed off
- *   421 at DATA or after the final dot, when the relay did so for this
- *   very copy before (`faults`)  poison: the copy's fault, not the relay's;
- *                                deferred as a 4xx is, the relay left alone
+ *   the same past the greeting (MAIL FROM, RCPT, DATA), when the relay did
+ *   so during this very copy before (`faults`)
+ *                                poison: the copy's fault, not the relay's;
+ *                                deferred as a 4xx is (never failed nor
+ *                                suppressed for it), the relay left alone
  * Pure: no I/O, no clock; unit-tested.
  */
 #ifndef BROADSIDE_SMTP_POLICY_H
@@ -55,14 +59,16 @@ struct smtp_decision {
 	enum smtp_verdict verdict;
 	int		 suppress;	/* VERDICT_FAIL on a dead address */
 	int		 blame;		/* VERDICT_RELAY during this copy's
-					 * DATA: count it against the copy */
+					 * transaction: count it against the copy */
+	int		 poison;	/* the relay's trouble again during this
+					 * copy: judged the copy's (VERDICT_DEFER) */
 	int64_t		 next_attempt_at;	/* VERDICT_DEFER */
 	const char	*why;		/* short, for last_text when there is no reply */
 };
 
 /* `attempts` counts the attempts before this one; `first_attempt_at` is 0
- * when this is the first; `faults` how often the relay gave up the
- * connection during this copy's DATA before. `rnd` feeds the backoff's
+ * when this is the first; `faults` how often the relay was in trouble
+ * during this copy's transaction before. `rnd` feeds the backoff's
  * jitter. */
 void	smtp_policy_decide(const struct smtp_outcome *o, const struct smtp_retry *rt,
 	    int64_t attempts, int64_t first_attempt_at, int64_t faults, int64_t now,

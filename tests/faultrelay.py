@@ -26,6 +26,15 @@ optional:
                        (then only the recipients are matched)
   "accept_close": REGEX  accept a message whose recipients or content match
                        ("." for all), then close the connection at once
+  "mail_refuse": REGEX answer "553 5.7.1 sender refused" to a MAIL FROM whose
+                       line (sender and parameters: ENVID) matches
+  "rcpt_421": REGEX    answer "421 4.7.0 policy service failed" and close at
+                       the RCPT TO of a matching recipient
+  "rcpt_drop": REGEX   close the connection, without a word, at the RCPT TO of
+                       a matching recipient
+  "hold": true         hold every reply (greeting included) while this is set,
+                       up to 120 s: a test can then read what the client is
+                       about to send before the rules it needs are written
 A REGEX is matched (re.search, re.M) against the recipients, one a line,
 then the message's text.
 
@@ -74,6 +83,10 @@ class Relay:
         self.faults.write(json.dumps({"fault": kind, "rcpt": rcpt, "time": time.time()}) + "\n")
 
     async def reply(self, w, line, extra_delay=0):
+        for _ in range(2400):
+            if not self.rules().get("hold"):
+                break
+            await asyncio.sleep(0.05)
         delay = float(self.rules().get("delay", 0)) + extra_delay
         if delay:
             await asyncio.sleep(delay)
@@ -112,6 +125,11 @@ class Relay:
             elif verb == b"HELO":
                 await self.reply(w, b"250 faultrelay.test")
             elif verb == b"MAIL":
+                if self.rules().get("mail_refuse") and re.search(
+                        self.rules()["mail_refuse"], line.decode(errors="replace")):
+                    self.fault("mail-refuse", [line.decode(errors="replace").strip()])
+                    await self.reply(w, b"553 5.7.1 sender refused")
+                    continue
                 sender, rcpt = line, []
                 await self.reply(w, b"250 2.1.0 OK")
             elif verb == b"RCPT":
@@ -119,7 +137,15 @@ class Relay:
                     await self.reply(w, b"503 5.5.1 MAIL first")
                     continue
                 m = re.search(rb"<([^>]*)>", line)
-                rcpt.append((m.group(1) if m else line[8:].strip()).decode(errors="replace"))
+                to = (m.group(1) if m else line[8:].strip()).decode(errors="replace")
+                if self.matches("rcpt_drop", [to]):
+                    self.fault("rcpt-drop", [to])
+                    return
+                if self.matches("rcpt_421", [to]):
+                    self.fault("rcpt-421", [to])
+                    await self.reply(w, b"421 4.7.0 policy service failed")
+                    return
+                rcpt.append(to)
                 await self.reply(w, b"250 2.1.5 OK")
             elif verb == b"DATA":
                 if not rcpt:

@@ -70,8 +70,9 @@ main(void)
 	dec = decide(STAGE_DATA, 0, "", 0, 0, now);
 	CHECK(dec.verdict == VERDICT_DEFER, "connection lost during DATA: deferred");
 	dec = decide(STAGE_RCPT, 0, "", 0, 0, now);
-	CHECK(dec.verdict == VERDICT_RELAY && !dec.blame,
-	    "connection lost before RCPT was answered: the relay's trouble, no attempt");
+	CHECK(dec.verdict == VERDICT_RELAY && dec.blame,
+	    "connection lost before RCPT was answered: the relay's trouble, no attempt, "
+	    "noted against the copy");
 	dec = decide(STAGE_RCPT, 550, "5.1.1", 0, 0, now);
 	CHECK(dec.verdict == VERDICT_FAIL && dec.suppress, "550 5.1.1 on RCPT: failed and suppressed");
 	{
@@ -113,10 +114,32 @@ main(void)
 	    "421 after DATA a second time for the same copy: poison, deferred with backoff");
 	dec = decide(STAGE_DATA, 421, "", 3, now - 10 * 86400, now);
 	CHECK(dec.verdict == VERDICT_FAIL, "poison past max_age: failed");
-	dec = decide(STAGE_RCPT, 421, "", 0, 0, now);
-	CHECK(dec.verdict == VERDICT_RELAY && !dec.blame,
-	    "421 before DATA is the relay's, whatever the copy's past");
+	CHECK(dec.poison && !dec.suppress, "poison is flagged, and never suppresses");
+	dec = decide(STAGE_RCPT, 421, "4.3.2", 0, 0, now);
+	CHECK(dec.verdict == VERDICT_DEFER && dec.poison,
+	    "421 at RCPT a second time for the same copy: poison, deferred");
+	dec = decide(STAGE_RCPT, 0, "", 0, 0, now);
+	CHECK(dec.verdict == VERDICT_DEFER && dec.poison && dec.next_attempt_at >= now + 270,
+	    "the connection lost at RCPT a second time for the same copy: poison, deferred");
+	dec = decide(STAGE_MAIL, 553, "5.1.1", 0, 0, now);
+	CHECK(dec.verdict == VERDICT_DEFER && dec.poison && !dec.suppress,
+	    "MAIL FROM refused a second time for the same copy: deferred, never failed "
+	    "nor suppressed (the reply is about the sender)");
+	dec = decide(STAGE_CONNECT, 0, "", 0, 0, now);
+	CHECK(dec.verdict == VERDICT_RELAY && !dec.blame && !dec.poison,
+	    "trouble before the copy's transaction is the relay's, whatever the copy's past");
+	dec = decide(STAGE_RCPT, 550, "5.1.1", 0, 0, now);
+	CHECK(dec.verdict == VERDICT_FAIL && dec.suppress && !dec.poison,
+	    "a real answer about the address is judged as always, whatever the copy's past");
 	faults = 0;
+	dec = decide(STAGE_MAIL, 553, "5.7.1", 0, 0, now);
+	CHECK(dec.verdict == VERDICT_RELAY && dec.blame && !dec.poison,
+	    "MAIL FROM refused the first time: the relay's, noted against the copy");
+	dec = decide(STAGE_RCPT, 421, "4.3.2", 0, 0, now);
+	CHECK(dec.verdict == VERDICT_RELAY && dec.blame,
+	    "421 at RCPT the first time: the relay's, noted against the copy");
+	dec = decide(STAGE_CONNECT, 421, "4.3.2", 0, 0, now);
+	CHECK(dec.verdict == VERDICT_RELAY && !dec.blame, "421 greeting: the relay's, nobody blamed");
 	dec = decide(STAGE_RCPT, 421, "", 50, now - 10 * 86400, now);
 	CHECK(dec.verdict == VERDICT_RELAY, "relay trouble never fails a message, even past max_age");
 
