@@ -58,6 +58,7 @@ struct config {
 	struct {
 		int64_t	 min_backoff, max_backoff, max_age;
 		int64_t	 relay_min_backoff, relay_max_backoff;
+		int64_t	 relay_refusals;	/* the same 5xx this often in a row */
 	} retry;
 	struct {
 		int64_t	 lease;		/* seconds a claim is leased */

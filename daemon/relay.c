@@ -2,6 +2,7 @@
 #include "relay.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,9 @@ struct relay {
 	int64_t		 open_until;	/* ms */
 	double		 tokens;
 	int64_t		 refilled;	/* ms */
+	int64_t		 refusals;	/* the same refusal, copies in a row */
+	int		 refused_code;
+	char		 refused_status[16];
 };
 
 struct relay *
@@ -142,6 +146,26 @@ relay_succeeded(struct relay *r)
 		metrics_relay_circuit(r->index, CIRCUIT_CLOSED);
 	if (was)
 		log_notice("relay %s: up again", r->name);
+}
+
+int64_t
+relay_refusal(struct relay *r, int refused, int code, const char *status)
+{
+	int64_t run = 0;
+
+	pthread_mutex_lock(&r->mu);
+	if (!refused)
+		r->refusals = 0;
+	else if (r->refusals && code == r->refused_code &&
+	    strcmp(status, r->refused_status) == 0)
+		run = ++r->refusals;
+	else {
+		run = r->refusals = 1;
+		r->refused_code = code;
+		snprintf(r->refused_status, sizeof r->refused_status, "%s", status);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return run;
 }
 
 int64_t

@@ -36,6 +36,12 @@ void	 relay_succeeded(struct relay *r);
 /* 1 while the breaker is open. */
 int	 relay_is_down(struct relay *r, int64_t now_ms);
 
+/* A copy taken (refused 0: the run ends), or refused for a reason that is
+ * not about its address (refused 1, with the reply's code and enhanced
+ * status): the number of copies refused in a row with that same reply, this
+ * one included, across the relay's connections (smtp_policy_refusing). */
+int64_t	 relay_refusal(struct relay *r, int refused, int code, const char *status);
+
 /* Takes one message's token: 0 when taken, else ms until one is due. */
 int64_t	 relay_rate_take(struct relay *r, int64_t now_ms);
 

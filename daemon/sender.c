@@ -353,6 +353,19 @@ on_message_done(struct smtp_msg *m, void *arg)
 	}
 	smtp_policy_decide(&m->outcome, &rt, it->attempts, it->first_attempt_at, it->faults,
 	    o.at, (uint32_t)rand_r(&w->seed), &dec);
+	if (dec.verdict == VERDICT_SENT)
+		relay_refusal(w->relay, 0, 0, "");
+	else if (smtp_policy_refusal(&m->outcome, &dec)) {
+		int64_t run = relay_refusal(w->relay, 1, m->outcome.code, m->outcome.status);
+		if (smtp_policy_refusing(&dec, run, s->cfg->retry.relay_refusals) &&
+		    run == s->cfg->retry.relay_refusals)
+			log_warn("relay %s: %lld copies refused in a row with \"%d %s%s%.120s\": "
+			    "taken as the relay refusing all mail, not as each reader's answer; "
+			    "the rest wait for it, and `broadside issue retry ISSUE --state failed` "
+			    "sends the %lld failed again once it is mended", relay_name(w->relay),
+			    (long long)run, m->outcome.code, m->outcome.status,
+			    *m->outcome.status ? " " : "", m->text, (long long)run - 1);
+	}
 	o.code = m->outcome.code;
 	memcpy(o.status, m->outcome.status, sizeof o.status);
 	if (dec.poison && *m->text) {	/* why it is the copy's, then the relay's words */

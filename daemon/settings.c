@@ -83,6 +83,11 @@ const struct setting settings_table[] = {
 	  "this long, doubling with each further failure." },
 	{ SCOPE_MAIN, "retry.relay_max_backoff", ST_DURATION, "10m", 1, DAY, NULL,
 	  M(retry.relay_max_backoff), "The longest a failing relay is left alone before it is tried again." },
+	{ SCOPE_MAIN, "retry.relay_refusals", ST_INT, "20", 0, 1000000, NULL,
+	  M(retry.relay_refusals), "A relay that refuses this many copies in a row with the "
+	  "same 5xx that is not about the address (\"554 sending paused for this account\", "
+	  "\"550 5.7.1 relaying denied\") is refusing all mail: the rest wait, as for a relay "
+	  "that is down, instead of failing one by one (0: never)." },
 
 	{ SCOPE_MAIN, "sending.lease", ST_DURATION, "10m", 3, DAY, NULL, M(sending.lease),
 	  "A claimed copy is leased this long; a live session renews its leases every third "

@@ -26,6 +26,23 @@ smtp_stage_name(enum smtp_stage s)
 	return "?";
 }
 
+int
+smtp_policy_refusal(const struct smtp_outcome *o, const struct smtp_decision *dec)
+{
+	return dec->verdict == VERDICT_FAIL && !dec->suppress && !dec->poison &&
+	    o->code / 100 == 5;
+}
+
+int
+smtp_policy_refusing(struct smtp_decision *dec, int64_t run, int64_t limit)
+{
+	if (dec->verdict != VERDICT_FAIL || limit <= 0 || run < limit)
+		return 0;
+	dec->verdict = VERDICT_RELAY;
+	dec->why = "relay refusing every copy";
+	return 1;
+}
+
 void
 smtp_policy_decide(const struct smtp_outcome *o, const struct smtp_retry *rt,
     int64_t attempts, int64_t first_attempt_at, int64_t faults, int64_t now,

@@ -12,7 +12,11 @@
  *                                5.1.3, 5.1.6, 5.1.10) also suppresses the
  *                                subscriber (a DATA reply concerns every
  *                                recipient of the transaction, and Broadside
- *                                sends one recipient per transaction)
+ *                                sends one recipient per transaction); but
+ *                                the same 5xx, not about the address, for
+ *                                retry.relay_refusals copies in a row is the
+ *                                relay refusing everything: the relay's fault
+ *                                (smtp_policy_refusing)
  *   any trouble before or at MAIL FROM (connect, greeting, EHLO, STARTTLS,
  *   AUTH, a refused MAIL FROM), the connection lost before RCPT was
  *   answered, and 421 at any stage
@@ -73,6 +77,18 @@ struct smtp_decision {
 void	smtp_policy_decide(const struct smtp_outcome *o, const struct smtp_retry *rt,
 	    int64_t attempts, int64_t first_attempt_at, int64_t faults, int64_t now,
 	    uint32_t rnd, struct smtp_decision *out);
+
+/* 1 when the decision fails a copy on a 5xx that is not about its address
+ * (not a dead-address code): a refusal that may be the relay's whole
+ * answer. */
+int	smtp_policy_refusal(const struct smtp_outcome *o, const struct smtp_decision *dec);
+/* Such a refusal, when the relay has refused `run` copies in a row with the
+ * same reply (relay_refusal), this one included: from `limit` on (0: never)
+ * the relay is refusing everything ("554 sending paused for this account",
+ * "550 5.7.1 relaying denied"), and that is the relay's trouble, not each
+ * reader's: the decision becomes VERDICT_RELAY (back in the queue
+ * untouched, the relay backed off). Returns 1 when it did. */
+int	smtp_policy_refusing(struct smtp_decision *dec, int64_t run, int64_t limit);
 
 /* 1 when the enhanced status says the address does not exist. */
 int	smtp_policy_dead_address(const char *status);

@@ -26,6 +26,11 @@ optional:
                        (then only the recipients are matched)
   "accept_close": REGEX  accept a message whose recipients or content match
                        ("." for all), then close the connection at once
+  "refuse": REGEX      answer "refuse_reply" after the final dot of a message
+                       whose recipients or content match ("." for all), and
+                       go on with the session
+  "refuse_reply": TEXT the reply for "refuse" (default Amazon SES's answer to
+                       an account whose sending is paused)
   "mail_refuse": REGEX answer "553 5.7.1 sender refused" to a MAIL FROM whose
                        line (sender and parameters: ENVID) matches
   "rcpt_421": REGEX    answer "421 4.7.0 policy service failed" and close at
@@ -193,6 +198,11 @@ class Relay:
             self.fault("poison-dot", rcpt)
             await self.reply(w, POISON, float(r.get("dot_delay", 0)))
             return False
+        if self.matches("refuse", rcpt, text):
+            self.fault("refuse", rcpt)
+            await self.reply(w, r.get("refuse_reply", "554 Message rejected: Sending paused "
+                                      "for this account.").encode())
+            return True
         head = msg.split(b"\r\n\r\n", 1)[0]
         m = re.search(rb"^Message-ID:\s*<([^>]*)>", head, re.I | re.M)
         delay = float(r.get("delay", 0)) + float(r.get("dot_delay", 0))

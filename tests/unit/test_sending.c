@@ -143,6 +143,29 @@ main(void)
 	dec = decide(STAGE_RCPT, 421, "", 50, now - 10 * 86400, now);
 	CHECK(dec.verdict == VERDICT_RELAY, "relay trouble never fails a message, even past max_age");
 
+	/* policy: a relay refusing everything. */
+	{
+		struct smtp_outcome o = { STAGE_DATA, 554, "" };
+		struct smtp_outcome dead = { STAGE_RCPT, 550, "5.1.1" };
+		struct smtp_outcome late = { STAGE_RCPT, 451, "4.3.0" };
+		dec = decide(STAGE_DATA, 554, "", 0, 0, now);
+		CHECK(smtp_policy_refusal(&o, &dec), "554 after the dot: a refusal the relay may "
+		    "give everyone");
+		CHECK(!smtp_policy_refusing(&dec, 19, 20) && dec.verdict == VERDICT_FAIL,
+		    "19 in a row (limit 20): still this copy's failure");
+		CHECK(smtp_policy_refusing(&dec, 20, 20) && dec.verdict == VERDICT_RELAY,
+		    "the 20th in a row: the relay refusing everything, back in the queue");
+		dec = decide(STAGE_DATA, 554, "", 0, 0, now);
+		CHECK(!smtp_policy_refusing(&dec, 500, 0) && dec.verdict == VERDICT_FAIL,
+		    "limit 0: never");
+		dec = decide(STAGE_RCPT, 550, "5.1.1", 0, 0, now);
+		CHECK(!smtp_policy_refusal(&dead, &dec), "a dead address is an answer about it, "
+		    "never counted as the relay's refusal");
+		dec = decide(STAGE_RCPT, 451, "4.3.0", 30, now - 6 * 86400, now);
+		CHECK(dec.verdict == VERDICT_FAIL && !smtp_policy_refusal(&late, &dec),
+		    "a 4xx past max_age fails, but is no refusal");
+	}
+
 	/* relay: breaker and rate. */
 	{
 		struct relay_conf rc = { .host = "127.0.0.1", .port = 25, .connections = 2, .rate = 10,
@@ -168,6 +191,14 @@ main(void)
 				taken++;
 		CHECK(taken >= 29 && taken <= 31, "rate 10/s: %lld messages in 2 s", (long long)taken);
 		CHECK(relay_rate_take(r, t + 2000) > 0, "an empty bucket says how long to wait");
+
+		/* The same refusal in a row, across the relay's connections. */
+		CHECK(relay_refusal(r, 1, 554, "") == 1 && relay_refusal(r, 1, 554, "") == 2 &&
+		    relay_refusal(r, 1, 554, "") == 3, "the same 554 three times: a run of 3");
+		CHECK(relay_refusal(r, 1, 550, "5.7.1") == 1, "another reply starts a new run");
+		relay_refusal(r, 1, 550, "5.7.1");
+		CHECK(relay_refusal(r, 0, 0, "") == 0 && relay_refusal(r, 1, 550, "5.7.1") == 1,
+		    "a copy taken ends the run");
 		relay_free(r);
 
 		rc.rate = 0;
