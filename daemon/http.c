@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sysexits.h>
@@ -540,8 +541,30 @@ method_of(const char *m)
 	return M_OTHER;
 }
 
+/* Counts a request's Content-Length headers, and those that differ from
+ * the first: libmicrohttpd reads the body by one of them and says nothing. */
+struct lengths {
+	int		 n, differ;
+	const char	*first;
+};
+
+static enum MHD_Result
+count_length(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct lengths *l = cls;
+
+	(void)kind;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0)
+		return MHD_YES;
+	if (l->n++ == 0)
+		l->first = value;
+	else if (strcmp(value ? value : "", l->first ? l->first : "") != 0)
+		l->differ++;
+	return MHD_YES;
+}
+
 /* The first call for a request (headers read): 0 to go on reading the
- * body, or the answer queued at once (bad path, method, size). */
+ * body, or the answer queued at once (bad path, method, framing, size). */
 static int
 intake(struct http *h, struct MHD_Connection *c, struct req *r, const char *url,
     const char *method, enum MHD_Result *rc)
@@ -572,6 +595,20 @@ intake(struct http *h, struct MHD_Connection *c, struct req *r, const char *url,
 		*rc = http_send_text(c, r, MHD_HTTP_METHOD_NOT_ALLOWED,
 		    "Resubscribing takes a POST (the button on the page).", "POST");
 		return 1;
+	}
+	/* Two lengths that disagree, or a length beside chunked coding, is
+	 * how a request is smuggled past a proxy that reads the other one
+	 * (RFC 9112 6.3): refused, before any of the body is read. */
+	{
+		struct lengths l = { 0, 0, NULL };
+		MHD_get_connection_values(c, MHD_HEADER_KIND, count_length, &l);
+		if (l.differ || (l.n && MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_TRANSFER_ENCODING))) {
+			*rc = http_send_text(c, r, MHD_HTTP_BAD_REQUEST, l.differ ?
+			    "Bad request: Content-Length headers that disagree." :
+			    "Bad request: both Content-Length and Transfer-Encoding.", NULL);
+			return 1;
+		}
 	}
 	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl && strtoull(cl, NULL, 10) > (unsigned long long)body_limit(h, r)) {

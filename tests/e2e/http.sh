@@ -200,6 +200,30 @@ is "body over http.max_body (Content-Length): 413" \
 is "body over http.max_body (chunked): 413" \
 	"$(code POST "/u/$DAVE" -H 'Transfer-Encoding: chunked' --data-binary @"$T/big")" 413
 is "oversized bodies changed nothing" "$(state)" "$before"
+# Request smuggling: two lengths that disagree, or a length beside chunked
+# coding, is refused before the body is read (RFC 9112 6.3), changing nothing.
+raw() { $PY - "$PORT" "$1" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(sys.argv[2].encode().decode("unicode_escape").encode("latin-1"))
+s.settimeout(30)
+got = b""
+try:
+    while not got.endswith(b"\r\n\r\n") and len(got) < 4096:
+        b = s.recv(4096)
+        if not b:
+            break
+        got += b
+except OSError:
+    pass
+print(got.split(b" ", 2)[1].decode() if got.startswith(b"HTTP/") else "none")
+PY
+}
+is "two Content-Length headers that disagree: 400" \
+	"$(raw "POST /u/$DAVE HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 5\r\nContent-Length: 500000\r\n\r\nList-")" 400
+is "Content-Length beside Transfer-Encoding: chunked: 400" \
+	"$(raw "POST /u/$DAVE HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nList-\r\n0\r\n\r\n")" 400
+is "smuggling attempts changed nothing" "$(state)" "$before"
 is "header over http.max_header: 431" "$(code GET /healthz -H "X-Pad: $(head -c 20000 "$T/big")")" 431
 is "a body just under the limit is fine" "$(code POST "/u/$DAVE" --data-binary @<(head -c 60000 "$T/big"))" 200
 is "dave unsubscribed by that" "$(status_of dave)" unsubscribed
