@@ -87,6 +87,23 @@ def tally(got, expected):
     return missed, twice, strangers
 
 
+def one_poisoned(env, relay, since, others, poison, issue, what):
+    """The checks after one copy the relay keeps choking on, among others:
+    nobody else missed or written twice, that copy never accepted, the
+    others recorded sent and that one deferred."""
+    got = copies(relay, since=since)
+    missed, twice, strangers = tally(got, others)
+    ok("%s: nobody else missed (%d)" % (what, len(missed)), not missed, missed)
+    ok("%s: nobody got a copy twice (%d twice)" % (what, twice), twice == 0,
+       [r for r, n in got.items() if n > 1])
+    ok("%s: the poisoned copy never accepted, nobody else written to" % what,
+       not strangers and got[poison] == 0, strangers)
+    states = dict(env.sql("SELECT state, count(*) FROM deliveries WHERE issue_id = ? "
+                          "GROUP BY state", issue))
+    ok("%s: the others recorded sent, the poisoned one deferred (%s)" % (what, states),
+       states == {"sent": len(others), "deferred": 1})
+
+
 def make_env(relays, **kw):
     try:
         return Env(relays, **kw)

@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from harness import ok, exit_code  # noqa: E402
-from faults import FaultRelay, copies, make_env, started, tally  # noqa: E402
+from faults import FaultRelay, copies, make_env, one_poisoned, started  # noqa: E402
 
 N = 200
 BOUND = 90
@@ -95,17 +95,7 @@ for kind, what in (("rcpt_drop", "the connection dropped at its RCPT TO"),
     line = [l for l in out.splitlines() if POISON in l]
     ok("%s: issue deliveries names the copy with the reason" % what,
        len(line) == 1 and re.search(r"relay|refused|421", line[0]) is not None, out)
-    got = copies(relay, since=since)
-    missed, twice, strangers = tally(got, others)
-    ok("%s: nobody else missed (%d)" % (what, len(missed)), not missed, missed)
-    ok("%s: nobody got a copy twice (%d twice)" % (what, twice), twice == 0,
-       [r for r, n in got.items() if n > 1])
-    ok("%s: the copy never accepted, nobody else written to" % what,
-       not strangers and got[POISON] == 0, strangers)
-    states = dict(env.sql("SELECT state, count(*) FROM deliveries WHERE issue_id = ? "
-                          "GROUP BY state", issue))
-    ok("%s: the others recorded sent, that copy deferred (%s)" % (what, states),
-       states == {"sent": N, "deferred": 1})
+    one_poisoned(env, relay, since, others, POISON, issue, what)
     ok("%s: its reader is still active (a relay's trouble says nothing of the address)" % what,
        env.one("SELECT status FROM subscribers WHERE email = ?", POISON) == "active")
     relay.set()

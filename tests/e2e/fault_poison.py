@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from harness import ok, exit_code  # noqa: E402
-from faults import FaultRelay, copies, make_env, started, tally  # noqa: E402
+from faults import FaultRelay, copies, make_env, one_poisoned, started  # noqa: E402
 
 N = 200
 BOUND = 60
@@ -74,17 +74,7 @@ for at in ("dot", "data"):
         at, hits, took))
     ok("421 at the %s: once deferred the poisoned message is left alone (%d tries, %d after "
        "5 s more)" % (at, hits, later), bool(row) and hits >= 1 and later == hits)
-    got = copies(relay, since=since)
-    missed, twice, strangers = tally(got, others)
-    ok("421 at the %s: nobody else missed (%d)" % (at, len(missed)), not missed, missed)
-    ok("421 at the %s: nobody got a copy twice (%d twice)" % (at, twice), twice == 0,
-       [r for r, n in got.items() if n > 1])
-    ok("421 at the %s: the poisoned message never accepted, nobody else written to" % at,
-       not strangers and got[POISON] == 0, strangers)
-    states = dict(env.sql("SELECT state, count(*) FROM deliveries WHERE issue_id = ? "
-                          "GROUP BY state", issue))
-    ok("421 at the %s: the others recorded sent, the poisoned one deferred (%s)" % (at, states),
-       states == {"sent": N, "deferred": 1})
+    one_poisoned(env, relay, since, others, POISON, issue, "421 at the " + at)
     ok("421 at the %s: the issue is not marked sent while a copy is deferred (%s)" % (
         at, env.status(issue)), env.status(issue) != "sent")
 
