@@ -396,13 +396,13 @@ on_message_done(struct smtp_msg *m, void *arg)
 	case VERDICT_RELAY:
 		o.result = QR_RELEASE;
 		o.blamed = dec.blame;
-		if (!w->relay_fault && m->outcome.code)
-			snprintf(w->fault_why, sizeof w->fault_why, "reply %d at %s%s%s",
-			    m->outcome.code, smtp_stage_name(m->outcome.stage),
-			    *m->text ? ": " : "", m->text);
-		else if (!w->relay_fault)
-			snprintf(w->fault_why, sizeof w->fault_why, "no reply at %s%s%s",
+		if (!w->relay_fault) {
+			char reply[16] = "no reply";
+			if (m->outcome.code)
+				snprintf(reply, sizeof reply, "reply %d", m->outcome.code);
+			snprintf(w->fault_why, sizeof w->fault_why, "%s at %s%s%s", reply,
 			    smtp_stage_name(m->outcome.stage), *m->text ? ": " : "", m->text);
+		}
 		w->relay_fault = 1;
 		w->said_421 |= m->outcome.code == 421;
 		break;
